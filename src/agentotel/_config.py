@@ -1,0 +1,208 @@
+"""Settings: keyword arguments override ``AGENTOTEL_*`` / ``OTEL_*`` variables, which override defaults.
+
+A malformed value never crashes the application: it is reported once (one
+warning naming the variable, the bad value and the accepted values) and the
+default is used instead. Every option is listed in ``docs/configuration.md``;
+a test keeps that page and :data:`OPTIONS` in step.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import threading
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable, Final, Mapping
+
+_logger = logging.getLogger("agentotel")
+
+__all__ = ["ContentCapture", "Settings", "Option", "OPTIONS", "load_settings", "parse_bool"]
+
+
+class ContentCapture(str, enum.Enum):
+    """Where message content (prompts, completions, tool arguments/results) is recorded."""
+
+    NO_CONTENT = "NO_CONTENT"
+    SPAN_ONLY = "SPAN_ONLY"
+    EVENT_ONLY = "EVENT_ONLY"
+    SPAN_AND_EVENT = "SPAN_AND_EVENT"
+
+    @property
+    def on_span(self) -> bool:
+        return self in (ContentCapture.SPAN_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+    @property
+    def on_event(self) -> bool:
+        return self in (ContentCapture.EVENT_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+    @property
+    def enabled(self) -> bool:
+        return self is not ContentCapture.NO_CONTENT
+
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off", ""})
+
+_reported: set[tuple[str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def report_bad_value(name: str, value: object, accepted: str, default: object) -> None:
+    """Warn once per (setting, value) that ``value`` is not accepted and ``default`` is used."""
+    key = (name, repr(value))
+    with _reported_lock:
+        if key in _reported:
+            return
+        _reported.add(key)
+    _logger.warning(
+        "agentotel: %s=%r is not valid (accepted: %s); using the default %r.",
+        name, value, accepted, default,
+    )
+
+
+def parse_bool(raw: str) -> bool:
+    """Parse a boolean setting; raises ``ValueError`` for anything else."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def _parse_content(raw: str) -> ContentCapture:
+    value = raw.strip()
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return ContentCapture.SPAN_ONLY
+    if lowered in _FALSE:
+        return ContentCapture.NO_CONTENT
+    return ContentCapture(value.upper())
+
+
+def _positive_int(raw: str) -> int:
+    number = int(raw.strip())
+    if number <= 0:
+        raise ValueError(raw)
+    return number
+
+
+def _non_negative_int(raw: str) -> int:
+    number = int(raw.strip())
+    if number < 0:
+        raise ValueError(raw)
+    return number
+
+
+def _name_list(raw: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its keyword, its variable, how it parses, what it accepts and its default."""
+
+    keyword: str
+    env: str
+    parse: Callable[[str], Any]
+    accepted: str
+    default: Any
+    description: str
+
+
+OPTIONS: Final[tuple[Option, ...]] = (
+    Option("capture_message_content", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", _parse_content,
+           "true, false, NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT", ContentCapture.NO_CONTENT,
+           "Record prompts, completions, tool arguments and results (`true` means `SPAN_ONLY`)."),
+    Option("capture_sql_parameters", "AGENTOTEL_CAPTURE_SQL_PARAMETERS", parse_bool,
+           "true, false", False,
+           "Record DuckDB query parameters as `db.query.parameter.<n>` and keep literals in `db.query.text`."),
+    Option("capture_query_text", "AGENTOTEL_CAPTURE_QUERY_TEXT", parse_bool, "true, false", True,
+           "Record `db.query.text` (sanitised: literals replaced by `?`)."),
+    Option("capture_cache_keys", "AGENTOTEL_CAPTURE_CACHE_KEYS", parse_bool, "true, false", False,
+           "Record cache keys as `cache.key` on cache spans."),
+    Option("max_attribute_length", "AGENTOTEL_MAX_ATTRIBUTE_LENGTH", _positive_int, "a positive integer", 2048,
+           "Cap, in characters, for query text and captured content (JSON stays valid)."),
+    Option("sql_cache_size", "AGENTOTEL_SQL_CACHE_SIZE", _non_negative_int, "an integer >= 0", 1024,
+           "Entries in the bounded map of sanitised query texts and summaries (0 disables it)."),
+    Option("process_metrics", "AGENTOTEL_PROCESS_METRICS", parse_bool, "true, false", True,
+           "Report `process.*` metrics (CPU, memory, threads, file descriptors, GC)."),
+    Option("disabled_instrumentations", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", _name_list,
+           "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai", frozenset(),
+           "Instrumentors that `agentotel.instrument()` and `import agentotel.auto` skip."),
+)
+
+_BY_KEYWORD: Final = {option.keyword: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings shared by every instrumentor and component."""
+
+    capture_message_content: ContentCapture = ContentCapture.NO_CONTENT
+    capture_sql_parameters: bool = False
+    capture_query_text: bool = True
+    capture_cache_keys: bool = False
+    max_attribute_length: int = 2048
+    sql_cache_size: int = 1024
+    process_metrics: bool = True
+    disabled_instrumentations: frozenset[str] = frozenset()
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        """Return a copy with keyword overrides applied (validated like variables)."""
+        return replace(self, **_validate_keywords(overrides))
+
+
+def _validate_keywords(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for keyword, value in overrides.items():
+        option = _BY_KEYWORD.get(keyword)
+        if option is None:
+            raise TypeError(
+                f"agentotel: unknown option {keyword!r}; known options: {', '.join(sorted(_BY_KEYWORD))}"
+            )
+        if value is None:
+            continue
+        if isinstance(value, str) or (keyword == "capture_message_content" and isinstance(value, bool)):
+            raw = str(value)
+            try:
+                value = option.parse(raw)
+            except (ValueError, TypeError):
+                report_bad_value(keyword, raw, option.accepted, option.default)
+                continue
+        elif keyword == "disabled_instrumentations":
+            value = frozenset(value)
+        elif isinstance(option.default, bool) and not isinstance(value, bool):
+            report_bad_value(keyword, value, option.accepted, option.default)
+            continue
+        elif isinstance(option.default, int) and not isinstance(option.default, bool):
+            if not isinstance(value, int) or isinstance(value, bool):
+                report_bad_value(keyword, value, option.accepted, option.default)
+                continue
+            try:
+                option.parse(str(value))
+            except ValueError:
+                report_bad_value(keyword, value, option.accepted, option.default)
+                continue
+        clean[keyword] = value
+    return clean
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Resolve settings from ``environ`` (default ``os.environ``), then keyword overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = env.get(option.env)
+        if raw is None:
+            continue
+        try:
+            values[option.keyword] = option.parse(raw)
+        except (ValueError, TypeError):
+            report_bad_value(option.env, raw, option.accepted, option.default)
+    settings = Settings(**values)
+    return settings.with_overrides(**overrides) if overrides else settings
+
+
+assert {f.name for f in fields(Settings)} == set(_BY_KEYWORD), "Settings and OPTIONS out of step"

@@ -1,0 +1,19 @@
+"""``import agentotel.auto``: one import that turns everything on.
+
+If the application (or ``opentelemetry-instrument``) has not installed SDK
+providers, install them from the standard ``OTEL_*`` variables (OTLP by default,
+service name from ``OTEL_SERVICE_NAME``); then instrument every available target
+library and start process metrics. With ``OTEL_SDK_DISABLED=true`` it does nothing.
+Import it first, before the libraries you want traced are used.
+"""
+
+from __future__ import annotations
+
+from agentotel import _sdk, _telemetry, instrument
+
+try:
+    if not _sdk.sdk_disabled():
+        _sdk.setup_sdk()
+        instrument()
+except Exception as _exc:  # never break the importing application
+    _telemetry.log_internal_error("import agentotel.auto", _exc)

@@ -1,0 +1,1 @@
+"""Resilience components that report through OpenTelemetry: cache, circuit breaker, load balancer, rate limiter."""
