@@ -35,8 +35,6 @@ SCOPE_NAME: Final = "agentotel"
 # --------------------------------------------------------------------------- #
 ERROR_TYPE: Final = "error.type"
 ERROR_TYPE_OTHER: Final = "_OTHER"
-SERVER_ADDRESS: Final = "server.address"
-SERVER_PORT: Final = "server.port"
 
 # --------------------------------------------------------------------------- #
 # Database (stable semantic conventions)
