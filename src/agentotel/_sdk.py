@@ -4,27 +4,55 @@ Used by ``import agentotel.auto``. Never replaces providers that the application
 or ``opentelemetry-instrument`` installed. Exporters are looked up by name through
 the SDK's own ``opentelemetry_traces_exporter`` / ``opentelemetry_metrics_exporter``
 entry points, so ``OTEL_TRACES_EXPORTER=console`` and friends work as the spec says.
+
+What differs from the SDK's defaults, so that export never hurts the application:
+
+* the span queue holds 32768 spans (the SDK's 2048 lost 7-9% of a 36k-span burst);
+  spans dropped when it is full are counted (``agentotel.export.spans.dropped``) and
+  reported in one warning per minute;
+* the exporters' error messages are logged at most once a minute, not per batch;
+* at exit, spans and metrics are flushed within ``AGENTOTEL_SHUTDOWN_TIMEOUT``
+  (5000 ms), and not waited for at all when nothing listens on the collector's port.
+
+With nothing configured, telemetry goes over OTLP/gRPC to ``localhost:4317``, the
+port of the stack in ``collector/`` (``docker compose -f collector/docker-compose.yaml up``).
 """
 
 from __future__ import annotations
 
-import logging
+import atexit
 import os
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Optional
+from urllib.parse import unquote, urlparse
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentotel._config import parse_bool, report_bad_value
+from agentotel._export import (
+    BoundedBatchSpanProcessor,
+    endpoint_reachable,
+    install_export_log_throttle,
+    register_dropped_spans_metric,
+)
 
-__all__ = ["SdkSetup", "sdk_disabled", "setup_sdk", "tracer_provider_is_configured", "meter_provider_is_configured"]
-
-_logger = logging.getLogger("agentotel")
+__all__ = [
+    "OtlpTarget",
+    "SdkSetup",
+    "current_setup",
+    "meter_provider_is_configured",
+    "otlp_target",
+    "sdk_disabled",
+    "setup_sdk",
+    "tracer_provider_is_configured",
+]
 
 # Sized for bursts of agent spans: the SDK's 2048 lost 7-9% of a 36k-span burst.
 DEFAULT_BSP_MAX_QUEUE_SIZE = 32768
@@ -32,16 +60,18 @@ DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE = 2048
 DEFAULT_BSP_SCHEDULE_DELAY_MS = 1000
 DEFAULT_BSP_EXPORT_TIMEOUT_MS = 10000
 DEFAULT_METRIC_EXPORT_INTERVAL_MS = 60000
+DEFAULT_METRIC_EXPORT_TIMEOUT_MS = 30000
+DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000
+# What the metrics flush at exit is granted even when the span flush used the whole budget.
+_MIN_METRICS_SHUTDOWN_MS = 500
+
+_DEFAULT_PORTS = {"grpc": 4317, "http/protobuf": 4318}
+_SIGNAL_PATHS = {"TRACES": "/v1/traces", "METRICS": "/v1/metrics"}
 
 
-@dataclass
-class SdkSetup:
-    """What :func:`setup_sdk` installed (``None`` where the app's own provider was kept)."""
-
-    tracer_provider: Optional[TracerProvider]
-    meter_provider: Optional[MeterProvider]
-
-
+# --------------------------------------------------------------------------- #
+# Reading the environment
+# --------------------------------------------------------------------------- #
 def sdk_disabled() -> bool:
     """``OTEL_SDK_DISABLED`` as the spec defines it (only ``true`` disables)."""
     raw = os.environ.get("OTEL_SDK_DISABLED", "")
@@ -79,21 +109,80 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
         return default
 
 
+def _signal_env(signal: str, suffix: str) -> Optional[str]:
+    """``OTEL_EXPORTER_OTLP_{signal}_{suffix}``, else ``OTEL_EXPORTER_OTLP_{suffix}``."""
+    return os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_{suffix}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{suffix}")
+
+
+def _protocol(signal: str) -> str:
+    raw = _signal_env(signal, "PROTOCOL") or "grpc"
+    protocol = raw.strip().lower()
+    if protocol not in _DEFAULT_PORTS:
+        report_bad_value("OTEL_EXPORTER_OTLP_PROTOCOL", raw, "grpc, http/protobuf", "grpc")
+        return "grpc"
+    return protocol
+
+
+def _parse_headers(raw: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for item in raw.split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            headers[unquote(key.strip()).lower()] = unquote(value.strip())
+    return headers
+
+
+@dataclass(frozen=True)
+class OtlpTarget:
+    """Where the OTLP exporter of one signal sends, resolved from ``OTEL_EXPORTER_OTLP_*`` as the spec says."""
+
+    signal: str  # TRACES | METRICS
+    protocol: str  # grpc | http/protobuf
+    url: str  # gRPC: scheme://host:port; HTTP: the full URL including /v1/<signal>
+    host: str
+    port: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def masked_headers(self) -> dict[str, str]:
+        """Header names with their values hidden (they often carry API keys)."""
+        return {key: "****" for key in self.headers}
+
+
+def otlp_target(signal: str = "TRACES") -> OtlpTarget:
+    """The OTLP endpoint, protocol and headers for ``signal`` (``TRACES`` or ``METRICS``)."""
+    protocol = _protocol(signal)
+    specific = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    generic = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    default_port = _DEFAULT_PORTS[protocol]
+    if specific:
+        url = specific.strip()
+    elif generic:
+        url = generic.strip()
+        if protocol == "http/protobuf":
+            url = url.rstrip("/") + _SIGNAL_PATHS[signal]
+    else:
+        url = f"http://localhost:{default_port}"
+        if protocol == "http/protobuf":
+            url += _SIGNAL_PATHS[signal]
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    scheme_port = 443 if parsed.scheme == "https" else default_port
+    return OtlpTarget(
+        signal=signal,
+        protocol=protocol,
+        url=url,
+        host=parsed.hostname or "localhost",
+        port=parsed.port or scheme_port,
+        headers=_parse_headers(_signal_env(signal, "HEADERS") or ""),
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Exporters and processors
+# --------------------------------------------------------------------------- #
 def _exporter_names(variable: str) -> list[str]:
     raw = os.environ.get(variable, "otlp")
     names = [part.strip().lower() for part in raw.split(",") if part.strip()]
     return [] if "none" in names else names or ["otlp"]
-
-
-def _protocol(signal: str) -> str:
-    raw = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"
-    )
-    protocol = raw.strip().lower()
-    if protocol not in ("grpc", "http/protobuf"):
-        report_bad_value("OTEL_EXPORTER_OTLP_PROTOCOL", raw, "grpc, http/protobuf", "grpc")
-        return "grpc"
-    return protocol
 
 
 def _load_exporter(group: str, name: str, signal: str):
@@ -110,21 +199,19 @@ def _load_exporter(group: str, name: str, signal: str):
     return None
 
 
-def make_span_exporters() -> list[SpanExporter]:
-    """Span exporters named by ``OTEL_TRACES_EXPORTER`` (default ``otlp``)."""
-    exporters = []
-    for name in _exporter_names("OTEL_TRACES_EXPORTER"):
-        cls = _load_exporter("opentelemetry_traces_exporter", name, "TRACES")
-        if cls is not None:
-            exporters.append(cls())
-    return exporters
+def _otlp_address(name: str, signal: str) -> Optional[tuple[str, int]]:
+    """``(host, port)`` of exporter ``name`` when it is an OTLP exporter (used to skip dead flushes)."""
+    if name == "otlp" or name.startswith("otlp_proto"):
+        target = otlp_target(signal)
+        return target.host, target.port
+    return None
 
 
 def make_metric_readers() -> list[MetricReader]:
     """Metric readers for ``OTEL_METRICS_EXPORTER`` (default ``otlp``), periodic where they push."""
     readers: list[MetricReader] = []
     interval = env_int("OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_METRIC_EXPORT_INTERVAL_MS)
-    timeout = env_int("OTEL_METRIC_EXPORT_TIMEOUT", 30000)
+    timeout = env_int("OTEL_METRIC_EXPORT_TIMEOUT", DEFAULT_METRIC_EXPORT_TIMEOUT_MS)
     for name in _exporter_names("OTEL_METRICS_EXPORTER"):
         cls = _load_exporter("opentelemetry_metrics_exporter", name, "METRICS")
         if cls is None:
@@ -138,31 +225,102 @@ def make_metric_readers() -> list[MetricReader]:
     return readers
 
 
-def make_batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
-    """A BatchSpanProcessor sized for agent bursts; ``OTEL_BSP_*`` variables still win."""
+def make_batch_processor(
+    exporter: SpanExporter,
+    endpoint: Optional[tuple[str, int]] = None,
+    meter_provider: Optional[MeterProvider] = None,
+) -> BoundedBatchSpanProcessor:
+    """A batch processor sized for agent bursts; ``OTEL_BSP_*`` and ``AGENTOTEL_SHUTDOWN_TIMEOUT`` win."""
     queue = env_int("OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_BSP_MAX_QUEUE_SIZE)
     batch = min(env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE), queue)
-    return BatchSpanProcessor(
+    return BoundedBatchSpanProcessor(
         exporter,
         max_queue_size=queue,
         max_export_batch_size=batch,
         schedule_delay_millis=env_int("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_BSP_SCHEDULE_DELAY_MS),
         export_timeout_millis=env_int("OTEL_BSP_EXPORT_TIMEOUT", DEFAULT_BSP_EXPORT_TIMEOUT_MS),
+        shutdown_timeout_millis=env_int("AGENTOTEL_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_MS, minimum=0),
+        endpoint=endpoint,
+        meter_provider=meter_provider,
     )
+
+
+# --------------------------------------------------------------------------- #
+# Setup and bounded shutdown
+# --------------------------------------------------------------------------- #
+@dataclass
+class SdkSetup:
+    """What :func:`setup_sdk` installed (``None`` where the app's own provider was kept)."""
+
+    tracer_provider: Optional[TracerProvider]
+    meter_provider: Optional[MeterProvider]
+    span_processors: list[BoundedBatchSpanProcessor] = field(default_factory=list)
+    metrics_endpoint: Optional[tuple[str, int]] = None
+    shutdown_timeout_millis: int = DEFAULT_SHUTDOWN_TIMEOUT_MS
+    _done: bool = field(default=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def dropped_spans(self) -> int:
+        """Spans dropped so far because an export queue was full."""
+        return sum(processor.dropped for processor in self.span_processors)
+
+    def shutdown(self) -> None:
+        """Flush and stop what was installed, within ``shutdown_timeout_millis`` overall; idempotent.
+
+        Registered with ``atexit``; spans go first, metrics get what is left (at least
+        500 ms when their endpoint listens, nothing when it does not).
+        """
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        start = time.monotonic()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        if self.meter_provider is not None:
+            left_ms = self.shutdown_timeout_millis - (time.monotonic() - start) * 1000
+            if self.metrics_endpoint is not None and not endpoint_reachable(*self.metrics_endpoint):
+                left_ms = 0
+            else:
+                left_ms = max(left_ms, _MIN_METRICS_SHUTDOWN_MS)
+            self.meter_provider.shutdown(timeout_millis=left_ms)
+
+
+_current: Optional[SdkSetup] = None
+
+
+def current_setup() -> Optional[SdkSetup]:
+    """What the last :func:`setup_sdk` installed, if it ran."""
+    return _current
 
 
 def setup_sdk() -> SdkSetup:
     """Install SDK providers for whichever signal has none yet; return what was installed."""
+    global _current
     if sdk_disabled():
         return SdkSetup(None, None)
+    install_export_log_throttle()
     resource = Resource.create()
-    tracer_provider = meter_provider = None
-    if not tracer_provider_is_configured():
-        tracer_provider = TracerProvider(resource=resource)
-        for exporter in make_span_exporters():
-            tracer_provider.add_span_processor(make_batch_processor(exporter))
-        trace.set_tracer_provider(tracer_provider)
+    setup = SdkSetup(None, None, shutdown_timeout_millis=env_int(
+        "AGENTOTEL_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_MS, minimum=0))
     if not meter_provider_is_configured():
-        meter_provider = MeterProvider(resource=resource, metric_readers=make_metric_readers())
-        metrics.set_meter_provider(meter_provider)
-    return SdkSetup(tracer_provider, meter_provider)
+        setup.meter_provider = MeterProvider(
+            resource=resource, metric_readers=make_metric_readers(), shutdown_on_exit=False)
+        names = _exporter_names("OTEL_METRICS_EXPORTER")
+        setup.metrics_endpoint = _otlp_address(names[0], "METRICS") if names else None
+        metrics.set_meter_provider(setup.meter_provider)
+    if not tracer_provider_is_configured():
+        setup.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        for name in _exporter_names("OTEL_TRACES_EXPORTER"):
+            cls = _load_exporter("opentelemetry_traces_exporter", name, "TRACES")
+            if cls is None:
+                continue
+            processor = make_batch_processor(cls(), _otlp_address(name, "TRACES"), setup.meter_provider)
+            setup.tracer_provider.add_span_processor(processor)
+            setup.span_processors.append(processor)
+        trace.set_tracer_provider(setup.tracer_provider)
+        register_dropped_spans_metric(setup.span_processors, setup.meter_provider)
+    atexit.register(setup.shutdown)
+    _current = setup
+    return setup

@@ -1,0 +1,236 @@
+"""Span export that never hurts the application: bounded, visible when it drops, quiet when it fails.
+
+* :class:`BoundedBatchSpanProcessor` is the SDK's ``BatchSpanProcessor`` with a
+  bounded queue whose drops are counted (``agentotel.export.spans.dropped``, plus
+  one warning with the count per interval) at the cost of one ``len()`` per span,
+  and a shutdown that returns within a fixed budget, at once when nothing listens
+  on the collector's port.
+* :class:`ExportLogThrottle` lets the exporters' error messages through at most
+  once per interval (not once per batch or retry), saying how many it held back.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Callable, Iterable, Optional
+
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from agentotel import semconv
+from agentotel._telemetry import get_meter, is_enabled
+
+__all__ = [
+    "EXPORT_LOGGERS",
+    "BoundedBatchSpanProcessor",
+    "ExportLogThrottle",
+    "endpoint_reachable",
+    "install_export_log_throttle",
+    "register_dropped_spans_metric",
+]
+
+_logger = logging.getLogger("agentotel")
+
+DEFAULT_LOG_INTERVAL_S = 60.0
+
+# Loggers on the export path: OTLP exporters (their retry warnings and final errors)
+# and the SDK's batch processors and periodic metric reader.
+EXPORT_LOGGERS: tuple[str, ...] = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.sdk.metrics._internal.export",
+)
+
+
+def endpoint_reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on ``host:port`` within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class ExportLogThrottle(logging.Filter):
+    """Pass at most one export warning or error per ``interval`` seconds, across all export loggers.
+
+    The message that passes says how many were held back since the previous one.
+    Records below WARNING pass untouched.
+    """
+
+    def __init__(self, interval: float = DEFAULT_LOG_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__("agentotel.export")
+        self.interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: Optional[float] = None
+        self._suppressed = 0
+
+    @property
+    def suppressed(self) -> int:
+        """Messages held back since the last one that passed."""
+        return self._suppressed
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        now = self._clock()
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval:
+                self._suppressed += 1
+                return False
+            self._last, held_back, self._suppressed = now, self._suppressed, 0
+        held = f"{held_back} similar messages were held back since the previous one; " if held_back else ""
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let logging report it as usual
+            return True
+        record.msg = (
+            f"{message} [agentotel: export problems are logged at most once per "
+            f"{self.interval:g} s; {held}the application is unaffected. Check the endpoint with "
+            "`agentotel doctor`.]"
+        )
+        record.args = None
+        return True
+
+
+_throttle: Optional[ExportLogThrottle] = None
+_throttle_lock = threading.Lock()
+
+
+def install_export_log_throttle(interval: float = DEFAULT_LOG_INTERVAL_S) -> ExportLogThrottle:
+    """Attach one shared :class:`ExportLogThrottle` to every export logger (idempotent)."""
+    global _throttle
+    with _throttle_lock:
+        if _throttle is None:
+            _throttle = ExportLogThrottle(interval)
+            for name in EXPORT_LOGGERS:
+                logging.getLogger(name).addFilter(_throttle)
+        return _throttle
+
+
+class BoundedBatchSpanProcessor(BatchSpanProcessor):
+    """A ``BatchSpanProcessor`` that counts what it drops and shuts down within a budget.
+
+    When the queue is full a span is dropped here, counted, and reported in one
+    warning per ``log_interval`` (instead of the SDK's per-span log record, which
+    would slow the application down exactly when the collector is away).
+    ``shutdown()`` flushes for at most ``shutdown_timeout_millis``, and does not
+    wait at all when nothing listens on ``endpoint`` (a ``(host, port)`` pair).
+    """
+
+    def __init__(
+        self,
+        span_exporter: SpanExporter,
+        *,
+        max_queue_size: int,
+        max_export_batch_size: int,
+        schedule_delay_millis: float,
+        export_timeout_millis: float,
+        shutdown_timeout_millis: float = 5000,
+        endpoint: Optional[tuple[str, int]] = None,
+        log_interval: float = DEFAULT_LOG_INTERVAL_S,
+        meter_provider: Optional[MeterProvider] = None,
+    ) -> None:
+        kwargs = {"meter_provider": meter_provider} if meter_provider is not None else {}
+        super().__init__(
+            span_exporter,
+            max_queue_size=max_queue_size,
+            schedule_delay_millis=schedule_delay_millis,
+            max_export_batch_size=max_export_batch_size,
+            export_timeout_millis=export_timeout_millis,
+            **kwargs,
+        )
+        self.capacity = max_queue_size
+        self.shutdown_timeout_millis = shutdown_timeout_millis
+        self.endpoint = endpoint
+        self._log_interval = log_interval
+        # The SDK's queue (a bounded deque); read-only use, for the O(1) "is it full" check.
+        self._queue = self._batch_processor._queue  # noqa: SLF001
+        self._drop_lock = threading.Lock()
+        self._dropped = 0
+        self._reported = 0
+        self._last_report: Optional[float] = None
+
+    @property
+    def dropped(self) -> int:
+        """Spans dropped so far because the queue was full."""
+        return self._dropped
+
+    @property
+    def queued(self) -> int:
+        """Spans waiting in the queue now."""
+        return len(self._queue)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if len(self._queue) >= self.capacity:
+            if span.context is not None and span.context.trace_flags.sampled:
+                self._drop()
+            return
+        super().on_end(span)
+
+    def _drop(self) -> None:
+        now = time.monotonic()
+        with self._drop_lock:
+            self._dropped += 1
+            if self._last_report is not None and now - self._last_report < self._log_interval:
+                return
+            self._last_report, dropped = now, self._dropped
+        _logger.warning(
+            "agentotel: the span export queue is full (%d spans): %d spans dropped so far. The collector%s "
+            "is not keeping up or is unreachable; the application is unaffected. Raise OTEL_BSP_MAX_QUEUE_SIZE "
+            "for longer bursts, or check the endpoint with `agentotel doctor`.",
+            self.capacity, dropped, _where(self.endpoint),
+        )
+
+    def shutdown(self) -> None:
+        pending = len(self._queue)
+        budget = self.shutdown_timeout_millis
+        unreachable = self.endpoint is not None and pending and not endpoint_reachable(*self.endpoint)
+        if unreachable:
+            budget = 0
+        self._batch_processor.shutdown(timeout_millis=budget)
+        lost = len(self._queue)
+        if unreachable:
+            _logger.warning(
+                "agentotel: %d spans were not exported: nothing listens on %s:%d.",
+                lost, *self.endpoint,  # type: ignore[misc]
+            )
+        elif lost:
+            _logger.warning(
+                "agentotel: %d spans were not exported within the shutdown budget of %g ms "
+                "(AGENTOTEL_SHUTDOWN_TIMEOUT).", lost, self.shutdown_timeout_millis,
+            )
+        if self._dropped:
+            _logger.warning("agentotel: %d spans were dropped in total because the export queue was full "
+                            "(OTEL_BSP_MAX_QUEUE_SIZE=%d).", self._dropped, self.capacity)
+
+
+def _where(endpoint: Optional[tuple[str, int]]) -> str:
+    return f" at {endpoint[0]}:{endpoint[1]}" if endpoint else ""
+
+
+def register_dropped_spans_metric(
+    processors: Iterable[BoundedBatchSpanProcessor], meter_provider: Optional[MeterProvider] = None
+) -> None:
+    """Report ``agentotel.export.spans.dropped`` (observable counter) for ``processors``."""
+    watched = tuple(processors)
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        if not is_enabled():
+            return []
+        return [Observation(sum(processor.dropped for processor in watched))]
+
+    get_meter(f"{semconv.SCOPE_NAME}.export", meter_provider).create_observable_counter(
+        semconv.EXPORT_SPANS_DROPPED, [observe], unit="{span}",
+        description="Spans dropped because the export queue was full.",
+    )
