@@ -21,6 +21,7 @@ port of the stack in ``collector/`` (``docker compose -f collector/docker-compos
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 import time
@@ -36,6 +37,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentotel._config import parse_bool, report_bad_value
+from agentotel._telemetry import log_internal_error
 from agentotel._export import (
     BoundedBatchSpanProcessor,
     endpoint_reachable,
@@ -53,6 +55,8 @@ __all__ = [
     "setup_sdk",
     "tracer_provider_is_configured",
 ]
+
+_logger = logging.getLogger("agentotel")
 
 # Sized for bursts of agent spans: the SDK's 2048 lost 7-9% of a 36k-span burst.
 DEFAULT_BSP_MAX_QUEUE_SIZE = 32768
@@ -277,14 +281,20 @@ class SdkSetup:
             self._done = True
         start = time.monotonic()
         if self.tracer_provider is not None:
-            self.tracer_provider.shutdown()
+            try:
+                self.tracer_provider.shutdown()
+            except Exception as exc:  # never raise at exit
+                log_internal_error("span export shutdown", exc)
         if self.meter_provider is not None:
             left_ms = self.shutdown_timeout_millis - (time.monotonic() - start) * 1000
             if self.metrics_endpoint is not None and not endpoint_reachable(*self.metrics_endpoint):
-                left_ms = 0
+                left_ms = 0  # the last metrics cannot be delivered: do not wait for the exporter's retries
             else:
                 left_ms = max(left_ms, _MIN_METRICS_SHUTDOWN_MS)
-            self.meter_provider.shutdown(timeout_millis=left_ms)
+            try:
+                self.meter_provider.shutdown(timeout_millis=left_ms)
+            except Exception as exc:  # e.g. "deadline already exceeded" when nothing listens
+                _logger.debug("agentotel: metrics shutdown: %s", exc)
 
 
 _current: Optional[SdkSetup] = None
