@@ -1,0 +1,83 @@
+"""One set of observable instruments per (component kind, meter provider).
+
+Components count in plain ints and never call the SDK per operation. Each kind
+(``circuit_breaker``, ``load_balancer``, ``rate_limiter``) installs its
+observable instruments once per meter provider; the callbacks walk the live
+components of that kind (from :mod:`agentotel.resilience._registry`) that report
+through that provider. After ``agentotel.uninstrument()`` the callbacks return
+nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterable, Optional
+
+from opentelemetry import metrics
+from opentelemetry.metrics import Histogram, Meter, MeterProvider, Observation
+
+from agentotel import _telemetry, semconv
+from agentotel.resilience import _registry
+
+__all__ = ["resolve_provider", "ensure_instruments", "histogram", "observe"]
+
+Installer = Callable[[Meter, Callable[[], list[Any]]], None]
+
+_lock = threading.Lock()
+# (kind, id(provider)) -> provider; holding the provider keeps its id from being reused.
+_installed: dict[tuple[str, int], MeterProvider] = {}
+
+
+def resolve_provider(meter_provider: Optional[MeterProvider]) -> MeterProvider:
+    """The provider a component created now reports through (explicit, else instrument()'s, else global)."""
+    return meter_provider or _telemetry._meter_provider or metrics.get_meter_provider()
+
+
+def ensure_instruments(kind: str, provider: MeterProvider, install: Installer) -> None:
+    """Run ``install(meter, live_components)`` once for ``kind`` on ``provider``."""
+    key = (kind, id(provider))
+    with _lock:
+        if _installed.get(key) is provider:
+            return
+        _installed[key] = provider
+    meter = _telemetry.get_meter(semconv.SCOPE_NAME, provider)
+
+    def live() -> list[Any]:
+        return [c for c in _registry.components(kind) if getattr(c, "_provider", None) is provider]
+
+    try:
+        install(meter, live)
+    except Exception as exc:  # telemetry must never break construction
+        _telemetry.log_internal_error(f"{kind} instruments", exc)
+
+
+_histograms: dict[tuple[str, int], tuple[MeterProvider, Optional[Histogram]]] = {}
+
+
+def histogram(provider: MeterProvider, name: str, unit: str, description: str,
+              buckets: Iterable[float]) -> Optional[Histogram]:
+    """The histogram ``name`` on ``provider``, created once (``None`` if creating it failed)."""
+    key = (name, id(provider))
+    with _lock:
+        entry = _histograms.get(key)
+        if entry is not None and entry[0] is provider:
+            return entry[1]
+        try:
+            created: Optional[Histogram] = _telemetry.get_meter(semconv.SCOPE_NAME, provider).create_histogram(
+                name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets))
+        except Exception as exc:
+            _telemetry.log_internal_error(f"histogram {name}", exc)
+            created = None
+        _histograms[key] = (provider, created)
+        return created
+
+
+def observe(where: str, read: Callable[[], Iterable[Observation]]) -> Iterable[Observation]:
+    """Run an observable callback body: nothing when disabled, never an exception."""
+    if not _telemetry.is_enabled():
+        return []
+    try:
+        return list(read())
+    except Exception as exc:
+        _telemetry.log_internal_error(where, exc)
+        return []
