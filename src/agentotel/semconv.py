@@ -115,6 +115,9 @@ LANGGRAPH_CHECKPOINT_NS: Final = "langgraph.checkpoint_ns"
 LANGGRAPH_STREAM_ABANDONED: Final = "langgraph.stream.abandoned"
 LANGGRAPH_INTERRUPT_EVENT: Final = "langgraph.interrupt"
 LANGGRAPH_RESUMED: Final = "langgraph.resumed"
+# Span events carrying opt-in content (EVENT_ONLY / SPAN_AND_EVENT capture modes)
+GEN_AI_CLIENT_INFERENCE_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
+AGENTOTEL_TOOL_CONTENT_EVENT: Final = "agentotel.tool.content"
 
 # --------------------------------------------------------------------------- #
 # Cache (ours)
@@ -187,6 +190,8 @@ RATE_LIMITER_WAIT_BUCKETS: Final = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 # Export pipeline (ours)
 # --------------------------------------------------------------------------- #
 EXPORT_SPANS_DROPPED: Final = "agentotel.export.spans.dropped"
+DOCTOR_SPAN: Final = "agentotel doctor check"  # the test span `agentotel doctor` sends
+DOCTOR_CHECKS: Final = "agentotel.doctor.checks"
 
 # --------------------------------------------------------------------------- #
 # Process (semantic conventions v1.44; cpython.* from the runtime conventions)
@@ -240,9 +245,11 @@ class Span:
 
 SPANS: Final[tuple[Span, ...]] = (
     Span("invoke_workflow {gen_ai.workflow.name}", "INTERNAL", "LangGraph graph run",
-         (GEN_AI_OPERATION_NAME, GEN_AI_WORKFLOW_NAME, GEN_AI_CONVERSATION_ID, LANGGRAPH_STREAM_ABANDONED)),
+         (GEN_AI_OPERATION_NAME, GEN_AI_WORKFLOW_NAME, GEN_AI_CONVERSATION_ID, LANGGRAPH_STREAM_ABANDONED,
+          LANGGRAPH_RESUMED)),
     Span("invoke_agent {gen_ai.agent.name}", "INTERNAL", "agent graph run / @agentotel.agent",
-         (GEN_AI_OPERATION_NAME, GEN_AI_AGENT_NAME, GEN_AI_CONVERSATION_ID, LANGGRAPH_STREAM_ABANDONED)),
+         (GEN_AI_OPERATION_NAME, GEN_AI_AGENT_NAME, GEN_AI_CONVERSATION_ID, LANGGRAPH_STREAM_ABANDONED,
+          LANGGRAPH_RESUMED)),
     Span("{langgraph.node}", "INTERNAL", "LangGraph node execution",
          (LANGGRAPH_NODE, LANGGRAPH_STEP, LANGGRAPH_CHECKPOINT_NS)),
     Span("execute_tool {gen_ai.tool.name}", "INTERNAL", "tool call",
@@ -256,6 +263,7 @@ SPANS: Final[tuple[Span, ...]] = (
           DB_QUERY_TEXT, DB_OPERATION_BATCH_SIZE, ERROR_TYPE)),
     Span(CACHE_LOAD_SPAN, "INTERNAL", "cache miss that runs the loader",
          (CACHE_NAME, CACHE_LEVEL, CACHE_COALESCED)),
+    Span(DOCTOR_SPAN, "INTERNAL", "test span sent by `agentotel doctor`"),
 )
 
 ATTRIBUTES: Final[tuple[Attribute, ...]] = (
@@ -281,6 +289,14 @@ ATTRIBUTES: Final[tuple[Attribute, ...]] = (
     Attribute(GEN_AI_USAGE_INPUT_TOKENS, "int", "Input tokens (from `usage_metadata`)."),
     Attribute(GEN_AI_USAGE_OUTPUT_TOKENS, "int", "Output tokens (from `usage_metadata`)."),
     Attribute(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "int", "Input tokens served from the provider's cache."),
+    Attribute(GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "int", "Input tokens written to the provider's cache."),
+    Attribute(GEN_AI_RESPONSE_ID, "string", "Provider's completion id, when the model reports one."),
+    Attribute(GEN_AI_REQUEST_TEMPERATURE, "double", "Requested temperature, when set."),
+    Attribute(GEN_AI_REQUEST_MAX_TOKENS, "int", "Requested maximum output tokens, when set."),
+    Attribute(GEN_AI_AGENT_ID, "string", "Agent id (`@agentotel.agent(agent_id=...)`)."),
+    Attribute(GEN_AI_AGENT_DESCRIPTION, "string", "Agent description (`@agentotel.agent(description=...)`)."),
+    Attribute(GEN_AI_SYSTEM_INSTRUCTIONS, "any (JSON string)", "System prompt.", opt_in=True),
+    Attribute(LANGGRAPH_RESUMED, "boolean", "The run resumed an interrupted run (it links to that run's root span)."),
     Attribute(GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "int", "Reasoning output tokens."),
     Attribute(GEN_AI_TOKEN_TYPE, "string", "`input` or `output` (token usage metric)."),
     Attribute(GEN_AI_TOOL_NAME, "string", "Tool name."),

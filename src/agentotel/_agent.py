@@ -1,0 +1,243 @@
+"""``agentotel.agent``: trace a hand-written agent as an ``invoke_agent {name}`` span.
+
+Works as a decorator on sync and async functions and methods, generators and
+async generators, and as a (sync or async) context manager::
+
+    import agentotel
+
+    class LanduseAgent:
+        @agentotel.agent(name="landuse")
+        def query(self, question: str) -> str:
+            ...                         # DuckDB, cache and chat spans nest here
+
+    @agentotel.agent                    # name defaults to the function's qualified name
+    async def plan(goal: str) -> list[str]: ...
+
+    with agentotel.agent(name="ad-hoc", conversation_id=session_id) as span:
+        span.set_attribute("app.step", 3)
+        ...
+
+Each call gives one span (kind INTERNAL) with ``gen_ai.operation.name=invoke_agent``,
+``gen_ai.agent.name`` (and ``gen_ai.agent.id``, ``gen_ai.agent.description``,
+``gen_ai.conversation.id`` when given) and one ``gen_ai.invoke_agent.duration``
+point, recorded for failures too with ``error.type``. An exception is recorded on
+the span and re-raised unchanged. A generator's span covers its whole iteration
+and is current only while the generator body runs; one the caller stops early
+(``break``, ``close()``, garbage collection) ends with status UNSET and
+``langgraph.stream.abandoned=true``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from typing import Any, Callable, Optional, TypeVar, Union, overload
+
+from opentelemetry.metrics import Histogram
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
+
+from agentotel import _telemetry, semconv
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, attach, detach
+
+__all__ = ["agent", "AgentSpan"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_instruments_lock = threading.Lock()
+_instruments_key: Optional[tuple[Any, Any]] = None
+_instruments: Optional[tuple[Tracer, Histogram]] = None
+
+
+def _tracer_and_histogram() -> tuple[Tracer, Histogram]:
+    """The tracer and duration histogram for the providers in force, made once per provider pair."""
+    global _instruments_key, _instruments
+    key = (_telemetry._tracer_provider, _telemetry._meter_provider)
+    cached = _instruments
+    if cached is not None and _instruments_key == key:
+        return cached
+    with _instruments_lock:
+        if _instruments is None or _instruments_key != key:
+            meter = _telemetry.get_meter(meter_provider=key[1])
+            histogram = meter.create_histogram(
+                semconv.GEN_AI_INVOKE_AGENT_DURATION,
+                unit="s",
+                description="Duration of agent runs.",
+                explicit_bucket_boundaries_advisory=list(semconv.GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS),
+            )
+            _instruments = (_telemetry.get_tracer(tracer_provider=key[0]), histogram)
+            _instruments_key = key
+        return _instruments
+
+
+class AgentSpan:
+    """Decorator and context manager made by :func:`agent`; see the module documentation."""
+
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        *,
+        description: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        conversation_id: Optional[str] = None,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.agent_id = agent_id
+        self.conversation_id = conversation_id
+        self._active: list[tuple[Optional[SpanOperation], object]] = []
+
+    # ------------------------------------------------------------ operations
+    def _start(self, name: str) -> Optional[SpanOperation]:
+        if not _telemetry.is_enabled():
+            return None
+        tracer, histogram = _tracer_and_histogram()
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_INVOKE_AGENT,
+            semconv.GEN_AI_AGENT_NAME: name,
+        }
+        if self.agent_id is not None:
+            attributes[semconv.GEN_AI_AGENT_ID] = self.agent_id
+        if self.description is not None:
+            attributes[semconv.GEN_AI_AGENT_DESCRIPTION] = self.description
+        if self.conversation_id is not None:
+            attributes[semconv.GEN_AI_CONVERSATION_ID] = self.conversation_id
+        span = tracer.start_span(f"invoke_agent {name}", kind=SpanKind.INTERNAL, attributes=attributes)
+        metric_attributes = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_INVOKE_AGENT,
+            semconv.GEN_AI_AGENT_NAME: name,
+        }
+        return SpanOperation(span, histogram, metric_attributes)
+
+    # ------------------------------------------------------ context manager
+    def __enter__(self) -> Span:
+        operation = self._start(self.name or "agent")
+        if operation is None:
+            self._active.append((None, None))
+            return INVALID_SPAN
+        self._active.append((operation, attach(operation.context)))
+        return operation.span
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        operation, token = self._active.pop()
+        if operation is None:
+            return
+        detach(token)
+        operation.finish(exc)
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # ------------------------------------------------------------- decorator
+    def __call__(self, func: F) -> F:
+        name = self.name or getattr(func, "__qualname__", None) or repr(func)
+        start = self._start
+
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            def async_generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                operation = start(name)
+                if operation is None:
+                    return func(*args, **kwargs)
+                try:
+                    iterator = func(*args, **kwargs)  # creates the generator; its body runs on iteration
+                except BaseException as exc:
+                    operation.finish(exc)
+                    raise
+                return AsyncSpanIterator(iterator, operation)
+
+            return async_generator_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                operation = start(name)
+                if operation is None:
+                    return func(*args, **kwargs)
+                try:
+                    iterator = func(*args, **kwargs)  # creates the generator; its body runs on iteration
+                except BaseException as exc:
+                    operation.finish(exc)
+                    raise
+                return SpanIterator(iterator, operation)
+
+            return generator_wrapper  # type: ignore[return-value]
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def coroutine_wrapper(*args: Any, **kwargs: Any) -> Any:
+                operation = start(name)
+                if operation is None:
+                    return await func(*args, **kwargs)
+                token = attach(operation.context)
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as exc:
+                    operation.finish(exc)
+                    raise
+                finally:
+                    detach(token)
+                operation.finish()
+                return result
+
+            return coroutine_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            operation = start(name)
+            if operation is None:
+                return func(*args, **kwargs)
+            token = attach(operation.context)
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                operation.finish(exc)
+                raise
+            finally:
+                detach(token)
+            operation.finish()
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+
+@overload
+def agent(name: F, /) -> F: ...
+
+
+@overload
+def agent(
+    name: Optional[str] = None,
+    /,
+    *,
+    description: Optional[str] = None,
+    agent_id: Optional[str] = None,
+    conversation_id: Optional[str] = None,
+) -> AgentSpan: ...
+
+
+def agent(
+    name: Union[str, Callable[..., Any], None] = None,
+    /,
+    *,
+    description: Optional[str] = None,
+    agent_id: Optional[str] = None,
+    conversation_id: Optional[str] = None,
+) -> Any:
+    """Trace a function, method, generator or block as an ``invoke_agent {name}`` span.
+
+    ``@agentotel.agent`` (bare) names the agent after the function's qualified name;
+    ``@agentotel.agent(name="landuse")`` or ``agentotel.agent("landuse")`` names it
+    explicitly. ``with agentotel.agent(name=...) as span:`` (or ``async with``)
+    traces a block and yields the span. Nothing is emitted after
+    ``agentotel.uninstrument()``.
+    """
+    if callable(name):
+        return AgentSpan()(name)
+    return AgentSpan(name, description=description, agent_id=agent_id, conversation_id=conversation_id)

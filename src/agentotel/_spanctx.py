@@ -1,0 +1,279 @@
+"""Spans whose lifetime is longer than one call: fail-safe attach/detach and iterator proxies.
+
+A span that covers a generator, a stream or an async stream must be *current*
+while the producer runs (so that spans opened inside nest under it) but never
+while the consumer runs. Holding an attached context across a ``yield`` breaks
+as soon as the iterator is finished in another context (closed by the garbage
+collector, by another task, after ``break``): OpenTelemetry then logs "Failed to
+detach context". The proxies here attach the span's context around each step of
+the wrapped iterator only, in the same frame, and end the span exactly once:
+
+* exhausted: :meth:`Operation.finish` with no error;
+* raised: :meth:`Operation.finish` with the exception (re-raised unchanged);
+* ``close()`` / ``aclose()`` / garbage collection before the end:
+  :meth:`Operation.abandon`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Optional, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.metrics import Histogram
+from opentelemetry.trace import Span, Status, StatusCode
+
+from agentotel import semconv
+from agentotel._telemetry import error_type, log_internal_error
+
+__all__ = ["Operation", "SpanOperation", "SpanIterator", "AsyncSpanIterator", "attach", "detach"]
+
+
+def attach(ctx: Context) -> object:
+    """Make ``ctx`` current; returns the token for :func:`detach`."""
+    return otel_context.attach(ctx)
+
+
+def detach(token: object) -> None:
+    """Restore the context before :func:`attach`; silently skip if we are in another context.
+
+    Finalisers (``close()`` from the garbage collector, a cancelled task) may run
+    in a context other than the one that attached: there is then nothing of ours
+    to restore, and OpenTelemetry's ``detach`` would log an error for it.
+    """
+    var = getattr(token, "var", None)
+    if var is None:  # a runtime context other than contextvars
+        otel_context.detach(token)  # type: ignore[arg-type]
+        return
+    try:
+        var.reset(token)
+    except (ValueError, RuntimeError):
+        pass
+
+
+class Operation(Protocol):
+    """What the proxies drive: a started span and how to end it."""
+
+    context: Context
+
+    def finish(self, exc: Optional[BaseException] = None) -> None:
+        """End normally (``exc is None``) or with the exception the producer raised; idempotent."""
+
+    def abandon(self) -> None:
+        """End because the consumer stopped early; idempotent, a no-op once finished."""
+
+
+class SpanOperation:
+    """A started span, the context that makes it current, and the duration histogram to feed.
+
+    ``finish`` / ``abandon`` end the span once and record the duration with the
+    metric attributes given at start (plus ``error.type`` on failure). Subclasses
+    override :meth:`_failed` to treat some exceptions as control flow.
+    """
+
+    __slots__ = ("span", "context", "metric_attributes", "_histogram", "_start", "_done")
+
+    def __init__(
+        self,
+        span: Span,
+        histogram: Optional[Histogram],
+        metric_attributes: Mapping[str, Any],
+        parent: Optional[Context] = None,
+    ) -> None:
+        self.span = span
+        self.context = trace.set_span_in_context(span, parent)
+        self.metric_attributes = metric_attributes
+        self._histogram = histogram
+        self._start = time.perf_counter()
+        self._done = False
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the operation started."""
+        return time.perf_counter() - self._start
+
+    @property
+    def done(self) -> bool:
+        """True once the span has ended."""
+        return self._done
+
+    def finish(self, exc: Optional[BaseException] = None) -> None:
+        """End the span; with ``exc``, as a failure (unless :meth:`_failed` says otherwise)."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            attributes = self.metric_attributes
+            if exc is not None:
+                failure = self._failed(exc)
+                if failure is not None:
+                    attributes = {**attributes, semconv.ERROR_TYPE: failure}
+            self._end(attributes)
+        except Exception as error:  # never let our bug replace the caller's outcome
+            log_internal_error(f"{type(self).__name__}.finish", error)
+
+    def abandon(self) -> None:
+        """End because the consumer stopped early: status UNSET, ``langgraph.stream.abandoned=true``."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            self.span.set_attribute(semconv.LANGGRAPH_STREAM_ABANDONED, True)
+            self._end(self.metric_attributes)
+        except Exception as error:
+            log_internal_error(f"{type(self).__name__}.abandon", error)
+
+    def _failed(self, exc: BaseException) -> Optional[str]:
+        """Mark the span failed by ``exc``; return its ``error.type`` (``None``: not a failure)."""
+        kind = error_type(exc)
+        span = self.span
+        if span.is_recording():
+            span.record_exception(exc, escaped=True)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            span.set_attribute(semconv.ERROR_TYPE, kind)
+        return kind
+
+    def _end(self, metric_attributes: Mapping[str, Any]) -> None:
+        if self._histogram is not None:
+            self._histogram.record(time.perf_counter() - self._start, metric_attributes)
+        self.span.end()
+
+
+OnItem = Optional[Callable[[Any], None]]
+_OWN_SLOTS = frozenset({"_iterator", "_operation", "_on_item"})
+
+
+class SpanIterator:
+    """Iterator proxy: the operation's context is current only while the wrapped iterator runs."""
+
+    __slots__ = ("_iterator", "_operation", "_on_item", "__weakref__")
+
+    def __init__(self, iterator: Iterator[Any], operation: Operation, on_item: OnItem = None) -> None:
+        self._iterator = iterator
+        self._operation = operation
+        self._on_item = on_item
+
+    def __iter__(self) -> "SpanIterator":
+        return self
+
+    def __next__(self) -> Any:
+        return self._step(self._iterator.__next__)
+
+    def send(self, value: Any) -> Any:
+        """Generator ``send``, forwarded."""
+        return self._step(self._iterator.send, value)  # type: ignore[attr-defined]
+
+    def throw(self, *exc_info: Any) -> Any:
+        """Generator ``throw``, forwarded."""
+        return self._step(self._iterator.throw, *exc_info)  # type: ignore[attr-defined]
+
+    def _step(self, advance: Callable[..., Any], *args: Any) -> Any:
+        operation = self._operation
+        token = attach(operation.context)
+        try:
+            item = advance(*args)
+        except StopIteration:
+            operation.finish()
+            raise
+        except BaseException as exc:
+            operation.finish(exc)
+            raise
+        finally:
+            detach(token)
+        if self._on_item is not None:
+            self._on_item(item)
+        return item
+
+    def close(self) -> None:
+        """Close the wrapped iterator (its clean-up runs inside the span), then end as abandoned."""
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            token = attach(self._operation.context)
+            try:
+                close()
+            except BaseException as exc:
+                self._operation.finish(exc)
+                raise
+            finally:
+                detach(token)
+        self._operation.abandon()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN_SLOTS:  # not set yet: __init__ did not run to the end
+            raise AttributeError(name)
+        return getattr(self._iterator, name)
+
+    def __del__(self) -> None:
+        try:
+            self._operation.abandon()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+class AsyncSpanIterator:
+    """Async iterator proxy: the operation's context is current only inside each ``__anext__``."""
+
+    __slots__ = ("_iterator", "_operation", "_on_item", "__weakref__")
+
+    def __init__(self, iterator: AsyncIterator[Any], operation: Operation, on_item: OnItem = None) -> None:
+        self._iterator = iterator
+        self._operation = operation
+        self._on_item = on_item
+
+    def __aiter__(self) -> "AsyncSpanIterator":
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._step(self._iterator.__anext__)
+
+    async def asend(self, value: Any) -> Any:
+        """Async generator ``asend``, forwarded."""
+        return await self._step(self._iterator.asend, value)  # type: ignore[attr-defined]
+
+    async def athrow(self, *exc_info: Any) -> Any:
+        """Async generator ``athrow``, forwarded."""
+        return await self._step(self._iterator.athrow, *exc_info)  # type: ignore[attr-defined]
+
+    async def _step(self, advance: Callable[..., Any], *args: Any) -> Any:
+        operation = self._operation
+        token = attach(operation.context)
+        try:
+            item = await advance(*args)
+        except StopAsyncIteration:
+            operation.finish()
+            raise
+        except BaseException as exc:
+            operation.finish(exc)
+            raise
+        finally:
+            detach(token)
+        if self._on_item is not None:
+            self._on_item(item)
+        return item
+
+    async def aclose(self) -> None:
+        """Close the wrapped iterator (its clean-up runs inside the span), then end as abandoned."""
+        aclose = getattr(self._iterator, "aclose", None)
+        if aclose is not None:
+            token = attach(self._operation.context)
+            try:
+                await aclose()
+            except BaseException as exc:
+                self._operation.finish(exc)
+                raise
+            finally:
+                detach(token)
+        self._operation.abandon()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN_SLOTS:  # not set yet: __init__ did not run to the end
+            raise AttributeError(name)
+        return getattr(self._iterator, name)
+
+    def __del__(self) -> None:
+        try:
+            self._operation.abandon()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass

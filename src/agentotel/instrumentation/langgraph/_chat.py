@@ -1,0 +1,288 @@
+"""Chat spans: ``chat {model}`` (CLIENT) around ``BaseChatModel.invoke/ainvoke/stream/astream``.
+
+One span per call: ``batch``/``abatch`` call ``invoke``/``ainvoke`` once per input
+(one span each); ``stream`` falling back to ``invoke`` (models without streaming)
+and models that delegate to another chat model inside their call are detected
+(our chat span is still the current span) and give no second span. When an
+instrumentation of the provider's own SDK is active, the call is left to it (see
+:mod:`._providers`).
+
+Usage (``usage_metadata``), response model, finish reasons and response id are
+read from the returned message, or from the chunks of a stream as they pass
+(without keeping them, unless content capture is on).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from agentotel import _telemetry, semconv
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, attach, detach
+from agentotel.instrumentation.langgraph._content import chat_input, chat_output, record_content
+from agentotel.instrumentation.langgraph._providers import normalize_provider, provider_sdk_instrumented
+from agentotel.instrumentation.langgraph._setup import Hooks
+
+__all__ = ["ChatOperation", "CHAT_SPAN_KEY", "invoke_wrapper", "ainvoke_wrapper", "stream_wrapper",
+           "astream_wrapper"]
+
+#: Context key holding the chat span we made current (to spot nested calls of the same operation).
+CHAT_SPAN_KEY = otel_context.create_key("agentotel.langgraph.chat_span")
+#: Span event carrying prompts and completions in ``EVENT_ONLY`` / ``SPAN_AND_EVENT`` modes.
+CHAT_CONTENT_EVENT = semconv.GEN_AI_CLIENT_INFERENCE_DETAILS_EVENT
+
+_LANGCHAIN_RUN_ID_PREFIXES = ("run-", "lc_run-", "lc_")
+_NOT_PARAMS = frozenset({"config", "stop"})
+
+
+class ChatOperation(SpanOperation):
+    """One chat call: span, duration, token usage, time to first chunk, optional content."""
+
+    __slots__ = ("hooks", "_input_tokens", "_output_tokens", "_cache_read", "_cache_creation", "_reasoning",
+                 "_response_model", "_response_id", "_finish_reason", "_first_chunk", "_message", "captured")
+
+    def __init__(self, hooks: Hooks, span: Any, metric_attributes: dict[str, Any], parent: Any) -> None:
+        super().__init__(span, hooks.chat_duration, metric_attributes, parent)
+        self.context = otel_context.set_value(CHAT_SPAN_KEY, span, self.context)
+        self.hooks = hooks
+        self._input_tokens: Optional[int] = None
+        self._output_tokens: Optional[int] = None
+        self._cache_read: Optional[int] = None
+        self._cache_creation: Optional[int] = None
+        self._reasoning: Optional[int] = None
+        self._response_model: Optional[str] = None
+        self._response_id: Optional[str] = None
+        self._finish_reason: Optional[str] = None
+        self._first_chunk = True
+        self._message: Any = None
+        self.captured: Optional[dict[str, Any]] = None
+
+    # ------------------------------------------------------------- responses
+    def on_message(self, message: Any) -> None:
+        """Read usage and response metadata from the returned message."""
+        try:
+            self._absorb(message)
+            if self.captured is not None:
+                self._message = message
+        except Exception as exc:
+            _telemetry.log_internal_error("langgraph chat response", exc)
+
+    def on_chunk(self, chunk: Any) -> None:
+        """Called for each streamed chunk: time to first chunk, usage and metadata as they arrive."""
+        try:
+            if self._first_chunk:
+                self._first_chunk = False
+                elapsed = self.elapsed
+                self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, elapsed)
+                self.hooks.time_to_first_chunk.record(elapsed, self.metric_attributes)
+            self._absorb(chunk)
+            if self.captured is not None:
+                self._message = chunk if self._message is None else self._message + chunk
+        except Exception as exc:
+            _telemetry.log_internal_error("langgraph chat chunk", exc)
+
+    def _absorb(self, message: Any) -> None:
+        usage = getattr(message, "usage_metadata", None)
+        if usage:
+            self._input_tokens = _add(self._input_tokens, usage.get("input_tokens"))
+            self._output_tokens = _add(self._output_tokens, usage.get("output_tokens"))
+            details = usage.get("input_token_details")
+            if details:
+                self._cache_read = _add(self._cache_read, details.get("cache_read"))
+                self._cache_creation = _add(self._cache_creation, details.get("cache_creation"))
+            details = usage.get("output_token_details")
+            if details:
+                self._reasoning = _add(self._reasoning, details.get("reasoning"))
+        metadata = getattr(message, "response_metadata", None)
+        if metadata:
+            model = metadata.get("model_name") or metadata.get("model") or metadata.get("model_id")
+            if model:
+                self._response_model = str(model)
+            reason = metadata.get("finish_reason") or metadata.get("stop_reason") or metadata.get("done_reason")
+            if reason:
+                self._finish_reason = str(reason)
+        message_id = getattr(message, "id", None)
+        if message_id and self._response_id is None and not message_id.startswith(_LANGCHAIN_RUN_ID_PREFIXES):
+            self._response_id = message_id
+
+    # ------------------------------------------------------------------- end
+    def _end(self, metric_attributes: Any) -> None:
+        hooks = self.hooks
+        span = self.span
+        if self._response_model is not None:
+            metric_attributes = {**metric_attributes, semconv.GEN_AI_RESPONSE_MODEL: self._response_model}
+        if span.is_recording():
+            attributes: dict[str, Any] = {}
+            if self._response_model is not None:
+                attributes[semconv.GEN_AI_RESPONSE_MODEL] = self._response_model
+            if self._response_id is not None:
+                attributes[semconv.GEN_AI_RESPONSE_ID] = self._response_id
+            if self._finish_reason is not None:
+                attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = (self._finish_reason,)
+            for key, value in (
+                (semconv.GEN_AI_USAGE_INPUT_TOKENS, self._input_tokens),
+                (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, self._output_tokens),
+                (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self._cache_read),
+                (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, self._cache_creation),
+                (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self._reasoning),
+            ):
+                if value is not None:
+                    attributes[key] = value
+            span.set_attributes(attributes)
+            if self.captured is not None:
+                if self._message is not None:
+                    self.captured[semconv.GEN_AI_OUTPUT_MESSAGES] = chat_output(self._message, self._finish_reason)
+                record_content(span, hooks.content, self.captured, hooks.max_content_length, CHAT_CONTENT_EVENT)
+        if self._input_tokens is not None:
+            hooks.token_usage.record(
+                self._input_tokens, {**metric_attributes, semconv.GEN_AI_TOKEN_TYPE: "input"}
+            )
+        if self._output_tokens is not None:
+            hooks.token_usage.record(
+                self._output_tokens, {**metric_attributes, semconv.GEN_AI_TOKEN_TYPE: "output"}
+            )
+        super()._end(metric_attributes)
+
+
+def _add(total: Optional[int], value: Any) -> Optional[int]:
+    if not isinstance(value, int):
+        return total
+    return value if total is None else total + value
+
+
+def _start_chat(
+    hooks: Hooks, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool
+) -> Optional[ChatOperation]:
+    parent = otel_context.get_current()
+    if otel_context.get_value(CHAT_SPAN_KEY, parent) is trace.get_current_span(parent):
+        return None  # inside our own chat span: the same call, seen again one level down
+    params_kwargs = {k: v for k, v in kwargs.items() if k not in _NOT_PARAMS} if kwargs else {}
+    try:
+        params = model._get_ls_params(stop=kwargs.get("stop"), **params_kwargs)
+    except Exception:
+        params = {}
+    raw_provider = params.get("ls_provider") or getattr(model, "_llm_type", None) or type(model).__name__
+    provider = normalize_provider(str(raw_provider))
+    if provider_sdk_instrumented(provider):
+        return None
+    request_model = params.get("ls_model_name")
+    metric_attributes: dict[str, Any] = {
+        semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_CHAT,
+        semconv.GEN_AI_PROVIDER_NAME: provider,
+    }
+    if request_model:
+        metric_attributes[semconv.GEN_AI_REQUEST_MODEL] = request_model
+    attributes = dict(metric_attributes)
+    attributes[semconv.GEN_AI_REQUEST_STREAM] = stream
+    temperature = params.get("ls_temperature")
+    if isinstance(temperature, (int, float)):
+        attributes[semconv.GEN_AI_REQUEST_TEMPERATURE] = float(temperature)
+    max_tokens = params.get("ls_max_tokens")
+    if isinstance(max_tokens, int):
+        attributes[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    span = hooks.tracer.start_span(
+        f"chat {request_model}" if request_model else "chat",
+        context=parent,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+    )
+    operation = ChatOperation(hooks, span, metric_attributes, parent)
+    if hooks.content.enabled and span.is_recording():
+        prompt = args[0] if args else kwargs.get("input")
+        system, messages = chat_input(model._convert_input(prompt).to_messages())
+        operation.captured = {semconv.GEN_AI_INPUT_MESSAGES: messages}
+        if system:
+            operation.captured[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = system
+    return operation
+
+
+def _safe_start(hooks: Hooks, model: Any, args: Any, kwargs: Any, stream: bool) -> Optional[ChatOperation]:
+    try:
+        return _start_chat(hooks, model, args, kwargs, stream)
+    except Exception as exc:
+        _telemetry.log_internal_error("langgraph chat", exc)
+        return None
+
+
+Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
+
+
+def invoke_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``BaseChatModel.invoke``."""
+
+    def invoke(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        operation = _safe_start(hooks, instance, args, kwargs, stream=False)
+        if operation is None:
+            return wrapped(*args, **kwargs)
+        token = attach(operation.context)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            operation.finish(exc)
+            raise
+        finally:
+            detach(token)
+        operation.on_message(result)
+        operation.finish()
+        return result
+
+    return invoke
+
+
+def ainvoke_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``BaseChatModel.ainvoke``."""
+
+    async def ainvoke(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        operation = _safe_start(hooks, instance, args, kwargs, stream=False)
+        if operation is None:
+            return await wrapped(*args, **kwargs)
+        token = attach(operation.context)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            operation.finish(exc)
+            raise
+        finally:
+            detach(token)
+        operation.on_message(result)
+        operation.finish()
+        return result
+
+    return ainvoke
+
+
+def stream_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``BaseChatModel.stream``: the span covers the whole iteration."""
+
+    def stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        operation = _safe_start(hooks, instance, args, kwargs, stream=True)
+        if operation is None:
+            return wrapped(*args, **kwargs)
+        try:
+            iterator = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            operation.finish(exc)
+            raise
+        return SpanIterator(iterator, operation, operation.on_chunk)
+
+    return stream
+
+
+def astream_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``BaseChatModel.astream``: the span covers the whole iteration."""
+
+    def astream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        operation = _safe_start(hooks, instance, args, kwargs, stream=True)
+        if operation is None:
+            return wrapped(*args, **kwargs)
+        try:
+            iterator = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            operation.finish(exc)
+            raise
+        return AsyncSpanIterator(iterator, operation, operation.on_chunk)
+
+    return astream

@@ -1,0 +1,106 @@
+"""Node spans: one per node execution, around LangGraph's ``run_with_retry`` / ``arun_with_retry``.
+
+Every node task of every graph (and every ``@task`` of the functional API) goes
+through these two functions, in the thread pool for sync nodes and in asyncio
+tasks for async ones, each time in a context copied from the run. Making the
+node span current there makes it the parent of everything the node does (chat,
+tools, DuckDB, HTTP, the user's own spans). Routing functions and LangChain
+plumbing run inside a node's task and so get no span of their own; LangGraph's
+internal tasks (``__start__`` and other names starting with ``__``) are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from langgraph.errors import GraphBubbleUp, GraphInterrupt
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
+
+from agentotel import _telemetry, semconv
+from agentotel._spanctx import SpanOperation, attach, detach
+from agentotel.instrumentation.langgraph._setup import Hooks
+
+__all__ = ["NodeOperation", "run_with_retry_wrapper", "arun_with_retry_wrapper"]
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+class NodeOperation(SpanOperation):
+    """A node span: bubble-up signals (interrupts, ``ParentCommand``) are control flow, not errors."""
+
+    __slots__ = ()
+
+    def _failed(self, exc: BaseException) -> Optional[str]:
+        if isinstance(exc, GraphBubbleUp):
+            if isinstance(exc, GraphInterrupt):
+                self.span.add_event(semconv.LANGGRAPH_INTERRUPT_EVENT)
+            return None
+        return super()._failed(exc)
+
+
+def _start_node(hooks: Hooks, task: Any) -> Optional[NodeOperation]:
+    name = task.name
+    if name.startswith("__"):
+        return None
+    metadata = task.config.get("metadata") or {}
+    attributes: dict[str, Any] = {semconv.LANGGRAPH_NODE: name}
+    step = metadata.get("langgraph_step")
+    if step is not None:
+        attributes[semconv.LANGGRAPH_STEP] = step
+    namespace = metadata.get("langgraph_checkpoint_ns")
+    if namespace:
+        attributes[semconv.LANGGRAPH_CHECKPOINT_NS] = namespace
+    parent = otel_context.get_current()
+    span = hooks.tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL, attributes=attributes)
+    return NodeOperation(span, None, {}, parent)
+
+
+def _safe_start(hooks: Hooks, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[NodeOperation]:
+    try:
+        return _start_node(hooks, args[0] if args else kwargs["task"])
+    except Exception as exc:
+        _telemetry.log_internal_error("langgraph node", exc)
+        return None
+
+
+def run_with_retry_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``langgraph.pregel._runner.run_with_retry`` (sync node tasks)."""
+
+    def run_with_retry(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        operation = _safe_start(hooks, args, kwargs)
+        if operation is None:
+            return wrapped(*args, **kwargs)
+        token = attach(operation.context)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            operation.finish(exc)
+            raise
+        finally:
+            detach(token)
+        operation.finish()
+        return result
+
+    return run_with_retry
+
+
+def arun_with_retry_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``langgraph.pregel._runner.arun_with_retry`` (async node tasks)."""
+
+    async def arun_with_retry(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        operation = _safe_start(hooks, args, kwargs)
+        if operation is None:
+            return await wrapped(*args, **kwargs)
+        token = attach(operation.context)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            operation.finish(exc)
+            raise
+        finally:
+            detach(token)
+        operation.finish()
+        return result
+
+    return arun_with_retry

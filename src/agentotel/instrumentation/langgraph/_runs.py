@@ -1,0 +1,282 @@
+"""Graph run spans: ``invoke_workflow {graph}`` / ``invoke_agent {agent}`` around ``Pregel`` runs.
+
+``invoke`` runs through ``stream`` (``ainvoke`` through ``astream``): the span is
+started by the outermost call only. ``invoke`` marks the run as delegated to the
+graph's own ``stream`` call, which then adds nothing. A run started while
+another run is current (a subgraph, or a graph called from inside a node) gets a
+nested span in the same trace.
+
+For ``invoke``/``ainvoke`` the run's context is current for the whole call; for
+``stream``/``astream`` it is current only while LangGraph computes the next
+chunk (see :mod:`agentotel._spanctx`), so a caller who stops early, closes the
+stream or drops it ends the span as abandoned, without any context error.
+
+Interrupts: a top-level run that stops at an interrupt gets a
+``langgraph.interrupt`` event and is remembered by ``thread_id``; the next run on
+that thread that resumes it (input ``Command(...)`` or ``None``) links to its
+root span and carries ``langgraph.resumed=true``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable, Optional
+
+from langgraph.errors import GraphBubbleUp, GraphInterrupt
+from langgraph.types import Command
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Link, SpanKind
+
+from agentotel import _telemetry, semconv
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, attach, detach
+from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
+from agentotel.instrumentation.langgraph._setup import Hooks
+
+__all__ = ["GraphRun", "RUN_KEY", "current_run", "is_agent_graph", "invoke_wrapper", "ainvoke_wrapper",
+           "stream_wrapper", "astream_wrapper", "loop_exit_wrapper"]
+
+#: Context key holding the :class:`GraphRun` in progress.
+RUN_KEY = otel_context.create_key("agentotel.langgraph.run")
+
+Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
+
+
+class GraphRun(SpanOperation):
+    """One graph run: its span, its duration metric, and what interrupts and resumes need."""
+
+    __slots__ = ("thread_id", "top_level", "delegated_to")
+
+    def __init__(
+        self,
+        span: Any,
+        histogram: Any,
+        metric_attributes: dict[str, Any],
+        parent: Any,
+        thread_id: Optional[str],
+        top_level: bool,
+    ) -> None:
+        super().__init__(span, histogram, metric_attributes, parent)
+        self.context = otel_context.set_value(RUN_KEY, self, self.context)
+        self.thread_id = thread_id
+        self.top_level = top_level
+        self.delegated_to: Any = None
+
+    def interrupted(self) -> None:
+        """The run stopped at an interrupt: add the event, remember the run for its resume."""
+        self.span.add_event(semconv.LANGGRAPH_INTERRUPT_EVENT)
+        if self.top_level and self.thread_id is not None:
+            INTERRUPTED_RUNS.remember(self.thread_id, self.span.get_span_context())
+
+    def _failed(self, exc: BaseException) -> Optional[str]:
+        if isinstance(exc, GraphBubbleUp):
+            if isinstance(exc, GraphInterrupt):
+                self.interrupted()
+            return None
+        return super()._failed(exc)
+
+
+def current_run() -> Optional[GraphRun]:
+    """The run whose context is current, if any."""
+    return otel_context.get_value(RUN_KEY)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- #
+# Agent or workflow
+# --------------------------------------------------------------------------- #
+_agent_graphs: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+
+
+def _is_tool_node(runnable: Any) -> bool:
+    return any(cls.__name__ == "ToolNode" for cls in type(runnable).__mro__)
+
+
+def is_agent_graph(graph: Any) -> bool:
+    """True for graphs with a ``ToolNode`` node: ``create_react_agent``, ``create_agent``, hand-made ReAct loops.
+
+    Computed once per compiled graph (a weak map, so graphs are not kept alive).
+    """
+    try:
+        return _agent_graphs[graph]
+    except KeyError:
+        pass
+    except TypeError:  # not hashable or not weak-referenceable
+        return _compute_is_agent(graph)
+    found = _compute_is_agent(graph)
+    try:
+        _agent_graphs[graph] = found
+    except TypeError:
+        pass
+    return found
+
+
+def _compute_is_agent(graph: Any) -> bool:
+    nodes = getattr(graph, "nodes", None) or {}
+    return any(_is_tool_node(getattr(node, "bound", None)) for node in nodes.values())
+
+
+# --------------------------------------------------------------------------- #
+# Starting a run
+# --------------------------------------------------------------------------- #
+def _thread_id(config: Any, graph: Any, outer: Optional[GraphRun]) -> Optional[str]:
+    for candidate in (config, getattr(graph, "config", None)):
+        if candidate:
+            configurable = candidate.get("configurable")
+            if configurable:
+                thread_id = configurable.get("thread_id")
+                if thread_id is not None:
+                    return str(thread_id)
+    return outer.thread_id if outer is not None else None
+
+
+def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GraphRun:
+    parent = otel_context.get_current()
+    outer: Optional[GraphRun] = otel_context.get_value(RUN_KEY, parent)  # type: ignore[assignment]
+    run_input = args[0] if args else kwargs.get("input")
+    config = args[1] if len(args) > 1 else kwargs.get("config")
+    name = (config.get("run_name") if config else None) or getattr(graph, "name", None) or "LangGraph"
+    thread_id = _thread_id(config, graph, outer)
+
+    if is_agent_graph(graph):
+        operation, name_key, histogram = (
+            semconv.GEN_AI_OPERATION_INVOKE_AGENT, semconv.GEN_AI_AGENT_NAME, hooks.agent_duration
+        )
+    else:
+        operation, name_key, histogram = (
+            semconv.GEN_AI_OPERATION_INVOKE_WORKFLOW, semconv.GEN_AI_WORKFLOW_NAME, hooks.workflow_duration
+        )
+    metric_attributes = {semconv.GEN_AI_OPERATION_NAME: operation, name_key: name}
+    attributes: dict[str, Any] = dict(metric_attributes)
+    if thread_id is not None:
+        attributes[semconv.GEN_AI_CONVERSATION_ID] = thread_id
+
+    links = None
+    if outer is None and thread_id is not None:
+        interrupted = INTERRUPTED_RUNS.pop(thread_id)
+        if interrupted is not None and (run_input is None or isinstance(run_input, Command)):
+            links = (Link(interrupted),)
+            attributes[semconv.LANGGRAPH_RESUMED] = True
+
+    span = hooks.tracer.start_span(
+        f"{operation} {name}", context=parent, kind=SpanKind.INTERNAL, attributes=attributes, links=links
+    )
+    return GraphRun(span, histogram, metric_attributes, parent, thread_id, top_level=outer is None)
+
+
+def _safe_start(hooks: Hooks, graph: Any, args: Any, kwargs: Any) -> Optional[GraphRun]:
+    try:
+        return _start_run(hooks, graph, args, kwargs)
+    except Exception as exc:
+        _telemetry.log_internal_error("langgraph run", exc)
+        return None
+
+
+def _delegated(graph: Any) -> bool:
+    """True when this ``stream``/``astream`` call is the one ``invoke``/``ainvoke`` makes for its run."""
+    run: Optional[GraphRun] = otel_context.get_value(RUN_KEY)  # type: ignore[assignment]
+    if run is not None and run.delegated_to is graph:
+        run.delegated_to = None
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------- #
+# Wrappers
+# --------------------------------------------------------------------------- #
+def invoke_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``Pregel.invoke``."""
+
+    def invoke(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        run = _safe_start(hooks, instance, args, kwargs)
+        if run is None:
+            return wrapped(*args, **kwargs)
+        run.delegated_to = instance
+        token = attach(run.context)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        finally:
+            detach(token)
+        run.finish()
+        return result
+
+    return invoke
+
+
+def ainvoke_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``Pregel.ainvoke``."""
+
+    async def ainvoke(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        run = _safe_start(hooks, instance, args, kwargs)
+        if run is None:
+            return await wrapped(*args, **kwargs)
+        run.delegated_to = instance
+        token = attach(run.context)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        finally:
+            detach(token)
+        run.finish()
+        return result
+
+    return ainvoke
+
+
+def stream_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``Pregel.stream``."""
+
+    def stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if _delegated(instance):
+            return wrapped(*args, **kwargs)
+        run = _safe_start(hooks, instance, args, kwargs)
+        if run is None:
+            return wrapped(*args, **kwargs)
+        try:
+            iterator = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        return SpanIterator(iterator, run)
+
+    return stream
+
+
+def astream_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``Pregel.astream``."""
+
+    def astream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if _delegated(instance):
+            return wrapped(*args, **kwargs)
+        run = _safe_start(hooks, instance, args, kwargs)
+        if run is None:
+            return wrapped(*args, **kwargs)
+        try:
+            iterator = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        return AsyncSpanIterator(iterator, run)
+
+    return astream
+
+
+def loop_exit_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``PregelLoop._suppress_interrupt``: where a top-level run swallows its interrupt."""
+
+    def suppress_interrupt(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        suppressed = wrapped(*args, **kwargs)
+        if suppressed:
+            try:
+                exc = args[1] if len(args) > 1 else kwargs.get("exc_value")
+                run = current_run()
+                if run is not None and isinstance(exc, GraphInterrupt) and not instance.is_nested:
+                    run.interrupted()
+            except Exception as error:
+                _telemetry.log_internal_error("langgraph interrupt", error)
+        return suppressed
+
+    return suppress_interrupt

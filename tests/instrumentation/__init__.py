@@ -1,0 +1,1 @@
+"""Tests of the instrumentors, one module (or package) per target library."""

@@ -1,0 +1,1 @@
+"""LangGraph instrumentation tests: real graphs, deterministic fake chat model (fakes.py)."""
