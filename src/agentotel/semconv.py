@@ -190,8 +190,6 @@ RATE_LIMITER_WAIT_BUCKETS: Final = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 # Export pipeline (ours)
 # --------------------------------------------------------------------------- #
 EXPORT_SPANS_DROPPED: Final = "agentotel.export.spans.dropped"
-DOCTOR_SPAN: Final = "agentotel doctor check"  # the test span `agentotel doctor` sends
-DOCTOR_CHECKS: Final = "agentotel.doctor.checks"
 
 # --------------------------------------------------------------------------- #
 # Process (semantic conventions v1.44; cpython.* from the runtime conventions)
@@ -263,7 +261,6 @@ SPANS: Final[tuple[Span, ...]] = (
           DB_QUERY_TEXT, DB_OPERATION_BATCH_SIZE, ERROR_TYPE)),
     Span(CACHE_LOAD_SPAN, "INTERNAL", "cache miss that runs the loader",
          (CACHE_NAME, CACHE_LEVEL, CACHE_COALESCED)),
-    Span(DOCTOR_SPAN, "INTERNAL", "test span sent by `agentotel doctor`"),
 )
 
 ATTRIBUTES: Final[tuple[Attribute, ...]] = (
