@@ -1,0 +1,223 @@
+"""Cache telemetry: observable instruments per meter, the load span, ``cache.hit`` on the current span.
+
+Lookups are counted by the caches themselves with plain integers; the SDK sees them
+only when a metric reader collects, through one set of observable instruments per
+meter. Each set reads every *source* registered for its meter: the live
+:class:`agentotel.Cache` objects using that meter (found through
+:mod:`agentotel.resilience._registry`) and, when instrumented, cachetools caches.
+Counts of caches that share a name are summed, so every attribute set is reported once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from agentotel import _telemetry, semconv
+from agentotel.resilience import _registry
+
+__all__ = [
+    "CURRENT_CONTEXT",
+    "CacheCounts",
+    "CacheInstruments",
+    "instruments_for",
+    "load_span",
+    "mark_current_span",
+]
+
+L1 = "l1"
+L2 = "l2"
+
+
+@dataclass(frozen=True)
+class CacheCounts:
+    """Cumulative counts of one cache at one moment, as the observable instruments report them."""
+
+    name: str
+    hits: int = 0
+    misses: int = 0
+    l2_hits: int = 0
+    l2_misses: int = 0
+    l2_errors: int = 0
+    has_l2: bool = False
+    load_successes: int = 0
+    load_failures: int = 0
+    removals: Mapping[str, int] = field(default_factory=dict)
+    entries: int = 0
+
+
+Source = Callable[[], Iterable[CacheCounts]]
+
+
+def _agentotel_caches(meter: Meter) -> Source:
+    def source() -> Iterable[CacheCounts]:
+        for cache in _registry.components("cache"):
+            if getattr(cache, "_meter", None) is meter:
+                yield cache._counts()
+
+    return source
+
+
+class CacheInstruments:
+    """The cache instruments of one meter: observable counters fed by sources, and the load histogram."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._lock = threading.Lock()
+        self._sources: list[Source] = [_agentotel_caches(meter)]
+        self.load_duration = meter.create_histogram(
+            semconv.CACHE_LOAD_DURATION, unit="s", description="Loader run time.",
+            explicit_bucket_boundaries_advisory=list(semconv.CACHE_LOAD_DURATION_BUCKETS),
+        )
+        meter.create_observable_counter(
+            semconv.CACHE_LOOKUPS, [self._observe_lookups], unit="{lookup}",
+            description="Cache lookups, counted in process.",
+        )
+        meter.create_observable_counter(
+            semconv.CACHE_LOADS, [self._observe_loads], unit="{load}", description="Loader runs after a miss.",
+        )
+        meter.create_observable_counter(
+            semconv.CACHE_EVICTIONS, [self._observe_evictions], unit="{eviction}",
+            description="Entries removed, by cause.",
+        )
+        meter.create_observable_up_down_counter(
+            semconv.CACHE_ENTRIES, [self._observe_entries], unit="{entry}", description="Entries held.",
+        )
+        meter.create_observable_counter(
+            semconv.CACHE_L2_ERRORS, [self._observe_l2_errors], unit="{error}",
+            description="Second-level (Redis) failures that fell back.",
+        )
+
+    def add_source(self, source: Source) -> None:
+        """Report ``source``'s caches through this meter too."""
+        with self._lock:
+            self._sources.append(source)
+
+    def remove_source(self, source: Source) -> None:
+        """Stop reporting ``source``."""
+        with self._lock:
+            if source in self._sources:
+                self._sources.remove(source)
+
+    def _by_name(self) -> dict[str, list[CacheCounts]]:
+        if not _telemetry.is_enabled():
+            return {}
+        with self._lock:
+            sources = list(self._sources)
+        grouped: dict[str, list[CacheCounts]] = defaultdict(list)
+        for source in sources:
+            try:
+                for counts in source():
+                    grouped[counts.name].append(counts)
+            except Exception as exc:  # a broken source must not break collection
+                _telemetry.log_internal_error("cache metrics source", exc)
+        return grouped
+
+    def _observe_lookups(self, options: CallbackOptions) -> Iterator[Observation]:
+        for name, group in self._by_name().items():
+            yield _point(sum(c.hits for c in group), name, semconv.CACHE_RESULT, "hit", L1)
+            yield _point(sum(c.misses for c in group), name, semconv.CACHE_RESULT, "miss", L1)
+            if any(c.has_l2 for c in group):
+                yield _point(sum(c.l2_hits for c in group), name, semconv.CACHE_RESULT, "hit", L2)
+                yield _point(sum(c.l2_misses for c in group), name, semconv.CACHE_RESULT, "miss", L2)
+
+    def _observe_loads(self, options: CallbackOptions) -> Iterator[Observation]:
+        for name, group in self._by_name().items():
+            successes = sum(c.load_successes for c in group)
+            failures = sum(c.load_failures for c in group)
+            if successes or failures:
+                yield _point(successes, name, semconv.CACHE_LOAD_OUTCOME, "success")
+                yield _point(failures, name, semconv.CACHE_LOAD_OUTCOME, "failure")
+
+    def _observe_evictions(self, options: CallbackOptions) -> Iterator[Observation]:
+        for name, group in self._by_name().items():
+            totals: dict[str, int] = defaultdict(int)
+            for counts in group:
+                for cause, count in counts.removals.items():
+                    totals[cause] += count
+            for cause, count in totals.items():
+                if count:
+                    yield _point(count, name, semconv.CACHE_EVICTION_CAUSE, cause)
+
+    def _observe_entries(self, options: CallbackOptions) -> Iterator[Observation]:
+        for name, group in self._by_name().items():
+            yield Observation(sum(c.entries for c in group), {semconv.CACHE_NAME: name, semconv.CACHE_LEVEL: L1})
+
+    def _observe_l2_errors(self, options: CallbackOptions) -> Iterator[Observation]:
+        for name, group in self._by_name().items():
+            if any(c.has_l2 for c in group):
+                yield Observation(sum(c.l2_errors for c in group), {semconv.CACHE_NAME: name})
+
+
+def _point(value: int, name: str, key: str, label: str, level: Optional[str] = None) -> Observation:
+    attributes: dict[str, Any] = {semconv.CACHE_NAME: name, key: label}
+    if level is not None:
+        attributes[semconv.CACHE_LEVEL] = level
+    return Observation(value, attributes)
+
+
+_instruments_lock = threading.Lock()
+_instruments: "weakref.WeakKeyDictionary[Meter, CacheInstruments]" = weakref.WeakKeyDictionary()
+
+
+def instruments_for(meter: Meter) -> CacheInstruments:
+    """The one :class:`CacheInstruments` of ``meter``, created on first use."""
+    with _instruments_lock:
+        found = _instruments.get(meter)
+        if found is None:
+            found = _instruments[meter] = CacheInstruments(meter)
+        return found
+
+
+# The context variable behind the OpenTelemetry context, when it is the default
+# contextvars runtime: an empty context (falsy) means no current span, which lets a
+# cache hit skip the span lookup with one C call.
+CURRENT_CONTEXT = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+
+
+def mark_current_span(hit: bool) -> None:
+    """Set ``cache.hit`` on the current span if it is recording (and telemetry is on)."""
+    if not _telemetry.is_enabled():
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute(semconv.CACHE_HIT, hit)
+
+
+@contextlib.contextmanager
+def load_span(tracer: Tracer, cache_name: str, key: Any = None) -> Iterator[Optional[trace.Span]]:
+    """``cache.load {cache.name}`` as the current span around a load; ``None`` when telemetry is off.
+
+    An exception leaving the block sets ``error.type`` and an error status, and is re-raised.
+    """
+    if not _telemetry.is_enabled():
+        yield None
+        return
+    attributes: dict[str, Any] = {semconv.CACHE_NAME: cache_name}
+    if key is not None:
+        settings = _telemetry.current_settings()
+        if settings.capture_cache_keys:
+            attributes[semconv.CACHE_KEY] = str(key)[: settings.max_attribute_length]
+    span = tracer.start_span(f"cache.load {cache_name}", kind=SpanKind.INTERNAL, attributes=attributes)
+    try:
+        with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+            yield span
+    except asyncio.CancelledError:  # the waiters went away: not an error of the load
+        raise
+    except BaseException as exc:
+        if span.is_recording():
+            span.set_attribute(semconv.ERROR_TYPE, _telemetry.error_type(exc))
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}"))
+        raise
+    finally:
+        span.end()
