@@ -1,0 +1,190 @@
+"""Pick strategies for :class:`~agentotel.resilience.balancer.LoadBalancer`.
+
+A strategy chooses one slot among ``slots`` for which ``ok(slot)`` holds, or
+returns ``None``. The balancer calls it under its lock and counts the pick in the
+same critical section. Cost per pick, with *n* instances:
+
+=========================  ===================================================
+``p2c_ewma`` (default)     O(1): two random samples, lower peak-EWMA x (in-flight + 1)
+``random``                 O(1): one random sample
+``least_requests``         O(n) scan for n <= 16, else O(1): best of 4 random samples
+``round_robin``            O(1) amortised (O(n) only when most instances are unavailable)
+``weighted_round_robin``   O(n): nginx's smooth weighted round robin visits every instance
+=========================  ===================================================
+
+Sampling strategies retry a few samples when they hit an unavailable instance and
+then fall back to a scan from a random offset, so a pick only gets expensive when
+most instances are unavailable.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+__all__ = ["Strategy", "make_strategy", "STRATEGIES"]
+
+Ok = Callable[[Any], bool]
+_SAMPLE_TRIES = 4
+_SCAN_BELOW = 16
+
+
+class Strategy(Protocol):
+    """Chooses one eligible slot."""
+
+    name: str
+
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+        """An eligible slot, or ``None`` when there is none."""
+
+
+def _sample(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Optional[Any]:
+    n = len(slots)
+    draw = rng.random
+    for _ in range(_SAMPLE_TRIES):
+        slot = slots[int(draw() * n)]
+        if ok(slot):
+            return slot
+    return None
+
+
+def _scan(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Optional[Any]:
+    """First eligible slot from a random offset (fallback when samples keep missing)."""
+    n = len(slots)
+    start = int(rng.random() * n)
+    for i in range(n):
+        slot = slots[(start + i) % n]
+        if ok(slot):
+            return slot
+    return None
+
+
+class RandomStrategy:
+    """Uniformly random among eligible instances."""
+
+    name = "random"
+
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+        return _sample(slots, ok, rng) or _scan(slots, ok, rng)
+
+
+class RoundRobin:
+    """Each eligible instance in turn."""
+
+    name = "round_robin"
+
+    def __init__(self) -> None:
+        self._cursor = 0
+
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+        n = len(slots)
+        cursor = self._cursor
+        for i in range(n):
+            slot = slots[(cursor + i) % n]
+            if ok(slot):
+                self._cursor = (cursor + i + 1) % n
+                return slot
+        return None
+
+
+class SmoothWeightedRoundRobin:
+    """nginx's smooth weighted round robin: weights {a: 5, b: 1, c: 1} give a a b a c a a."""
+
+    name = "weighted_round_robin"
+
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+        best = None
+        total = 0
+        for slot in slots:
+            if not ok(slot):
+                continue
+            slot.current_weight += slot.weight
+            total += slot.weight
+            if best is None or slot.current_weight > best.current_weight:
+                best = slot
+        if best is not None:
+            best.current_weight -= total
+        return best
+
+
+class LeastRequests:
+    """Fewest requests in flight: exact for small pools, best of 4 samples for large ones."""
+
+    name = "least_requests"
+
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+        n = len(slots)
+        if n <= _SCAN_BELOW:
+            best = None
+            start = int(rng.random() * n)  # random start so that ties spread
+            for i in range(n):
+                slot = slots[(start + i) % n]
+                if ok(slot) and (best is None or slot.inflight < best.inflight):
+                    best = slot
+            return best
+        best = None
+        for _ in range(_SAMPLE_TRIES):
+            slot = _sample(slots, ok, rng)
+            if slot is not None and (best is None or slot.inflight < best.inflight):
+                best = slot
+        return best or _scan(slots, ok, rng)
+
+
+class PeakEwmaP2C:
+    """Power of two choices on peak-EWMA latency x (in-flight + 1) (Finagle's ``p2cPeakEwma``).
+
+    Slots carry their position in ``slots`` as ``slot.index``.
+
+    An instance without a latency sample yet costs 0 (so it gets tried) while no
+    request is in flight on it, and infinity while its first request is: a new
+    instance receives one probe at a time until it has a measurement.
+    """
+
+    name = "p2c_ewma"
+
+    def __init__(self, decay_time: float) -> None:
+        self.decay_time = decay_time
+
+    def cost(self, slot: Any, now: float) -> float:
+        """What the P2C comparison uses for ``slot`` at ``now``."""
+        if not slot.samples:
+            return math.inf if slot.inflight else 0.0
+        elapsed = now - slot.stamp
+        ewma = slot.ewma * math.exp(-elapsed / self.decay_time) if elapsed > 0 else slot.ewma
+        return ewma * (slot.inflight + 1)
+
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+        first = _sample(slots, ok, rng) or _scan(slots, ok, rng)
+        if first is None or len(slots) == 1:
+            return first
+        # The second choice is drawn among the others, so it is never the first one again.
+        n = len(slots)
+        second = None
+        for _ in range(_SAMPLE_TRIES):
+            j = int(rng.random() * (n - 1))
+            candidate = slots[j + 1 if j >= first.index else j]
+            if ok(candidate):
+                second = candidate
+                break
+        if second is None:
+            return first
+        return first if self.cost(first, now) <= self.cost(second, now) else second
+
+
+STRATEGIES = ("p2c_ewma", "round_robin", "weighted_round_robin", "least_requests", "random")
+
+
+def make_strategy(name: str, *, decay_time: float) -> Strategy:
+    """A fresh strategy object by name (one of :data:`STRATEGIES`)."""
+    if name == "p2c_ewma":
+        return PeakEwmaP2C(decay_time)
+    if name == "round_robin":
+        return RoundRobin()
+    if name == "weighted_round_robin":
+        return SmoothWeightedRoundRobin()
+    if name == "least_requests":
+        return LeastRequests()
+    if name == "random":
+        return RandomStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")

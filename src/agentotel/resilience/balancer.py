@@ -1,0 +1,726 @@
+"""A client-side load balancer with leases that cannot leak, outlier ejection and panic mode.
+
+Example::
+
+    from agentotel import LoadBalancer
+
+    lb = LoadBalancer("llm", ["http://gpu-a:8000", "http://gpu-b:8000"], max_inflight=8)
+
+    with lb.lease() as base_url:          # chosen and counted in flight together
+        reply = post(base_url, prompt)    # released exactly once, also on errors
+
+    reply = await lb.acall(lambda url: apost(url, prompt))   # or lb.call(fn) for sync fn
+
+Instances can be any objects; ``name_of`` (default ``str``) names them in telemetry.
+Strategies and their cost per pick are listed in
+:mod:`agentotel.resilience._strategies`; the default, ``p2c_ewma``, is O(1).
+
+* A failed request is observed with at least ``failure_penalty`` seconds of
+  latency, so an instance that fails fast does not look fast.
+* Outlier ejection (:class:`~agentotel.resilience._outliers.OutlierPolicy`):
+  ejected instances come back after a growing, capped, jittered time, on
+  probation with one probe at a time.
+* Panic mode: when no healthy instance is available (or more than
+  ``1 - panic_threshold`` of them are ejected), picks ignore health, so a pick
+  never fails while instances exist; only the bulkhead (``max_inflight``) can
+  make a caller wait (up to ``wait_timeout``) and then raise
+  :class:`NoInstanceAvailable`.
+* With ``breakers=`` or ``breaker_factory=`` each instance gets a
+  :class:`~agentotel.resilience.breaker.CircuitBreaker`; an instance whose
+  breaker rejects calls is skipped like an ejected one, and :meth:`LoadBalancer.call`
+  runs the call through it.
+
+Telemetry: picks, in-flight, ejections, waits and rejections are plain ints
+reported through observable instruments; ``agentotel.lb.request.duration`` is a
+histogram, the one SDK call per request; the chosen instance is set as
+``lb.instance`` on the current span when it is recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import random
+import threading
+import time
+from typing import Any, Awaitable, Callable, Generic, Hashable, Iterable, Mapping, Optional, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
+
+from agentotel import _telemetry, semconv
+from agentotel.resilience import _observable, _registry
+from agentotel.resilience._outliers import OutlierPolicy
+from agentotel.resilience._strategies import make_strategy
+from agentotel.resilience.breaker import CircuitBreaker, CircuitOpenError
+
+__all__ = ["LoadBalancer", "Lease", "NoInstanceAvailable", "OutlierPolicy"]
+
+T = TypeVar("T")
+I = TypeVar("I")
+
+SUCCESS, FAILURE, CANCELLED = "success", "failure", "cancelled"
+_DEFAULT_POLICY = OutlierPolicy()
+
+
+class NoInstanceAvailable(RuntimeError):
+    """No instance can take the request: there are none, or all are at ``max_inflight`` past the timeout."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        super().__init__(f"load balancer {name!r}: {message}")
+
+
+class _Slot:
+    """Bookkeeping for one instance (touched only under the balancer's lock)."""
+
+    __slots__ = (
+        "instance", "key", "name", "index", "weight", "current_weight", "max_inflight", "breaker",
+        "inflight", "picks", "ewma", "stamp", "samples", "draining", "removed",
+        "ejected_until", "ejections", "readmitted_at", "trial", "consecutive_failures",
+        "interval_start", "interval_ok", "interval_failed", "ejection_counts", "duration_attrs",
+    )
+
+    def __init__(self, instance: Any, key: Hashable, name: str, weight: int, max_inflight: Optional[int],
+                 breaker: Optional[CircuitBreaker], lb_name: str, now: float) -> None:
+        self.instance = instance
+        self.key = key
+        self.name = name
+        self.index = -1
+        self.weight = weight
+        self.current_weight = 0
+        self.max_inflight = max_inflight
+        self.breaker = breaker
+        self.inflight = 0
+        self.picks = 0
+        self.ewma = 0.0
+        self.stamp = now
+        self.samples = 0
+        self.draining = False
+        self.removed = False
+        self.ejected_until = 0.0  # 0: not ejected
+        self.ejections = 0
+        self.readmitted_at: Optional[float] = None
+        self.trial = False
+        self.consecutive_failures = 0
+        self.interval_start = now
+        self.interval_ok = self.interval_failed = 0
+        self.ejection_counts: dict[str, int] = {}
+        self.duration_attrs = {
+            outcome: {semconv.LB_NAME: lb_name, semconv.LB_INSTANCE: name, semconv.LB_OUTCOME: outcome}
+            for outcome in (SUCCESS, FAILURE, CANCELLED)
+        }
+
+
+class Lease(Generic[I]):
+    """One pick: the chosen ``instance``, counted in flight until :meth:`release` (exactly once)."""
+
+    __slots__ = ("_lb", "_slot", "_start", "_released", "instance", "panic")
+
+    def __init__(self, lb: "LoadBalancer[I]", slot: _Slot, start: float, panic: bool) -> None:
+        self._lb = lb
+        self._slot = slot
+        self._start = start
+        self._released = False
+        self.instance: I = slot.instance
+        self.panic = panic
+
+    def release(self, outcome: str = SUCCESS) -> None:
+        """Give the instance back with ``outcome`` (``success``/``failure``/``cancelled``); later calls do nothing."""
+        self._lb._release(self, outcome)
+
+    def release_for(self, exc: Optional[BaseException]) -> None:
+        """Give the instance back, classifying ``exc`` (``None`` is success)."""
+        self._lb._release(self, self._lb._classify(exc))
+
+    def __enter__(self) -> I:
+        return self.instance
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.release_for(exc)
+
+
+class _PendingLease(Generic[I]):
+    """What :meth:`LoadBalancer.lease` returns: picks on enter (waiting if the bulkhead is full)."""
+
+    __slots__ = ("_lb", "_timeout", "_lease")
+
+    def __init__(self, lb: "LoadBalancer[I]", timeout: Optional[float]) -> None:
+        self._lb = lb
+        self._timeout = timeout
+        self._lease: Optional[Lease[I]] = None
+
+    def __enter__(self) -> I:
+        self._lease = self._lb.acquire(timeout=self._timeout)
+        return self._lease.instance
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        if self._lease is not None:
+            self._lease.release_for(exc)
+
+    async def __aenter__(self) -> I:
+        self._lease = await self._lb.aacquire(timeout=self._timeout)
+        return self._lease.instance
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class LoadBalancer(Generic[I]):
+    """Spreads requests over ``instances`` (any objects) with the chosen strategy.
+
+    Args:
+        name: Reported as ``lb.name``.
+        instances: Initial instances.
+        strategy: ``p2c_ewma`` (default), ``round_robin``, ``weighted_round_robin``,
+            ``least_requests`` or ``random``.
+        weights: Per-instance weights for ``weighted_round_robin`` (default 1).
+        rng, clock: Randomness and monotonic time used for every decision.
+        name_of: Names instances for telemetry and health (default ``str``).
+        max_inflight: Per-instance bulkhead; ``None`` for no limit.
+        wait_timeout: Seconds a pick waits for a free instance when all are full
+            (real time, not ``clock``); then :class:`NoInstanceAvailable`.
+        retries: Extra attempts :meth:`call`/:meth:`acall` make on other instances after a failure.
+        is_failure: Which exceptions count against an instance (default: any ``Exception``).
+        failure_penalty: Minimum latency observed for a failed request, in seconds.
+        decay_time: Peak-EWMA time constant, in seconds.
+        outliers: Ejection policy, or ``None`` to never eject.
+        panic_threshold: Ignore health once fewer than this share of instances is un-ejected.
+        breakers / breaker_factory: A circuit breaker per instance (mapping or factory).
+        meter_provider: Where metrics go (default: the one given to ``agentotel.instrument()``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        instances: Iterable[I],
+        *,
+        strategy: str = "p2c_ewma",
+        weights: Optional[Mapping[Any, int]] = None,
+        rng: Optional[random.Random] = None,
+        clock: Callable[[], float] = time.monotonic,
+        name_of: Callable[[I], str] = str,
+        max_inflight: Optional[int] = None,
+        wait_timeout: float = 0.0,
+        retries: int = 0,
+        is_failure: Optional[Callable[[BaseException], bool]] = None,
+        failure_penalty: float = 1.0,
+        decay_time: float = 10.0,
+        outliers: Optional[OutlierPolicy] = _DEFAULT_POLICY,
+        panic_threshold: float = 0.5,
+        breakers: Optional[Mapping[Any, CircuitBreaker]] = None,
+        breaker_factory: Optional[Callable[[I], CircuitBreaker]] = None,
+        meter_provider: Optional[MeterProvider] = None,
+    ) -> None:
+        if max_inflight is not None and max_inflight < 1:
+            raise ValueError("max_inflight must be >= 1 or None")
+        if retries < 0 or wait_timeout < 0 or failure_penalty < 0 or decay_time <= 0:
+            raise ValueError("need retries >= 0, wait_timeout >= 0, failure_penalty >= 0, decay_time > 0")
+        if not 0.0 <= panic_threshold <= 1.0:
+            raise ValueError("panic_threshold must be within [0, 1]")
+        self.name = name
+        self.strategy = strategy
+        self._strategy = make_strategy(strategy, decay_time=decay_time)
+        self._decay_time = decay_time
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._name_of = name_of
+        self._max_inflight = max_inflight
+        self.wait_timeout = wait_timeout
+        self.retries = retries
+        self._is_failure = is_failure
+        self.failure_penalty = failure_penalty
+        self._policy = outliers
+        self.panic_threshold = panic_threshold
+        self._breakers = breakers
+        self._breaker_factory = breaker_factory
+
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # bulkhead waiters (threads)
+        self._sync_waiters = 0
+        self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._slots: list[_Slot] = []
+        self._by_key: dict[Hashable, _Slot] = {}
+        self._ejected = 0
+        self._readmissions: list[tuple[float, int, _Slot]] = []  # heap of ejection ends
+        self._seq = itertools.count()
+        self._exclude: tuple[_Slot, ...] = ()
+        self._waits = 0
+        self._rejected = 0
+        self._panics = 0
+
+        self._provider = _observable.resolve_provider(meter_provider)
+        _observable.ensure_instruments("load_balancer", self._provider, _install_instruments)
+        self._duration: Optional[Histogram] = _observable.histogram(
+            self._provider, semconv.LB_REQUEST_DURATION, "s", "Lease duration per instance.",
+            semconv.LB_REQUEST_DURATION_BUCKETS)
+        for instance in instances:
+            self.add(instance, weight=(weights or {}).get(_key_of(instance), 1))
+        _registry.register("load_balancer", self)
+
+    # ------------------------------------------------------------ membership
+    def add(self, instance: I, *, weight: int = 1, max_inflight: Optional[int] = None) -> None:
+        """Start sending requests to ``instance`` (a new one is probed one request at a time)."""
+        if weight < 1:
+            raise ValueError("weight must be >= 1")
+        key = _key_of(instance)
+        breaker = None
+        if self._breakers is not None:
+            breaker = self._breakers.get(key)
+        if breaker is None and self._breaker_factory is not None:
+            breaker = self._breaker_factory(instance)
+        slot = _Slot(instance, key, self._name_of(instance), weight,
+                     max_inflight if max_inflight is not None else self._max_inflight, breaker, self.name,
+                     self._clock())
+        with self._lock:
+            if key in self._by_key:
+                raise ValueError(f"instance {slot.name!r} is already in load balancer {self.name!r}")
+            slot.index = len(self._slots)
+            self._slots.append(slot)
+            self._by_key[key] = slot
+            self._wake_locked()
+
+    def remove(self, instance: I) -> None:
+        """Stop sending requests to ``instance`` now; requests in flight finish and are released normally."""
+        with self._lock:
+            slot = self._by_key.get(_key_of(instance))
+            if slot is not None:
+                self._remove_locked(slot)
+
+    def drain(self, instance: I) -> None:
+        """Send no new requests to ``instance`` and remove it once its in-flight requests finish."""
+        with self._lock:
+            slot = self._by_key.get(_key_of(instance))
+            if slot is None:
+                return
+            slot.draining = True
+            if slot.inflight == 0:
+                self._remove_locked(slot)
+
+    def instances(self) -> list[I]:
+        """The current instances (draining ones included until removed)."""
+        with self._lock:
+            return [slot.instance for slot in self._slots]
+
+    def inflight(self, instance: I) -> int:
+        """Requests in flight on ``instance`` (0 for an unknown one)."""
+        slot = self._by_key.get(_key_of(instance))
+        return slot.inflight if slot is not None else 0
+
+    def breaker(self, instance: I) -> Optional[CircuitBreaker]:
+        """The circuit breaker attached to ``instance``, if any."""
+        slot = self._by_key.get(_key_of(instance))
+        return slot.breaker if slot is not None else None
+
+    def _remove_locked(self, slot: _Slot) -> None:
+        if slot.removed:
+            return
+        slot.removed = True
+        if slot.ejected_until:
+            slot.ejected_until = 0.0
+            self._ejected -= 1
+        last = self._slots.pop()
+        if last is not slot:
+            last.index = slot.index
+            self._slots[slot.index] = last
+        del self._by_key[slot.key]
+
+    # ----------------------------------------------------------------- picks
+    def lease(self, *, timeout: Optional[float] = None) -> _PendingLease[I]:
+        """``with lb.lease() as instance`` (or ``async with``): pick, then release on exit.
+
+        An exception leaving the block counts as the instance's failure (see
+        ``is_failure``); cancellation and ``GeneratorExit`` count as neither.
+        """
+        return _PendingLease(self, timeout)
+
+    def acquire(self, *, timeout: Optional[float] = None, exclude: Iterable[I] = ()) -> Lease[I]:
+        """Pick and count an instance now; call ``release()`` on the :class:`Lease` when done.
+
+        Waits up to ``timeout`` (default ``wait_timeout``) seconds when every
+        instance is at ``max_inflight``, then raises :class:`NoInstanceAvailable`.
+        """
+        excluded = self._slots_of(exclude)
+        lease = self._try_acquire(excluded)
+        if lease is not None:
+            return lease
+        wait = self.wait_timeout if timeout is None else timeout
+        if wait <= 0:
+            raise self._full_error(timeout)
+        deadline = time.monotonic() + wait
+        with self._lock:
+            self._waits += 1
+            self._sync_waiters += 1
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                with self._lock:
+                    lease = self._acquire_locked(excluded)
+                    if lease is None and remaining > 0:
+                        self._changed.wait(remaining)
+                        lease = self._acquire_locked(excluded)
+                if lease is not None:
+                    self._after_pick(lease)
+                    return lease
+                if remaining <= 0:
+                    raise self._full_error(timeout)
+        finally:
+            with self._lock:
+                self._sync_waiters -= 1
+
+    async def aacquire(self, *, timeout: Optional[float] = None, exclude: Iterable[I] = ()) -> Lease[I]:
+        """:meth:`acquire` for asyncio: waits without blocking the loop (works across event loops)."""
+        excluded = self._slots_of(exclude)
+        lease = self._try_acquire(excluded)
+        if lease is not None:
+            return lease
+        wait = self.wait_timeout if timeout is None else timeout
+        if wait <= 0:
+            raise self._full_error(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + wait
+        with self._lock:
+            self._waits += 1
+        while True:
+            remaining = deadline - time.monotonic()
+            waiter: Optional[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = None
+            with self._lock:
+                lease = self._acquire_locked(excluded)
+                if lease is None and remaining > 0:
+                    waiter = (loop, loop.create_future())
+                    self._async_waiters.append(waiter)
+            if lease is not None:
+                self._after_pick(lease)
+                return lease
+            if waiter is None:
+                raise self._full_error(timeout)
+            try:
+                await asyncio.wait_for(waiter[1], remaining)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                with self._lock:
+                    if waiter in self._async_waiters:
+                        self._async_waiters.remove(waiter)
+
+    def _try_acquire(self, excluded: tuple[_Slot, ...]) -> Optional[Lease[I]]:
+        with self._lock:
+            lease = self._acquire_locked(excluded)
+        if lease is not None:
+            self._after_pick(lease)
+        return lease
+
+    def _acquire_locked(self, excluded: tuple[_Slot, ...]) -> Optional[Lease[I]]:
+        """Choose and count in one critical section; ``None`` when every instance is full."""
+        slots = self._slots
+        if not slots:
+            raise NoInstanceAvailable(self.name, "it has no instances")
+        now = self._clock()
+        if self._readmissions and self._readmissions[0][0] <= now:
+            self._readmit_due_locked(now)
+        self._exclude = excluded
+        try:
+            slot = None
+            panic = self._ejected > (1.0 - self.panic_threshold) * len(slots)
+            if not panic:
+                slot = self._strategy.pick(slots, self._healthy, self._rng, now)
+                panic = slot is None
+            if slot is None:
+                slot = self._strategy.pick(slots, self._has_room, self._rng, now)
+            if slot is None and excluded:  # every other instance was tried: try one again
+                self._exclude = ()
+                slot = self._strategy.pick(slots, self._has_room, self._rng, now)
+        finally:
+            self._exclude = ()
+        if slot is None:
+            return None
+        slot.inflight += 1
+        slot.picks += 1
+        if panic:
+            self._panics += 1
+        return Lease(self, slot, now, panic)
+
+    def _healthy(self, slot: _Slot) -> bool:
+        if slot.ejected_until or slot.draining or (slot.trial and slot.inflight):
+            return False
+        if slot.max_inflight is not None and slot.inflight >= slot.max_inflight:
+            return False
+        if slot.breaker is not None and slot.breaker._rejects_now():
+            return False
+        return not self._exclude or slot not in self._exclude
+
+    def _has_room(self, slot: _Slot) -> bool:
+        if slot.draining or (slot.max_inflight is not None and slot.inflight >= slot.max_inflight):
+            return False
+        return not self._exclude or slot not in self._exclude
+
+    def _after_pick(self, lease: Lease[I]) -> None:
+        if _telemetry.is_enabled():
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.set_attribute(semconv.LB_INSTANCE, lease._slot.name)
+
+    def _slots_of(self, instances: Iterable[I]) -> tuple[_Slot, ...]:
+        found = []
+        for instance in instances:
+            slot = self._by_key.get(_key_of(instance))
+            if slot is not None:
+                found.append(slot)
+        return tuple(found)
+
+    def _full_error(self, timeout: Optional[float]) -> NoInstanceAvailable:
+        with self._lock:
+            self._rejected += 1
+            n = len(self._slots)
+        waited = self.wait_timeout if timeout is None else timeout
+        return NoInstanceAvailable(
+            self.name, f"all {n} instances are at max_inflight={self._max_inflight}; waited {waited:g}s")
+
+    # --------------------------------------------------------------- release
+    def _classify(self, exc: Optional[BaseException]) -> str:
+        if exc is None:
+            return SUCCESS
+        if not isinstance(exc, Exception) or isinstance(exc, CircuitOpenError):
+            return CANCELLED  # cancellation, GeneratorExit, or the instance's breaker refusing the call
+        if self._is_failure is None:
+            return FAILURE
+        try:
+            return FAILURE if self._is_failure(exc) else SUCCESS
+        except Exception as err:
+            _telemetry.log_internal_error(f"load balancer {self.name} is_failure", err)
+            return FAILURE
+
+    def _release(self, lease: Lease[I], outcome: str) -> None:
+        slot = lease._slot
+        with self._lock:
+            if lease._released:
+                return
+            lease._released = True
+            now = self._clock()
+            slot.inflight -= 1
+            latency = max(0.0, now - lease._start)
+            if outcome != CANCELLED:
+                failed = outcome == FAILURE
+                self._observe_latency(slot, max(latency, self.failure_penalty) if failed else latency, now)
+                if self._policy is not None and not slot.removed:
+                    reason = self._policy.observe(slot, failed, now)
+                    if reason is not None:
+                        self._eject_locked(slot, reason, now)
+                    elif not failed:
+                        slot.trial = False
+            if slot.draining and slot.inflight == 0:
+                self._remove_locked(slot)
+            waiters = self._wake_locked()
+        for loop, future in waiters:
+            _wake(loop, future)
+        histogram = self._duration
+        if histogram is not None and _telemetry.is_enabled():
+            try:
+                histogram.record(latency, slot.duration_attrs[outcome])
+            except Exception as exc:
+                _telemetry.log_internal_error("load balancer duration", exc)
+
+    def _wake_locked(self) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
+        if self._sync_waiters:
+            self._changed.notify_all()
+        waiters, self._async_waiters = self._async_waiters, []
+        return waiters
+
+    def _observe_latency(self, slot: _Slot, rtt: float, now: float) -> None:
+        """Peak EWMA: jump up to a slower sample at once, decay toward faster ones."""
+        if not slot.samples:
+            slot.ewma = rtt
+        else:
+            elapsed = max(0.0, now - slot.stamp)
+            w = math.exp(-elapsed / self._decay_time)
+            slot.ewma = rtt if rtt > slot.ewma else slot.ewma * w + rtt * (1.0 - w)
+        slot.samples += 1
+        slot.stamp = now
+
+    # ---------------------------------------------------------------- ejection
+    def _eject_locked(self, slot: _Slot, reason: str, now: float) -> None:
+        assert self._policy is not None
+        if slot.ejected_until:
+            return
+        if self._ejected >= self._policy.max_ejected(len(self._slots)):
+            slot.trial = False
+            return  # the cap holds: keep serving from it (panic-free)
+        seconds = self._policy.ejection_time(slot, now, self._rng)
+        slot.ejected_until = now + seconds
+        slot.trial = False
+        slot.consecutive_failures = 0
+        slot.ejection_counts[reason] = slot.ejection_counts.get(reason, 0) + 1
+        self._ejected += 1
+        heapq.heappush(self._readmissions, (slot.ejected_until, next(self._seq), slot))
+
+    def _readmit_due_locked(self, now: float) -> None:
+        heap = self._readmissions
+        while heap and heap[0][0] <= now:
+            until, _, slot = heapq.heappop(heap)
+            if not slot.removed and slot.ejected_until == until:
+                self._readmit_locked(slot, now)
+
+    def _readmit_locked(self, slot: _Slot, now: float) -> None:
+        slot.ejected_until = 0.0
+        slot.trial = True  # one probe at a time until one succeeds
+        slot.readmitted_at = now
+        slot.interval_start = now
+        slot.interval_ok = slot.interval_failed = 0
+        self._ejected -= 1
+
+    # ------------------------------------------------------------- call APIs
+    def call(self, fn: Callable[[I], T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn(instance, *args, **kwargs)`` on a picked instance, retrying ``retries`` times elsewhere."""
+        tried: list[I] = []
+        for attempt in range(self.retries + 1):
+            lease = self.acquire(exclude=tried)
+            breaker = lease._slot.breaker
+            try:
+                if breaker is not None:
+                    result = breaker.call(fn, lease.instance, *args, **kwargs)
+                else:
+                    result = fn(lease.instance, *args, **kwargs)
+            except BaseException as exc:
+                outcome = self._classify(exc)
+                lease.release(outcome)
+                if outcome == SUCCESS or attempt == self.retries or not isinstance(exc, Exception):
+                    raise
+                tried.append(lease.instance)
+                continue
+            lease.release(SUCCESS)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def acall(self, fn: Callable[[I], Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        """``await fn(instance, *args, **kwargs)`` on a picked instance, retrying ``retries`` times elsewhere."""
+        tried: list[I] = []
+        for attempt in range(self.retries + 1):
+            lease = await self.aacquire(exclude=tried)
+            breaker = lease._slot.breaker
+            try:
+                if breaker is not None:
+                    result = await breaker.acall(fn, lease.instance, *args, **kwargs)
+                else:
+                    result = await fn(lease.instance, *args, **kwargs)
+            except BaseException as exc:
+                outcome = self._classify(exc)
+                lease.release(outcome)
+                if outcome == SUCCESS or attempt == self.retries or not isinstance(exc, Exception):
+                    raise
+                tried.append(lease.instance)
+                continue
+            lease.release(SUCCESS)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------- reporting
+    def _instance_rows(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        with self._lock:
+            now = self._clock()
+            self._readmit_due_locked(now)
+            rows = []
+            for slot in self._slots:
+                rows.append({
+                    "name": slot.name,
+                    "inflight": slot.inflight,
+                    "picks": slot.picks,
+                    "ejected": bool(slot.ejected_until),
+                    "ejected_for": max(0.0, slot.ejected_until - now) if slot.ejected_until else 0.0,
+                    "ejections": dict(slot.ejection_counts),
+                    "probation": slot.trial,
+                    "draining": slot.draining,
+                    "latency_ewma": slot.ewma if slot.samples else None,
+                    "weight": slot.weight,
+                    "_breaker": slot.breaker,
+                })
+            totals = {"ejected": self._ejected, "waits": self._waits, "rejected": self._rejected,
+                      "panic_picks": self._panics}
+        return rows, totals
+
+    def health_snapshot(self) -> dict[str, Any]:
+        """Instances with in-flight, ejection, latency and breaker state, as a plain dict.
+
+        ``status``: ``unhealthy`` with no instances or when every instance is ejected
+        or behind an open breaker; ``degraded`` when some are; else ``healthy``.
+        """
+        rows, totals = self._instance_rows()
+        down = 0
+        for row in rows:
+            breaker = row.pop("_breaker")
+            row["breaker"] = breaker.state.value if breaker is not None else None
+            if row["ejected"] or row["breaker"] in ("open", "forced_open"):
+                down += 1
+        if not rows or down == len(rows):
+            status = "unhealthy"
+        elif down:
+            status = "degraded"
+        else:
+            status = "healthy"
+        return {"name": self.name, "strategy": self.strategy, "status": status, "instances": rows, **totals}
+
+    def __repr__(self) -> str:
+        return f"LoadBalancer({self.name!r}, strategy={self.strategy!r}, instances={len(self._slots)})"
+
+
+def _key_of(instance: Any) -> Hashable:
+    try:
+        hash(instance)
+    except TypeError:
+        return ("id", id(instance))
+    return instance
+
+
+def _wake(loop: asyncio.AbstractEventLoop, future: "asyncio.Future[None]") -> None:
+    def settle() -> None:
+        if not future.done():
+            future.set_result(None)
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # that loop is closed: its waiter is gone
+        pass
+
+
+def _install_instruments(meter: Meter, live: Callable[[], list[LoadBalancer[Any]]]) -> None:
+    def per_instance(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            def read() -> Iterable[Observation]:
+                for lb in live():
+                    with lb._lock:
+                        values = [(slot.name, getattr(slot, field)) for slot in lb._slots]
+                    for instance, value in values:
+                        yield Observation(value, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance})
+            return _observable.observe(f"load balancer {field}", read)
+        return callback
+
+    def per_lb(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            return _observable.observe(f"load balancer {field}", lambda: [
+                Observation(getattr(lb, field), {semconv.LB_NAME: lb.name}) for lb in live()])
+        return callback
+
+    def ejections(options: CallbackOptions) -> Iterable[Observation]:
+        def read() -> Iterable[Observation]:
+            for lb in live():
+                with lb._lock:
+                    values = [(slot.name, dict(slot.ejection_counts)) for slot in lb._slots]
+                for instance, counts in values:
+                    for reason, n in counts.items():
+                        yield Observation(n, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance,
+                                              semconv.LB_EJECTION_REASON: reason})
+        return _observable.observe("load balancer ejections", read)
+
+    meter.create_observable_counter(semconv.LB_PICKS, [per_instance("picks")], unit="{pick}",
+                                    description="Instances chosen.")
+    meter.create_observable_up_down_counter(semconv.LB_INFLIGHT, [per_instance("inflight")], unit="{request}",
+                                            description="Requests in flight per instance.")
+    meter.create_observable_counter(semconv.LB_EJECTIONS, [ejections], unit="{ejection}",
+                                    description="Outlier ejections.")
+    meter.create_observable_up_down_counter(semconv.LB_EJECTED, [per_lb("_ejected")], unit="{instance}",
+                                            description="Instances ejected now.")
+    meter.create_observable_counter(semconv.LB_WAITS, [per_lb("_waits")], unit="{request}",
+                                    description="Picks that waited for a free instance (bulkhead).")
+    meter.create_observable_counter(semconv.LB_REJECTED, [per_lb("_rejected")], unit="{request}",
+                                    description="Picks rejected because every instance was full.")
+
