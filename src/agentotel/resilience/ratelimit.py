@@ -1,0 +1,287 @@
+"""A token-bucket rate limiter for model calls: requests per minute and, optionally, tokens per minute.
+
+Example::
+
+    from agentotel import RateLimiter, RateLimitExceeded
+
+    limiter = RateLimiter("openai", requests_per_minute=500, tokens_per_minute=200_000)
+
+    await limiter.aacquire(tokens=estimated_prompt_tokens, timeout=10)   # waits, or raises
+    reply = await client.chat(...)
+    limiter.adjust(reply.usage.total_tokens - estimated_prompt_tokens)    # settle the estimate
+
+    @limiter                    # one request, no tokens, default timeout
+    def call_model(prompt): ...
+
+Each bucket holds up to a minute's worth (``burst`` overrides the request
+bucket's size) and refills continuously. A caller that has to wait *reserves*
+its share at once and then sleeps, so waiters are served in arrival order and
+no one is starved; a caller whose wait would exceed its timeout reserves nothing
+and gets :class:`RateLimitExceeded` with ``retry_after``. A cancelled wait gives
+its reservation back. One plain lock guards the buckets; sleeping happens
+outside it. Telemetry: admitted and rejected counts (observable), and the wait
+time histogram, recorded only for callers that waited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import threading
+import time
+from typing import Any, Awaitable, Callable, Iterable, Optional, TypeVar, Union
+
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+
+from agentotel import _telemetry, semconv
+from agentotel.resilience import _observable, _registry
+
+__all__ = ["RateLimiter", "RateLimitExceeded"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Tokens = Union[int, Callable[..., int]]
+
+
+class RateLimitExceeded(Exception):
+    """The wait for a permit would exceed the caller's timeout."""
+
+    def __init__(self, name: str, retry_after: float, tokens: int = 0) -> None:
+        self.name = name
+        #: Seconds after which the same request would be admitted without waiting (if nobody else comes).
+        self.retry_after = retry_after
+        self.tokens = tokens
+        super().__init__(f"rate limiter {name!r}: limit reached; retry after {retry_after:.3g}s")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.name, self.retry_after, self.tokens))
+
+
+class _Bucket:
+    """``capacity`` units refilled at ``rate`` per second; the level may go negative (reservations)."""
+
+    __slots__ = ("capacity", "rate", "level", "stamp")
+
+    def __init__(self, per_minute: float, capacity: float, now: float) -> None:
+        self.capacity = capacity
+        self.rate = per_minute / 60.0
+        self.level = capacity
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        return 0.0 if self.level >= amount else (amount - self.level) / self.rate
+
+
+class RateLimiter:
+    """Requests-per-minute (and optionally tokens-per-minute) token buckets.
+
+    Args:
+        name: Reported as ``rate_limiter.name``.
+        requests_per_minute: Sustained request rate.
+        tokens_per_minute: Sustained model-token rate (``None``: not limited).
+        burst: Request bucket size (default: ``requests_per_minute``).
+        timeout: Default longest wait in seconds for :meth:`acquire`/:meth:`aacquire`.
+        clock: Monotonic seconds.
+        sleep / async_sleep: How waiting is done (inject with a fake clock in tests).
+        meter_provider: Where metrics go (default: the one given to ``agentotel.instrument()``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        requests_per_minute: float,
+        tokens_per_minute: Optional[float] = None,
+        burst: Optional[float] = None,
+        timeout: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        meter_provider: Optional[MeterProvider] = None,
+    ) -> None:
+        if requests_per_minute <= 0 or (tokens_per_minute is not None and tokens_per_minute <= 0):
+            raise ValueError("rates must be > 0")
+        if (burst is not None and burst < 1) or timeout < 0:
+            raise ValueError("need burst >= 1 and timeout >= 0")
+        self.name = name
+        self.timeout = timeout
+        self._clock = clock
+        self._sleep = sleep
+        self._async_sleep = async_sleep
+        self._lock = threading.Lock()
+        now = clock()
+        self._requests = _Bucket(requests_per_minute, burst if burst is not None else requests_per_minute, now)
+        self._tokens = _Bucket(tokens_per_minute, tokens_per_minute, now) if tokens_per_minute else None
+        self._admitted = 0
+        self._waited = 0
+        self._rejected = 0
+        self._last_rejection: Optional[float] = None
+        self._provider = _observable.resolve_provider(meter_provider)
+        _observable.ensure_instruments("rate_limiter", self._provider, _install_instruments)
+        self._wait_histogram = _observable.histogram(
+            self._provider, semconv.RATE_LIMITER_WAIT_DURATION, "s", "Time spent waiting for a permit.",
+            semconv.RATE_LIMITER_WAIT_BUCKETS)
+        self._attrs = {semconv.RATE_LIMITER_NAME: name}
+        _registry.register("rate_limiter", self)
+
+    # --------------------------------------------------------------- acquire
+    def acquire(self, tokens: int = 0, *, timeout: Optional[float] = None) -> float:
+        """Take one request (and ``tokens``), sleeping if needed; returns the seconds waited.
+
+        Raises :class:`RateLimitExceeded` without taking anything when the wait
+        would exceed ``timeout`` (default: the limiter's ``timeout``).
+        """
+        wait = self._reserve(tokens, timeout)
+        if wait > 0:
+            try:
+                self._sleep(wait)
+            except BaseException:
+                self._refund(tokens)
+                raise
+            self._record_wait(wait)
+        return wait
+
+    async def aacquire(self, tokens: int = 0, *, timeout: Optional[float] = None) -> float:
+        """:meth:`acquire` for asyncio; a cancelled wait gives the reservation back."""
+        wait = self._reserve(tokens, timeout)
+        if wait > 0:
+            try:
+                await self._async_sleep(wait)
+            except BaseException:
+                self._refund(tokens)
+                raise
+            self._record_wait(wait)
+        return wait
+
+    def adjust(self, tokens: int) -> None:
+        """Settle a token estimate: take ``tokens`` more (or give ``-tokens`` back) without waiting."""
+        if self._tokens is None or not tokens:
+            return
+        with self._lock:
+            self._tokens.refill(self._clock())
+            self._tokens.level = min(self._tokens.capacity, self._tokens.level - tokens)
+
+    def _reserve(self, tokens: int, timeout: Optional[float]) -> float:
+        if tokens < 0:
+            raise ValueError("tokens must be >= 0")
+        if tokens and self._tokens is not None and tokens > self._tokens.capacity:
+            raise ValueError(f"{tokens} tokens can never fit in {self._tokens.capacity:g} tokens per minute")
+        limit = self.timeout if timeout is None else timeout
+        with self._lock:
+            now = self._clock()
+            requests, model_tokens = self._requests, self._tokens
+            requests.refill(now)
+            wait = requests.wait_for(1)
+            if model_tokens is not None and tokens:
+                model_tokens.refill(now)
+                wait = max(wait, model_tokens.wait_for(tokens))
+            if wait > limit:
+                self._rejected += 1
+                self._last_rejection = now
+                raise RateLimitExceeded(self.name, wait, tokens)
+            requests.level -= 1
+            if model_tokens is not None:
+                model_tokens.level -= tokens
+            self._admitted += 1
+            if wait > 0:
+                self._waited += 1
+        return wait
+
+    def _refund(self, tokens: int) -> None:
+        with self._lock:
+            self._admitted -= 1
+            self._waited -= 1
+            self._requests.level = min(self._requests.capacity, self._requests.level + 1)
+            if self._tokens is not None:
+                self._tokens.level = min(self._tokens.capacity, self._tokens.level + tokens)
+
+    def _record_wait(self, wait: float) -> None:
+        histogram = self._wait_histogram
+        if histogram is not None and _telemetry.is_enabled():
+            try:
+                histogram.record(wait, self._attrs)
+            except Exception as exc:
+                _telemetry.log_internal_error("rate limiter wait histogram", exc)
+
+    # ------------------------------------------------- decorator and context
+    def limit(self, tokens: Tokens = 0, *, timeout: Optional[float] = None) -> Callable[[F], F]:
+        """Decorator: acquire before each call; ``tokens`` may be a function of the call's arguments."""
+        def decorate(fn: F) -> F:
+            def count(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+                return tokens(*args, **kwargs) if callable(tokens) else tokens
+
+            if inspect.iscoroutinefunction(fn):
+                @functools.wraps(fn)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    await self.aacquire(count(args, kwargs), timeout=timeout)
+                    return await fn(*args, **kwargs)
+                return async_wrapper  # type: ignore[return-value]
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                self.acquire(count(args, kwargs), timeout=timeout)
+                return fn(*args, **kwargs)
+            return wrapper  # type: ignore[return-value]
+        return decorate
+
+    def __call__(self, fn: F) -> F:
+        """``@limiter``: one request per call, default timeout."""
+        return self.limit()(fn)
+
+    def __enter__(self) -> "RateLimiter":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    async def __aenter__(self) -> "RateLimiter":
+        await self.aacquire()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+    # ------------------------------------------------------------- reporting
+    def health_snapshot(self) -> dict[str, Any]:
+        """Bucket levels and counts; ``degraded`` if a request was rejected in the last minute."""
+        with self._lock:
+            now = self._clock()
+            self._requests.refill(now)
+            snapshot: dict[str, Any] = {
+                "name": self.name,
+                "requests_available": self._requests.level,
+                "requests_per_minute": self._requests.rate * 60.0,
+                "admitted": self._admitted,
+                "waited": self._waited,
+                "rejected": self._rejected,
+            }
+            if self._tokens is not None:
+                self._tokens.refill(now)
+                snapshot["tokens_available"] = self._tokens.level
+                snapshot["tokens_per_minute"] = self._tokens.rate * 60.0
+            recent = self._last_rejection is not None and now - self._last_rejection < 60.0
+        snapshot["status"] = "degraded" if recent else "healthy"
+        return snapshot
+
+    def __repr__(self) -> str:
+        return f"RateLimiter({self.name!r}, requests_per_minute={self._requests.rate * 60.0:g})"
+
+
+def _install_instruments(meter: Meter, live: Callable[[], list[RateLimiter]]) -> None:
+    def counter(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            return _observable.observe(f"rate limiter {field}", lambda: [
+                Observation(getattr(limiter, field), {semconv.RATE_LIMITER_NAME: limiter.name})
+                for limiter in live()])
+        return callback
+
+    meter.create_observable_counter(semconv.RATE_LIMITER_ADMITTED, [counter("_admitted")], unit="{request}",
+                                    description="Requests admitted.")
+    meter.create_observable_counter(semconv.RATE_LIMITER_REJECTED, [counter("_rejected")], unit="{request}",
+                                    description="Requests rejected.")
