@@ -19,6 +19,7 @@ def small_db(tmp_path_factory: pytest.TempPathFactory) -> data.DatabaseInfo:
 def demo_cache_dir(tmp_path_factory: pytest.TempPathFactory, small_db: data.DatabaseInfo) -> Path:
     """A demo cache directory that already holds the small database (so runs reuse it)."""
     directory = Path(tmp_path_factory.mktemp("demo-cache"))
-    target = directory / f"landuse-v{data.SCHEMA_VERSION}-s{data.SMALL_SCALE:g}.duckdb"
+    target = directory / f"v{data.SCHEMA_VERSION}-scale{data.SMALL_SCALE:g}" / "landuse.duckdb"
+    target.parent.mkdir()
     target.write_bytes(Path(small_db.path).read_bytes())
     return directory

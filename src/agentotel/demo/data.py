@@ -29,7 +29,10 @@ from typing import Optional
 
 import duckdb
 
-__all__ = ["DEFAULT_SCALE", "SMALL_SCALE", "DatabaseInfo", "build_database", "cached_database", "SCHEMA_DOC"]
+__all__ = [
+    "DEFAULT_SCALE", "SMALL_SCALE", "SCHEMA_DOC", "DatabaseInfo", "build_database", "cached_database",
+    "county_count", "fact_row_count",
+]
 
 SCHEMA_VERSION = 1
 DEFAULT_SCALE = 0.5
@@ -130,6 +133,17 @@ class DatabaseInfo:
     build_seconds: float
 
 
+def county_count(scale: float) -> int:
+    """Counties in a database of ``scale`` (each state keeps at least one)."""
+    return sum(max(1, round(count * scale)) for *_, count in STATES)
+
+
+def fact_row_count(counties: int) -> int:
+    """Fact rows for ``counties``: scenarios x periods x counties x 21 (from, to) pairs (urban never reverts)."""
+    pairs = len(LANDUSES) * len(LANDUSES) - (len(LANDUSES) - 1)
+    return len(SCENARIO_PATHS) * len(CLIMATE_MODELS) * len(PERIODS) * counties * pairs
+
+
 def _u(expr: str, salt: int) -> str:
     """SQL for a deterministic pseudo-random number in [0, 1) from an integer expression."""
     return f"((({expr}) * 2654435761 + {salt * 40503 + 12345}) % 1000003) / 1000003.0"
@@ -187,23 +201,24 @@ def _create_facts(con: duckdb.DuckDBPyConnection) -> None:
         WHEN l1.landuse_id = 4 THEN 0.006
         WHEN l2.landuse_id = 4 THEN 0.008
         ELSE 0.004 END"""
+    # Acres are exact decimals until the end, so that sums do not depend on the order threads add them in.
     con.execute(f"""
         CREATE TABLE fact_landuse_transitions AS
         WITH stock AS (
             SELECT g.geography_id, g.region, l.landuse_id,
-                   g.land_acres * (CASE g.region {shares} END)[l.landuse_id]
-                       * (0.6 + 0.8 * {_u('g.geography_id * 5 + l.landuse_id', 1)}) AS acres,
+                   round(g.land_acres * (CASE g.region {shares} END)[l.landuse_id]
+                       * (0.6 + 0.8 * {_u('g.geography_id * 5 + l.landuse_id', 1)}), 2)::DECIMAL(18, 2) AS acres,
                    1.0 + 3.0 * {_u('g.geography_id', 2)} * {_u('g.geography_id', 3)} AS urban_pressure
             FROM dim_geography g CROSS JOIN dim_landuse l
         ),
         moves AS (
             SELECT s.scenario_id, t.time_id, st.geography_id, l1.landuse_id AS from_id, l2.landuse_id AS to_id,
-                   st.acres * {base_rate}
+                   round(st.acres::DOUBLE * {base_rate}
                        * CASE WHEN l2.landuse_id = 5 THEN s.growth * st.urban_pressure
                               * (1.0 + 0.08 * (t.time_id - 1)) ELSE 1.0 END
                        * CASE WHEN l1.landuse_id = 4 AND s.rcp_scenario = 'rcp85' THEN 1.3 ELSE 1.0 END
-                       * (0.5 + {_u('st.geography_id * 131 + s.scenario_id * 17 + t.time_id * 7 + l2.landuse_id', 4)})
-                       AS acres
+                       * (0.5 + {_u('st.geography_id * 131 + s.scenario_id * 17 + t.time_id * 7 + l2.landuse_id', 4)}),
+                       2)::DECIMAL(18, 2) AS acres
             FROM stock st
             JOIN dim_landuse l1 ON l1.landuse_id = st.landuse_id
             CROSS JOIN dim_landuse l2
@@ -213,7 +228,7 @@ def _create_facts(con: duckdb.DuckDBPyConnection) -> None:
         ),
         kept AS (
             SELECT m.scenario_id, m.time_id, m.geography_id, m.from_id, m.from_id AS to_id,
-                   greatest(st.acres - sum(m.acres), 0) AS acres
+                   greatest(st.acres - sum(m.acres), 0)::DECIMAL(18, 2) AS acres
             FROM moves m JOIN stock st ON st.geography_id = m.geography_id AND st.landuse_id = m.from_id
             GROUP BY m.scenario_id, m.time_id, m.geography_id, m.from_id, st.acres
             UNION ALL
@@ -223,7 +238,7 @@ def _create_facts(con: duckdb.DuckDBPyConnection) -> None:
         SELECT row_number() OVER (ORDER BY scenario_id, time_id, geography_id, from_id, to_id)::BIGINT
                    AS transition_id,
                scenario_id, time_id, geography_id, from_id AS from_landuse_id, to_id AS to_landuse_id,
-               round(acres, 2) AS acres,
+               acres::DOUBLE AS acres,
                CASE WHEN from_id = to_id THEN 'same' ELSE 'change' END AS transition_type
         FROM (SELECT * FROM moves UNION ALL SELECT * FROM kept)
     """)
@@ -299,13 +314,12 @@ def cached_database(scale: float = DEFAULT_SCALE, directory: Optional[Path] = No
     """
     directory = Path(directory) if directory is not None else default_cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"landuse-v{SCHEMA_VERSION}-s{scale:g}.duckdb"
+    target = directory / f"v{SCHEMA_VERSION}-scale{scale:g}" / "landuse.duckdb"  # db.namespace: "landuse"
+    target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        with duckdb.connect(str(target), read_only=True) as con:
-            counties = con.execute("SELECT count(*) FROM dim_geography").fetchone()[0]
-            rows = con.execute("SELECT count(*) FROM fact_landuse_transitions").fetchone()[0]
-        return DatabaseInfo(str(target), scale, counties, rows, 0.0)
-    fd, temporary = tempfile.mkstemp(prefix=target.stem, suffix=".tmp", dir=directory)
+        counties = county_count(scale)
+        return DatabaseInfo(str(target), scale, counties, fact_row_count(counties), 0.0)
+    fd, temporary = tempfile.mkstemp(prefix=target.stem, suffix=".tmp", dir=target.parent)
     os.close(fd)
     os.unlink(temporary)  # DuckDB refuses to open an empty file as a database
     try:

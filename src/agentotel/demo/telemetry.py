@@ -1,0 +1,125 @@
+"""The demo's OpenTelemetry setup: in-memory capture for the report, a local trace file, optional OTLP.
+
+The report reads what the run emitted from an in-memory span exporter and metric
+reader that sit next to the real exporters, so the numbers in the terminal are
+the numbers a collector receives.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import agentotel
+from agentotel import _sdk
+from agentotel.demo.otlp_file import OtlpJsonLinesSpanExporter
+
+__all__ = ["DEFAULT_SERVICE_NAME", "DemoTelemetry", "OtlpSettings"]
+
+DEFAULT_SERVICE_NAME = "agentotel-demo"
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """Where to export over OTLP: ``endpoint`` (None: from ``OTEL_EXPORTER_OTLP_*``) and protocol."""
+
+    endpoint: Optional[str] = None
+    protocol: str = "grpc"  # grpc | http/protobuf
+
+    def describe(self) -> str:
+        """``endpoint (protocol)`` for messages."""
+        target = _sdk.otlp_target("TRACES")
+        return f"{self.endpoint or target.url} ({self.protocol})"
+
+
+def _otlp_exporters(settings: OtlpSettings) -> tuple[SpanExporter, Any, Optional[tuple[str, int]]]:
+    """Span exporter, metric exporter and ``(host, port)`` for ``settings``."""
+    if settings.protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        base = settings.endpoint.rstrip("/") if settings.endpoint else None
+        spans = OTLPSpanExporter(endpoint=f"{base}/v1/traces" if base else None)
+        metrics = OTLPMetricExporter(endpoint=f"{base}/v1/metrics" if base else None)
+    else:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        spans = OTLPSpanExporter(endpoint=settings.endpoint)
+        metrics = OTLPMetricExporter(endpoint=settings.endpoint)
+    if settings.endpoint:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(settings.endpoint if "://" in settings.endpoint else f"http://{settings.endpoint}")
+        address = (parsed.hostname or "localhost", parsed.port or (4318 if settings.protocol != "grpc" else 4317))
+    else:
+        target = _sdk.otlp_target("TRACES")
+        address = (target.host, target.port)
+    return spans, metrics, address
+
+
+@dataclass
+class DemoTelemetry:
+    """Providers for one demo run, with agentotel instrumented into them."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    spans: InMemorySpanExporter
+    metrics: InMemoryMetricReader
+    trace_file: Path
+    service_name: str
+    otlp: Optional[OtlpSettings] = None
+    _closed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def start(
+        cls,
+        trace_file: Path,
+        *,
+        service_name: Optional[str] = None,
+        otlp: Optional[OtlpSettings] = None,
+    ) -> "DemoTelemetry":
+        """Create the providers, instrument agentotel into them, and start process metrics."""
+        service_name = service_name or os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME
+        resource = Resource.create({SERVICE_NAME: service_name})
+        spans = InMemorySpanExporter()
+        metrics = InMemoryMetricReader()
+        readers: list[MetricReader] = [metrics]
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+        tracer_provider.add_span_processor(_sdk.make_batch_processor(OtlpJsonLinesSpanExporter(trace_file)))
+        if otlp is not None:
+            span_exporter, metric_exporter, address = _otlp_exporters(otlp)
+            tracer_provider.add_span_processor(_sdk.make_batch_processor(span_exporter, endpoint=address))
+            readers.append(PeriodicExportingMetricReader(metric_exporter, export_interval_millis=5000))
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        agentotel.uninstrument()
+        agentotel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        metrics.collect()  # first collection: CPU utilization is measured from here
+        return cls(tracer_provider, meter_provider, spans, metrics, trace_file, service_name, otlp)
+
+    def finished_spans(self) -> list[ReadableSpan]:
+        """Every span ended so far."""
+        return list(self.spans.get_finished_spans())
+
+    def metric_data(self) -> Any:
+        """Collect now (``MetricsData``)."""
+        return self.metrics.get_metrics_data()
+
+    def close(self) -> None:
+        """Uninstrument, then flush and shut both providers down (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        agentotel.uninstrument()
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown(timeout_millis=5000)
