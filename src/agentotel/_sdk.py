@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Mapping, Optional
 from urllib.parse import unquote, urlparse
 
 from opentelemetry import metrics, trace
@@ -49,6 +49,7 @@ __all__ = [
     "OtlpTarget",
     "SdkSetup",
     "current_setup",
+    "exporter_names",
     "meter_provider_is_configured",
     "otlp_target",
     "sdk_disabled",
@@ -113,13 +114,14 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
         return default
 
 
-def _signal_env(signal: str, suffix: str) -> Optional[str]:
+def _signal_env(signal: str, suffix: str, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """``OTEL_EXPORTER_OTLP_{signal}_{suffix}``, else ``OTEL_EXPORTER_OTLP_{suffix}``."""
-    return os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_{suffix}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{suffix}")
+    env = os.environ if environ is None else environ
+    return env.get(f"OTEL_EXPORTER_OTLP_{signal}_{suffix}") or env.get(f"OTEL_EXPORTER_OTLP_{suffix}")
 
 
-def _protocol(signal: str) -> str:
-    raw = _signal_env(signal, "PROTOCOL") or "grpc"
+def _protocol(signal: str, environ: Optional[Mapping[str, str]] = None) -> str:
+    raw = _signal_env(signal, "PROTOCOL", environ) or "grpc"
     protocol = raw.strip().lower()
     if protocol not in _DEFAULT_PORTS:
         report_bad_value("OTEL_EXPORTER_OTLP_PROTOCOL", raw, "grpc, http/protobuf", "grpc")
@@ -152,11 +154,16 @@ class OtlpTarget:
         return {key: "****" for key in self.headers}
 
 
-def otlp_target(signal: str = "TRACES") -> OtlpTarget:
-    """The OTLP endpoint, protocol and headers for ``signal`` (``TRACES`` or ``METRICS``)."""
-    protocol = _protocol(signal)
-    specific = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
-    generic = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+def otlp_target(signal: str = "TRACES", environ: Optional[Mapping[str, str]] = None) -> OtlpTarget:
+    """The OTLP endpoint, protocol and headers for ``signal`` (``TRACES`` or ``METRICS``).
+
+    Read from ``environ`` (default ``os.environ``) as the OTLP exporter specification says:
+    the signal-specific endpoint is used as is, the generic one gets ``/v1/<signal>`` for HTTP.
+    """
+    env = os.environ if environ is None else environ
+    protocol = _protocol(signal, env)
+    specific = env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    generic = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     default_port = _DEFAULT_PORTS[protocol]
     if specific:
         url = specific.strip()
@@ -176,14 +183,15 @@ def otlp_target(signal: str = "TRACES") -> OtlpTarget:
         url=url,
         host=parsed.hostname or "localhost",
         port=parsed.port or scheme_port,
-        headers=_parse_headers(_signal_env(signal, "HEADERS") or ""),
+        headers=_parse_headers(_signal_env(signal, "HEADERS", env) or ""),
     )
 
 
 # --------------------------------------------------------------------------- #
 # Exporters and processors
 # --------------------------------------------------------------------------- #
-def _exporter_names(variable: str) -> list[str]:
+def exporter_names(variable: str) -> list[str]:
+    """Exporter names in ``variable`` (``OTEL_TRACES_EXPORTER``...), default ``otlp``; empty for ``none``."""
     raw = os.environ.get(variable, "otlp")
     names = [part.strip().lower() for part in raw.split(",") if part.strip()]
     return [] if "none" in names else names or ["otlp"]
@@ -216,7 +224,7 @@ def make_metric_readers() -> list[MetricReader]:
     readers: list[MetricReader] = []
     interval = env_int("OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_METRIC_EXPORT_INTERVAL_MS)
     timeout = env_int("OTEL_METRIC_EXPORT_TIMEOUT", DEFAULT_METRIC_EXPORT_TIMEOUT_MS)
-    for name in _exporter_names("OTEL_METRICS_EXPORTER"):
+    for name in exporter_names("OTEL_METRICS_EXPORTER"):
         cls = _load_exporter("opentelemetry_metrics_exporter", name, "METRICS")
         if cls is None:
             continue
@@ -317,12 +325,12 @@ def setup_sdk() -> SdkSetup:
     if not meter_provider_is_configured():
         setup.meter_provider = MeterProvider(
             resource=resource, metric_readers=make_metric_readers(), shutdown_on_exit=False)
-        names = _exporter_names("OTEL_METRICS_EXPORTER")
+        names = exporter_names("OTEL_METRICS_EXPORTER")
         setup.metrics_endpoint = _otlp_address(names[0], "METRICS") if names else None
         metrics.set_meter_provider(setup.meter_provider)
     if not tracer_provider_is_configured():
         setup.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        for name in _exporter_names("OTEL_TRACES_EXPORTER"):
+        for name in exporter_names("OTEL_TRACES_EXPORTER"):
             cls = _load_exporter("opentelemetry_traces_exporter", name, "TRACES")
             if cls is None:
                 continue

@@ -190,6 +190,8 @@ RATE_LIMITER_WAIT_BUCKETS: Final = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 # Export pipeline (ours)
 # --------------------------------------------------------------------------- #
 EXPORT_SPANS_DROPPED: Final = "agentotel.export.spans.dropped"
+DOCTOR_SPAN: Final = "agentotel doctor check"  # the test span `agentotel doctor` sends
+DOCTOR_CHECKS: Final = "agentotel.doctor.checks"
 
 # --------------------------------------------------------------------------- #
 # Process (semantic conventions v1.44; cpython.* from the runtime conventions)
@@ -261,6 +263,7 @@ SPANS: Final[tuple[Span, ...]] = (
           DB_QUERY_TEXT, DB_OPERATION_BATCH_SIZE, ERROR_TYPE)),
     Span(CACHE_LOAD_SPAN, "INTERNAL", "cache miss that runs the loader",
          (CACHE_NAME, CACHE_LEVEL, CACHE_COALESCED)),
+    Span(DOCTOR_SPAN, "INTERNAL", "test span sent by `agentotel doctor`"),
 )
 
 ATTRIBUTES: Final[tuple[Attribute, ...]] = (
@@ -381,6 +384,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric(RATE_LIMITER_WAIT_DURATION, "histogram", "s", "Time spent waiting for a permit.", (RATE_LIMITER_NAME,),
            RATE_LIMITER_WAIT_BUCKETS),
     Metric(EXPORT_SPANS_DROPPED, "counter (observable)", "{span}", "Spans dropped because the export queue was full."),
+    Metric(DOCTOR_CHECKS, "counter", "{check}", "Test metric sent by `agentotel doctor` (1 per live check)."),
     Metric(PROCESS_CPU_TIME, "counter (observable)", "s", "CPU time by mode."),
     Metric(PROCESS_CPU_UTILIZATION, "gauge (observable)", "1", "CPU utilization by mode."),
     Metric(PROCESS_MEMORY_USAGE, "updowncounter (observable)", "By", "Resident memory."),
