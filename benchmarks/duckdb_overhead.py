@@ -1,0 +1,151 @@
+"""Per-query overhead of agentotel's DuckDB instrumentation against raw DuckDB, a bare SDK span and contrib dbapi.
+
+    .venv/bin/python benchmarks/duckdb_overhead.py [--reps 15] [--queries 2000]
+
+One process, a real SDK TracerProvider (BatchSpanProcessor into a discarding
+exporter) and MeterProvider (a periodic reader into a discarding exporter).
+Each repetition runs every variant once, in an order rotated per repetition,
+each variant timing ``--queries`` executions of the same statement through one
+cursor (``cur.execute(q); cur.fetchall()``). Medians of the per-query times are
+reported; the overhead of a variant is its median minus raw's.
+
+Variants:
+  raw        plain DuckDB
+  bare span  ``tracer.start_span(...)`` ... ``span.end()`` around the raw query (the floor a span costs)
+  agentotel  DuckDBInstrumentor (span + db.client.operation.duration)
+  dbapi      opentelemetry-instrumentation-dbapi's traced connection (span + its duration metric)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import duckdb
+from opentelemetry.instrumentation.dbapi import instrument_connection
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from agentotel.instrumentation.duckdb import DuckDBInstrumentor
+
+QUERIES = {
+    "SELECT 42": "SELECT 42",
+    "10k-row aggregate": "SELECT g, count(*), sum(v) FROM facts GROUP BY g ORDER BY g",
+}
+
+
+class _DiscardSpans(SpanExporter):
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+class _DiscardMetrics(MetricExporter):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+def _providers() -> tuple[TracerProvider, MeterProvider]:
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(_DiscardSpans(), max_queue_size=1 << 16))
+    reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=1_000)
+    return tracer_provider, MeterProvider(metric_readers=[reader])
+
+
+def _setup(con: Any) -> None:
+    con.execute("CREATE TABLE facts AS SELECT range % 100 AS g, range AS v FROM range(10000)")
+
+
+def _timed(run: Callable[[], None], n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        run()
+    return (time.perf_counter() - start) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--queries", type=int, default=2000)
+    args = parser.parse_args(argv)
+
+    tracer_provider, meter_provider = _providers()
+    tracer = tracer_provider.get_tracer("bench")
+    instrumentor = DuckDBInstrumentor()
+
+    raw_con = duckdb.connect()
+    _setup(raw_con)
+    raw_cur = raw_con.cursor()
+    dbapi_con = instrument_connection(
+        "bench", duckdb.connect(), "duckdb", tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+    _setup(dbapi_con.cursor())
+    dbapi_cur = dbapi_con.cursor()
+
+    print(f"duckdb {duckdb.__version__}, python {sys.version.split()[0]}, "
+          f"{args.reps} reps x {args.queries} queries per variant\n")
+    print("| query | raw µs | bare span µs | agentotel µs | dbapi µs | agentotel overhead µs "
+          "| dbapi overhead µs | bare span overhead µs | agentotel / dbapi | agentotel / bare span |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label, query in QUERIES.items():
+        n = args.queries if label == "SELECT 42" else max(args.queries // 10, 50)
+
+        def raw() -> None:
+            raw_cur.execute(query)
+            raw_cur.fetchall()
+
+        def bare() -> None:
+            span = tracer.start_span("SELECT")
+            raw_cur.execute(query)
+            raw_cur.fetchall()
+            span.end()
+
+        def dbapi() -> None:
+            dbapi_cur.execute(query)
+            dbapi_cur.fetchall()
+
+        variants: dict[str, Callable[[], None]] = {"raw": raw, "bare": bare, "agentotel": raw, "dbapi": dbapi}
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        names = list(variants)
+        for _ in range(3):  # warm-up: caches, the SDK's first span, the statement LRU
+            for name in names:
+                _timed(variants[name], 50)
+        for rep in range(args.reps):
+            order = names[rep % len(names):] + names[: rep % len(names)]
+            for name in order:
+                if name == "agentotel":
+                    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+                    try:
+                        samples[name].append(_timed(raw, n))
+                    finally:
+                        instrumentor.uninstrument()
+                else:
+                    samples[name].append(_timed(variants[name], n))
+        med = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
+        over = {name: med[name] - med["raw"] for name in ("bare", "agentotel", "dbapi")}
+        print(f"| {label} | {med['raw']:.1f} | {med['bare']:.1f} | {med['agentotel']:.1f} | {med['dbapi']:.1f} "
+              f"| {over['agentotel']:.1f} | {over['dbapi']:.1f} | {over['bare']:.1f} "
+              f"| {over['agentotel'] / over['dbapi']:.2f} | {over['agentotel'] / over['bare']:.2f} |")
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,228 @@
+"""DuckDBInstrumentor never breaks the app: errors, privacy, threads, suppression, uninstrument."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import StatusCode
+
+from agentotel import semconv
+from agentotel.instrumentation import _patching
+from agentotel.instrumentation.duckdb import DuckDBInstrumentor, _hooks
+from tests.instrumentation._duckdb_helpers import attributes_of, traced_duckdb
+
+REGISTRY = Path(__file__).resolve().parents[3] / "shared" / "semconv-registry.json"
+
+
+def _user_frames(exc: BaseException) -> list[tuple[str, str]]:
+    return [(f.filename, f.name) for f in traceback.extract_tb(exc.__traceback__) if "agentotel" not in f.filename]
+
+
+def _failing_query(con: Any) -> BaseException:
+    try:
+        con.execute("SELECT * FROM no_such_table WHERE secret = 'hunter2'")
+    except duckdb.Error as exc:
+        return exc
+    raise AssertionError("the query should fail")
+
+
+def test_user_exception_reaches_the_caller_unchanged() -> None:
+    plain = _failing_query(duckdb.connect())
+    with traced_duckdb() as telemetry:
+        traced = _failing_query(duckdb.connect())
+        assert type(traced) is type(plain)
+        assert str(traced) == str(plain)
+        assert _user_frames(traced) == _user_frames(plain)
+        span = telemetry.span("SELECT no_such_table")
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["error.type"].endswith("CatalogException")
+        (event,) = span.events
+        assert event.name == "exception"
+        assert event.attributes["exception.type"].endswith("CatalogException")
+        assert "no_such_table" in event.attributes["exception.message"]
+        assert "hunter2" not in json.dumps(dict(event.attributes)) + (span.status.description or "")
+
+
+def test_parser_error_message_is_sanitised() -> None:
+    with traced_duckdb() as telemetry:
+        with pytest.raises(duckdb.ParserException) as info:
+            duckdb.connect().execute("SELEC 'topsecret' FROM t")
+        assert "topsecret" in str(info.value)  # the user's exception keeps its message
+        assert all("topsecret" not in value for value in attributes_of(telemetry))
+
+
+def test_relation_error_is_unchanged_and_traced() -> None:
+    con = duckdb.connect()
+    relation_plain = con.sql("SELECT 1 / 0 AS x, 'a'::INTEGER AS y")
+    with pytest.raises(duckdb.Error) as plain:
+        relation_plain.fetchall()
+    with traced_duckdb() as telemetry:
+        relation = con.sql("SELECT 1 / 0 AS x, 'a'::INTEGER AS y")
+        with pytest.raises(duckdb.Error) as traced:
+            relation.fetchall()
+        assert type(traced.value) is type(plain.value) and str(traced.value) == str(plain.value)
+        span = telemetry.spans()[-1]
+        assert span.status.status_code is StatusCode.ERROR
+
+
+def test_no_literal_in_any_attribute_by_default(tmp_path: Path) -> None:
+    secret = "s3cr3t-value-9876"
+    with traced_duckdb() as telemetry:
+        con = duckdb.connect(str(tmp_path / "priv.duckdb"))
+        con.execute(f"CREATE TABLE p AS SELECT '{secret}' AS v, 987654321 AS n")
+        con.execute(f"SELECT * FROM p WHERE v = '{secret}' OR n = 987654321").fetchall()
+        con.sql(f"SELECT * FROM p WHERE v = '{secret}'").fetchall()
+        con.table("p").filter(f"v = '{secret}'").fetchall()
+        con.execute("SELECT * FROM p WHERE v = ?", [secret]).fetchall()
+        con.executemany("INSERT INTO p VALUES (?, ?)", [(secret, 987654321)])
+        with pytest.raises(duckdb.Error):
+            con.execute(f"SELECT * FROM p WHERE v = CAST('{secret}' AS INTEGER)")
+        values = attributes_of(telemetry)
+        assert len(telemetry.spans()) == 7
+        assert all(secret not in value and "987654321" not in value for value in values)
+        for point in telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION):
+            assert all(secret not in str(v) for v in point.attributes.values())
+
+
+def test_threads_with_cursors() -> None:
+    with traced_duckdb() as telemetry:
+        con = duckdb.connect()
+        con.execute("CREATE TABLE shared AS SELECT range AS i FROM range(1000)")
+        errors: list[BaseException] = []
+
+        def work(n: int) -> None:
+            try:
+                cursor = con.cursor()
+                for _ in range(20):
+                    assert cursor.execute("SELECT count(*) FROM shared WHERE i % ? = 0", [n]).fetchall()[0][0] > 0
+                    cursor.sql("SELECT max(i) FROM shared").fetchall()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 7)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not errors and not any(t.is_alive() for t in threads)
+        spans = telemetry.spans("SELECT shared")
+        assert len(spans) == 6 * 20 * 2 + 0
+        assert {s.attributes["db.namespace"] for s in spans} == {"memory"}
+        point, = telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION, **{"db.collection.name": "shared", "db.operation.name": "SELECT"})
+        assert point.count == 240
+
+
+def test_suppress_instrumentation_is_honoured() -> None:
+    with traced_duckdb() as telemetry:
+        con = duckdb.connect()
+        with suppress_instrumentation():
+            con.execute("SELECT 1").fetchall()
+            con.sql("SELECT 2").fetchall()
+            duckdb.execute("SELECT 3").fetchall()
+        assert telemetry.spans() == []
+        con.execute("SELECT 4")
+        assert len(telemetry.spans()) == 1
+
+
+def test_a_failure_of_ours_leaves_the_query_running(monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    with traced_duckdb() as telemetry:
+        from agentotel.instrumentation.duckdb import _tracer
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("bug in agentotel")
+
+        monkeypatch.setattr(_tracer, "analyze", broken)  # every text below is new to the cache
+        con = duckdb.connect()
+        with caplog.at_level(logging.WARNING, logger="agentotel"):
+            assert con.execute("SELECT 41 + 1").fetchall() == [(42,)]
+            assert con.sql("SELECT 43").fetchall() == [(43,)]
+            assert duckdb.execute("SELECT 44").fetchall() == [(44,)]
+        assert [s.name for s in telemetry.spans()] == []
+        assert "internal error" in caplog.text
+
+
+def _raw(owner: Any, name: str) -> Any:
+    return vars(owner)[name]
+
+
+def test_uninstrument_restores_exact_originals_and_emits_nothing() -> None:
+    targets = [(duckdb.DuckDBPyConnection, n) for n in ("execute", "executemany", "sql", "query", "cursor")]
+    targets += [(duckdb, n) for n in ("execute", "executemany", "sql", "query", "connect")]
+    targets += [(duckdb.DuckDBPyRelation, n) for n in _hooks.TERMINALS if n in vars(duckdb.DuckDBPyRelation)]
+    before = {(owner, name): _raw(owner, name) for owner, name in targets}
+    with traced_duckdb() as telemetry:
+        assert all(_raw(owner, name) is not before[(owner, name)] for owner, name in targets)
+        con = duckdb.connect()
+        relation = con.sql("SELECT 1")
+    assert all(_raw(owner, name) is before[(owner, name)] for owner, name in targets)
+    telemetry.clear()
+    con.execute("SELECT 1").fetchall()
+    relation.fetchall()  # made while instrumented, read after
+    duckdb.sql("SELECT 2").fetchall()
+    assert telemetry.spans() == []
+
+
+def test_instrument_uninstrument_cycles() -> None:
+    for _ in range(3):
+        with traced_duckdb() as telemetry:
+            duckdb.connect().execute("SELECT 1")
+            assert len(telemetry.spans()) == 1
+            assert telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION)[0].count == 1
+    assert not DuckDBInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_patch_helper_restores_from_class_dict() -> None:
+    class Target:
+        def method(self) -> str:
+            return "original"
+
+    class Child(Target):
+        pass
+
+    original = vars(Target)["method"]
+    patch = _patching.install(Target, "method", lambda orig: lambda self: "patched " + orig(self))
+    assert Target().method() == "patched original"
+    assert patch.restore() and vars(Target)["method"] is original
+    inherited = _patching.install(Child, "method", lambda orig: lambda self: "child " + orig(self))
+    assert Child().method() == "child original" and inherited.owned is False
+    assert inherited.restore() and "method" not in vars(Child)
+
+
+def test_patch_helper_leaves_a_later_replacement_in_place() -> None:
+    class Target:
+        def method(self) -> int:
+            return 1
+
+    patch = _patching.install(Target, "method", lambda orig: lambda self: 2)
+    theirs = lambda self: 3  # noqa: E731
+    Target.method = theirs  # type: ignore[method-assign]
+    assert patch.restore() is False and vars(Target)["method"] is theirs
+
+
+def test_emitted_names_are_in_the_semconv_registry() -> None:
+    if not REGISTRY.exists():
+        pytest.skip("shared/semconv-registry.json not beside the checkout")
+    registry = json.loads(REGISTRY.read_text())
+    with traced_duckdb(capture_sql_parameters=True) as telemetry:
+        con = duckdb.connect()
+        con.executemany("SELECT ?", [(1,), (2,)])
+        con.execute("SELECT $1", [1])
+        with pytest.raises(duckdb.Error):
+            con.execute("SELECT * FROM nope")
+        keys = {k for s in telemetry.spans() for k in s.attributes}
+        metric = registry["metrics"][semconv.DB_CLIENT_OPERATION_DURATION]
+        assert metric["unit"] == "s" and metric["instrument"] == "histogram"
+        for key in keys:
+            base = key if key in registry["attributes"] else key.rsplit(".", 1)[0]
+            assert base in registry["attributes"], key
+        for point in telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION):
+            assert set(point.attributes) <= set(registry["attributes"])
