@@ -1,0 +1,162 @@
+"""agentotel.Cache telemetry, checked with agentotel.testing.
+
+Lookups are counted in the cache and read by observable instruments; a
+``cache.load {name}`` span covers each miss that loads; ``cache.hit`` goes on the
+current span; nothing is emitted after ``agentotel.uninstrument()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Iterator
+
+import pytest
+from opentelemetry.trace import StatusCode
+
+import agentotel
+from agentotel import Cache, _telemetry
+from agentotel.testing import TelemetryCapture, capture_telemetry
+
+
+@pytest.fixture
+def capture() -> Iterator[TelemetryCapture]:
+    """In-memory providers passed to the caches explicitly (agentotel itself not instrumented)."""
+    _telemetry.set_enabled(True)  # an earlier test's uninstrument() must not silence these
+    captured = TelemetryCapture()
+    yield captured
+    captured.shutdown()
+
+
+def make_cache(capture: TelemetryCapture, name: str = "answers", **kwargs) -> Cache:
+    return Cache(name, tracer_provider=capture.tracer_provider, meter_provider=capture.meter_provider, **kwargs)
+
+
+def lookups(capture: TelemetryCapture, name: str, result: str) -> float:
+    return capture.metric_value(
+        "agentotel.cache.lookups", **{"cache.name": name, "cache.result": result, "cache.level": "l1"}
+    )
+
+
+def test_lookups_loads_evictions_and_entries_are_observed(capture, fake_clock) -> None:
+    cache = make_cache(capture, max_entries=2, clock=fake_clock)
+    cache.get_or_load("a", lambda: 1)
+    cache.get_or_load("a", lambda: 1)
+    cache.get("b")
+    with pytest.raises(ZeroDivisionError):
+        cache.get_or_load("c", lambda: 1 / 0)
+    cache.set("d", 4)
+    cache.set("e", 5)  # evicts a
+    cache.set("e", 6)  # replaces e
+    assert lookups(capture, "answers", "hit") == 1
+    assert lookups(capture, "answers", "miss") == 3
+    loads = {
+        p.attributes["cache.load.outcome"]: p.value
+        for p in capture.metric_points("agentotel.cache.loads", **{"cache.name": "answers"})
+    }
+    assert loads == {"success": 1, "failure": 1}
+    evictions = {
+        p.attributes["cache.eviction.cause"]: p.value
+        for p in capture.metric_points("agentotel.cache.evictions", **{"cache.name": "answers"})
+    }
+    assert evictions == {"size": 1, "replaced": 1}
+    assert capture.metric_value("agentotel.cache.entries", **{"cache.name": "answers"}) == 2
+    durations = capture.metric_points("agentotel.cache.load.duration", **{"cache.name": "answers"})
+    assert sorted(p.attributes["cache.load.outcome"] for p in durations) == ["failure", "success"]
+    metric = capture.metrics()["agentotel.cache.lookups"]
+    assert metric.data.is_monotonic and metric.unit == "{lookup}"
+
+
+def test_caches_sharing_a_name_are_summed(capture, fake_clock) -> None:
+    first, second = make_cache(capture, "shared", clock=fake_clock), make_cache(capture, "shared", clock=fake_clock)
+    first.get("x")
+    second.get("y")
+    second.get("z")
+    points = capture.metric_points("agentotel.cache.lookups", **{"cache.name": "shared", "cache.result": "miss"})
+    assert [p.value for p in points] == [3]
+
+
+def test_load_span_wraps_the_loader_under_the_callers_span(capture, fake_clock) -> None:
+    cache = make_cache(capture, clock=fake_clock)
+    tracer = capture.tracer_provider.get_tracer("test")
+    inner = []
+
+    def loader() -> str:
+        with tracer.start_as_current_span("model call") as span:
+            inner.append(span)
+        return "v"
+
+    with tracer.start_as_current_span("agent step"):
+        cache.get_or_load("k", loader)
+        cache.get_or_load("k", loader)
+    load = capture.span("cache.load answers")
+    step = capture.span("agent step")
+    assert load.parent.span_id == step.context.span_id
+    assert [s.name for s in capture.children(load)] == ["model call"]
+    assert load.attributes["cache.name"] == "answers"
+    assert "cache.key" not in load.attributes
+    assert len(capture.spans("cache.load answers")) == 1  # the hit made no span
+
+
+def test_failed_load_span_has_error_type(capture, fake_clock) -> None:
+    cache = make_cache(capture, clock=fake_clock)
+    with pytest.raises(KeyError):
+        cache.get_or_load("k", lambda: {}["nope"])
+    span = capture.span("cache.load answers")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "KeyError"
+    assert [e.name for e in span.events] == ["exception"]
+
+
+async def test_async_load_span_parent_and_cache_hit(capture, fake_clock) -> None:
+    cache = make_cache(capture, clock=fake_clock)
+    tracer = capture.tracer_provider.get_tracer("test")
+
+    async def loader() -> str:
+        await asyncio.sleep(0)
+        return "v"
+
+    with tracer.start_as_current_span("first"):
+        await cache.aget_or_load("k", loader)
+    with tracer.start_as_current_span("second"):
+        await cache.aget_or_load("k", loader)
+    assert capture.span("cache.load answers").parent.span_id == capture.span("first").context.span_id
+    assert capture.span("first").attributes["cache.hit"] is False
+    assert capture.span("second").attributes["cache.hit"] is True
+
+
+def test_cache_hit_is_set_on_the_current_span(capture, fake_clock) -> None:
+    cache = make_cache(capture, clock=fake_clock)
+    cache.set("k", None)
+    tracer = capture.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("hit"):
+        cache.get("k")
+    with tracer.start_as_current_span("miss"):
+        cache.get("other")
+    assert capture.span("hit").attributes["cache.hit"] is True
+    assert capture.span("miss").attributes["cache.hit"] is False
+    cache.get("k")  # no current span: nothing to set, nothing fails
+
+
+def test_cache_keys_are_recorded_only_when_opted_in(fake_clock) -> None:
+    with capture_telemetry(capture_cache_keys=True) as telemetry:
+        cache = Cache("opt-in", clock=fake_clock)  # created after instrument(): reports there
+        cache.get_or_load("region:ghent", lambda: 1)
+        assert telemetry.span("cache.load opt-in").attributes["cache.key"] == "region:ghent"
+
+
+def test_nothing_is_emitted_after_uninstrument(capture, fake_clock) -> None:
+    cache = make_cache(capture, "silenced", clock=fake_clock)
+    cache.get("a")
+    assert lookups(capture, "silenced", "miss") == 1
+    agentotel.uninstrument()
+    try:
+        tracer = capture.tracer_provider.get_tracer("test")
+        with tracer.start_as_current_span("app"):
+            cache.get_or_load("b", lambda: 1)
+            cache.get("b")
+        assert capture.spans("cache.load silenced") == []
+        assert "cache.hit" not in capture.span("app").attributes
+        assert capture.metric_points("agentotel.cache.lookups", **{"cache.name": "silenced"}) == []
+        assert cache.stats().hits == 1  # the cache still works and counts for stats()
+    finally:
+        _telemetry.set_enabled(True)
