@@ -7,12 +7,13 @@ same critical section. Cost per pick, with *n* instances:
 =========================  ===================================================
 ``p2c_ewma`` (default)     O(1): two random samples, lower peak-EWMA x (in-flight + 1)
 ``random``                 O(1): one random sample
-``least_requests``         O(n) scan for n <= 16, else O(1): best of 4 random samples
+``least_requests``         O(n) scan for n <= 16, else O(1): the better of two random samples
 ``round_robin``            O(1) amortised (O(n) only when most instances are unavailable)
 ``weighted_round_robin``   O(n): nginx's smooth weighted round robin visits every instance
 =========================  ===================================================
 
-Sampling strategies retry a few samples when they hit an unavailable instance and
+Slots carry their position in ``slots`` as ``slot.index``. Sampling strategies
+retry a few samples when they hit an unavailable instance and
 then fall back to a scan from a random offset, so a pick only gets expensive when
 most instances are unavailable.
 """
@@ -58,6 +59,20 @@ def _scan(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Optional[Any]:
         if ok(slot):
             return slot
     return None
+
+
+def _two_choices(slots: Sequence[Any], ok: Ok, rng: random.Random) -> tuple[Optional[Any], Optional[Any]]:
+    """Two distinct eligible slots drawn at random (the second ``None`` if none found quickly)."""
+    first = _sample(slots, ok, rng) or _scan(slots, ok, rng)
+    n = len(slots)
+    if first is None or n == 1:
+        return first, None
+    for _ in range(_SAMPLE_TRIES):
+        j = int(rng.random() * (n - 1))  # drawn among the others: never the first again
+        candidate = slots[j + 1 if j >= first.index else j]
+        if ok(candidate):
+            return first, candidate
+    return first, None
 
 
 class RandomStrategy:
@@ -109,7 +124,7 @@ class SmoothWeightedRoundRobin:
 
 
 class LeastRequests:
-    """Fewest requests in flight: exact for small pools, best of 4 samples for large ones."""
+    """Fewest requests in flight: exact for small pools, the better of two random ones for large pools."""
 
     name = "least_requests"
 
@@ -123,18 +138,14 @@ class LeastRequests:
                 if ok(slot) and (best is None or slot.inflight < best.inflight):
                     best = slot
             return best
-        best = None
-        for _ in range(_SAMPLE_TRIES):
-            slot = _sample(slots, ok, rng)
-            if slot is not None and (best is None or slot.inflight < best.inflight):
-                best = slot
-        return best or _scan(slots, ok, rng)
+        first, second = _two_choices(slots, ok, rng)
+        if second is None:
+            return first
+        return first if first.inflight <= second.inflight else second
 
 
 class PeakEwmaP2C:
     """Power of two choices on peak-EWMA latency x (in-flight + 1) (Finagle's ``p2cPeakEwma``).
-
-    Slots carry their position in ``slots`` as ``slot.index``.
 
     An instance without a latency sample yet costs 0 (so it gets tried) while no
     request is in flight on it, and infinity while its first request is: a new
@@ -155,18 +166,7 @@ class PeakEwmaP2C:
         return ewma * (slot.inflight + 1)
 
     def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
-        first = _sample(slots, ok, rng) or _scan(slots, ok, rng)
-        if first is None or len(slots) == 1:
-            return first
-        # The second choice is drawn among the others, so it is never the first one again.
-        n = len(slots)
-        second = None
-        for _ in range(_SAMPLE_TRIES):
-            j = int(rng.random() * (n - 1))
-            candidate = slots[j + 1 if j >= first.index else j]
-            if ok(candidate):
-                second = candidate
-                break
+        first, second = _two_choices(slots, ok, rng)
         if second is None:
             return first
         return first if self.cost(first, now) <= self.cost(second, now) else second

@@ -321,7 +321,21 @@ class CircuitBreaker:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return self.call(fn, *args, **kwargs)
+            # call()'s body, inlined: one Python frame less on the measured hot path.
+            state, gen = self._phase
+            if state is not CLOSED and state is not DISABLED:
+                gen = self._acquire_slow()
+            start = self._clock() if self._needs_clock else 0.0
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._record(gen, self._classify(exc), start)
+                raise
+            if gen == self._fast_gen:
+                next(self._successes)
+            else:
+                self._record(gen, SUCCESS, start)
+            return result
         return wrapper  # type: ignore[return-value]
 
     def _wrap_generator(self, fn: Callable[..., Any]) -> Callable[..., Any]:
