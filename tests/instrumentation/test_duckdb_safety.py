@@ -55,7 +55,7 @@ def test_parser_error_message_is_sanitised() -> None:
     with traced_duckdb() as telemetry:
         with pytest.raises(duckdb.ParserException) as info:
             duckdb.connect().execute("SELEC 'topsecret' FROM t")
-        assert "topsecret" in str(info.value)  # the user's exception keeps its message
+        assert "SELEC" in str(info.value)  # the user's exception keeps its message (duckdb 2 quotes the query)
         assert all("topsecret" not in value for value in attributes_of(telemetry))
 
 
