@@ -22,17 +22,18 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import propagation as trace_propagation
 
 from agentotel import _telemetry, semconv
 from agentotel.resilience import _registry
 
 __all__ = [
-    "CURRENT_CONTEXT",
     "CacheCounts",
     "CacheInstruments",
+    "current_context",
     "instruments_for",
     "load_span",
-    "mark_current_span",
+    "mark_span",
 ]
 
 L1 = "l1"
@@ -178,19 +179,35 @@ def instruments_for(meter: Meter) -> CacheInstruments:
         return found
 
 
-# The context variable behind the OpenTelemetry context, when it is the default
-# contextvars runtime: an empty context (falsy) means no current span, which lets a
-# cache hit skip the span lookup with one C call.
-CURRENT_CONTEXT = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+def _context_getter() -> Callable[[], Any]:
+    """The fastest way to read the current OpenTelemetry context.
+
+    With the default contextvars runtime this is the ``ContextVar.get`` behind it (one
+    C call); an empty context is falsy, so a lookup outside any span stops there.
+    """
+    variable = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+    return variable.get if variable is not None else otel_context.get_current
 
 
-def mark_current_span(hit: bool) -> None:
-    """Set ``cache.hit`` on the current span if it is recording (and telemetry is on)."""
-    if not _telemetry.is_enabled():
+current_context = _context_getter()
+_SPAN_KEY = getattr(trace_propagation, "_SPAN_KEY", None)
+# The last (span, value) we set: repeated lookups in one span skip the SDK's locked,
+# validating set_attribute. Holds at most one span.
+_last_mark: tuple[Any, Any] = (None, None)
+
+
+def mark_span(context: Mapping[str, Any], hit: bool) -> None:
+    """Set ``cache.hit`` on the span current in ``context``, if it records (and telemetry is on)."""
+    global _last_mark
+    span = context.get(_SPAN_KEY) if _SPAN_KEY is not None else trace.get_current_span(context)  # type: ignore[arg-type]
+    if span is None or not _telemetry.is_enabled():
         return
-    span = trace.get_current_span()
+    last_span, last_hit = _last_mark
+    if span is last_span and hit is last_hit:
+        return
     if span.is_recording():
         span.set_attribute(semconv.CACHE_HIT, hit)
+        _last_mark = (span, hit)
 
 
 @contextlib.contextmanager

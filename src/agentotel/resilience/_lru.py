@@ -33,6 +33,9 @@ class Entry(NamedTuple):
     weight: int
 
 
+_new_entry = tuple.__new__
+
+
 class LruTtlStore:
     """Entries in least-recently-used order, bounded by count and optionally by total weight."""
 
@@ -73,14 +76,16 @@ class LruTtlStore:
         if self.max_weight is not None and weight > self.max_weight:
             self.removals[SIZE] += 1
             return
-        entry = Entry(value, expires, weight)
-        self.data[key] = entry
+        entry = _new_entry(Entry, (value, expires, weight))  # Entry(...) without its Python __new__
+        data = self.data
+        data[key] = entry
         self.weight += weight
         if expires != NEVER:
-            heapq.heappush(self._heap, (expires, next(self._seq), key, entry))
-            if len(self._heap) > 2 * len(self.data) + 64:
+            heap = self._heap
+            heapq.heappush(heap, (expires, next(self._seq), key, entry))
+            if len(heap) > 2 * len(data) + 64:
                 self._compact()
-        if len(self.data) > self.max_entries or (self.max_weight is not None and self.weight > self.max_weight):
+        if len(data) > self.max_entries or (self.max_weight is not None and self.weight > self.max_weight):
             self._make_room(now)
 
     def delete(self, key: Hashable, now: float) -> bool:

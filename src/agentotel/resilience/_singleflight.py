@@ -31,7 +31,7 @@ class Flight:
         self.loop = loop  # the event loop running an async load; None for a sync load
         self.task: Optional[asyncio.Task[Any]] = None
         self.done = False
-        self._event = threading.Event()
+        self._event: Optional[threading.Event] = None  # made for the first blocking waiter
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
         self._sync_waiters = 0
         self._value: Any = None
@@ -41,6 +41,8 @@ class Flight:
     def add_sync_waiter_locked(self) -> None:
         """Count a thread that will block in :meth:`wait`."""
         self._sync_waiters += 1
+        if self._event is None:
+            self._event = threading.Event()
 
     def add_async_waiter_locked(self, loop: asyncio.AbstractEventLoop) -> "asyncio.Future[Any]":
         """A future on ``loop`` that receives the outcome."""
@@ -63,7 +65,8 @@ class Flight:
     # ---------------------------------------------------------- without the lock
     def notify(self, futures: list[tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]"]]) -> None:
         """Wake blocked threads and settle each async waiter's future on its own loop."""
-        self._event.set()
+        if self._event is not None:
+            self._event.set()
         try:
             running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
         except RuntimeError:
@@ -78,7 +81,8 @@ class Flight:
                 pass
 
     def wait(self) -> Any:
-        """Block until the load ends; its value, or its exception raised here."""
+        """Block until the load ends (after :meth:`add_sync_waiter_locked`); its value, or its exception."""
+        assert self._event is not None
         self._event.wait()
         if self._error is not None:
             raise self._error

@@ -49,14 +49,13 @@ from opentelemetry.trace import TracerProvider
 from agentotel import _telemetry, semconv
 from agentotel.resilience import _registry
 from agentotel.resilience._cache_telemetry import (
-    CURRENT_CONTEXT,
-    L1,
     L2,
     CacheCounts,
     CacheInstruments,
+    current_context,
     instruments_for,
     load_span,
-    mark_current_span,
+    mark_span,
 )
 from agentotel.resilience._lru import EXPIRED, NEVER, SIZE, LruTtlStore, estimate_size
 from agentotel.resilience._redis_l2 import RedisL2, Serializer
@@ -228,11 +227,27 @@ class Cache:
             return len(self._data)
 
     # ------------------------------------------------------------------ lookups
+    # The hit path of get() and get_or_load() is written out in each (a helper call
+    # costs a third of a hit) and takes no lock: it is one atomic dict.get of an
+    # immutable entry, and every change to the store is made under the lock in single
+    # C-level dict operations, so a reader sees an entry or its absence, never a torn
+    # one. A miss is checked again under the lock. Only the hit counter is updated
+    # without the lock (it may undercount under heavy thread contention).
+
     def get(self, key: Hashable, default: Any = None) -> Any:
         """The value cached for ``key`` (L1, then L2), else ``default``."""
-        value = self._hit(key)
-        if value is not _MISS:
-            return value
+        data = self._data
+        entry = data.get(key)
+        if entry is not None and entry[1] > self._clock():  # entry: (value, expires, weight)
+            try:
+                data.move_to_end(key)
+            except KeyError:  # removed since we read it: still a hit on what we read
+                pass
+            self._hits += 1
+            context = current_context()
+            if context:
+                mark_span(context, True)
+            return entry[0]
         now = self._clock()
         with self._lock:
             value = self._lookup_locked(key, now)
@@ -242,22 +257,18 @@ class Cache:
         return self._get_from_l2(key, default)
 
     def _hit(self, key: Hashable) -> Any:
-        """The hit path, without the lock: one atomic ``dict.get`` of an immutable entry.
-
-        Every change to the store happens under the lock, in single C-level dict
-        operations, so a reader sees an entry or its absence, never a torn one. A miss
-        here is re-checked under the lock by the caller. Only the hit counter is
-        updated without the lock (it may undercount under heavy thread contention).
-        """
-        entry = self._data.get(key)
-        if entry is not None and entry[1] > self._clock():  # (value, expires, weight)
+        """The lock-free hit path (see above), for the callers where a call costs little."""
+        data = self._data
+        entry = data.get(key)
+        if entry is not None and entry[1] > self._clock():
             try:
-                self._data.move_to_end(key)
-            except KeyError:  # removed since we read it: still a hit on what we read
+                data.move_to_end(key)
+            except KeyError:
                 pass
             self._hits += 1
-            if CURRENT_CONTEXT is None or CURRENT_CONTEXT.get():
-                mark_current_span(True)
+            context = current_context()
+            if context:
+                mark_span(context, True)
             return entry[0]
         return _MISS
 
@@ -272,8 +283,9 @@ class Cache:
 
     @staticmethod
     def _mark(hit: bool) -> None:
-        if CURRENT_CONTEXT is None or CURRENT_CONTEXT.get():
-            mark_current_span(hit)
+        context = current_context()
+        if context:
+            mark_span(context, hit)
 
     def _get_from_l2(self, key: Hashable, default: Any) -> Any:
         found = False
@@ -308,9 +320,18 @@ class Cache:
     # -------------------------------------------------------------------- loads
     def get_or_load(self, key: Hashable, loader: Callable[[], T], *, ttl: TTL = None) -> T:
         """The cached value, else ``loader()``'s result (cached) — one load per key at a time."""
-        value = self._hit(key)
-        if value is not _MISS:
-            return value
+        data = self._data
+        entry = data.get(key)
+        if entry is not None and entry[1] > self._clock():  # the hit path, as in get()
+            try:
+                data.move_to_end(key)
+            except KeyError:
+                pass
+            self._hits += 1
+            context = current_context()
+            if context:
+                mark_span(context, True)
+            return entry[0]  # type: ignore[no-any-return]
         seconds = _check_ttl(ttl)
         now = self._clock()
         with self._lock:
@@ -607,8 +628,8 @@ class Cache:
         return None if seconds is None or seconds == NEVER else seconds
 
     def _expires(self, ttl: Optional[float], now: float) -> float:
-        seconds = self._effective_ttl(ttl)
-        return NEVER if seconds is None else now + seconds
+        seconds = self.ttl if ttl is None else ttl
+        return NEVER if seconds is None else now + seconds  # now + inf is inf: never
 
     def _l2_ttl(self, left: Optional[float], ttl: Optional[float] = None) -> Optional[float]:
         """L1 TTL for a value found in L2: the shorter of what Redis has left and our own TTL."""
