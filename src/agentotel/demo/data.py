@@ -34,7 +34,7 @@ __all__ = [
     "county_count", "fact_row_count",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_SCALE = 0.5
 SMALL_SCALE = 0.05
 
@@ -75,6 +75,8 @@ COUNTY_NAMES: tuple[str, ...] = (
     "Mercer", "Mitchell", "Perry", "Pike", "Putnam", "Randolph", "Richland", "Russell", "Sullivan",
     "Taylor", "Brown", "Cherokee", "Columbia", "Cumberland", "Dodge", "Hardin", "Jasper", "Lewis",
 )
+
+_NAME_PREFIXES: tuple[str, ...] = ("", "North ", "South ", "East ", "West ")  # for states with many counties
 
 # (id, code, name, category)
 LANDUSES: tuple[tuple[int, str, str, str], ...] = (
@@ -182,15 +184,15 @@ def _create_dimensions(con: duckdb.DuckDBPyConnection, scale: float) -> int:
         for n in range(max(1, round(real_count * scale))):
             geography_id = len(counties) + 1
             county = COUNTY_NAMES[(int(fips) * 7 + n) % len(COUNTY_NAMES)]
-            suffix = "" if n < len(COUNTY_NAMES) else f" {n // len(COUNTY_NAMES) + 1}"
+            prefix = _NAME_PREFIXES[n // len(COUNTY_NAMES) % len(_NAME_PREFIXES)]
             acres = 150_000 + (geography_id * 7919 % 1000) * 900.0
-            counties.append((geography_id, f"{fips}{2 * n + 1:03d}", f"{county}{suffix} County", fips, name,
+            counties.append((geography_id, f"{fips}{2 * n + 1:03d}", f"{prefix}{county} County", fips, name,
                              abbrev, region, acres))
     con.executemany("INSERT INTO dim_geography VALUES (?, ?, ?, ?, ?, ?, ?, ?)", counties)
     return len(counties)
 
 
-def _create_facts(con: duckdb.DuckDBPyConnection) -> None:
+def _create_facts(con: duckdb.DuckDBPyConnection, counties: int) -> None:
     shares = " ".join(
         f"WHEN '{region}' THEN [{', '.join(map(str, values))}]" for region, values in REGION_SHARES.items())
     # Ten-year transition rate from one land use to another, before scenario effects.
@@ -235,8 +237,8 @@ def _create_facts(con: duckdb.DuckDBPyConnection) -> None:
             SELECT s.scenario_id, t.time_id, st.geography_id, 5, 5, st.acres
             FROM stock st CROSS JOIN dim_scenario s CROSS JOIN dim_time t WHERE st.landuse_id = 5
         )
-        SELECT row_number() OVER (ORDER BY scenario_id, time_id, geography_id, from_id, to_id)::BIGINT
-                   AS transition_id,
+        SELECT ((((scenario_id - 1) * {len(PERIODS)} + time_id - 1) * {counties} + geography_id - 1) * 25
+                + (from_id - 1) * 5 + to_id)::BIGINT AS transition_id,
                scenario_id, time_id, geography_id, from_id AS from_landuse_id, to_id AS to_landuse_id,
                acres::DOUBLE AS acres,
                CASE WHEN from_id = to_id THEN 'same' ELSE 'change' END AS transition_type
@@ -291,7 +293,7 @@ def build_database(path: str | os.PathLike[str], scale: float = DEFAULT_SCALE) -
     with duckdb.connect(str(path)) as con:
         con.execute("SET enable_progress_bar = false")
         counties = _create_dimensions(con, scale)
-        _create_facts(con)
+        _create_facts(con, counties)
         _create_views(con)
         (rows,) = con.execute("SELECT count(*) FROM fact_landuse_transitions").fetchone()
         con.execute("CHECKPOINT")
