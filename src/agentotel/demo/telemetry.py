@@ -116,10 +116,16 @@ class DemoTelemetry:
         return self.metrics.get_metrics_data()
 
     def close(self) -> None:
-        """Uninstrument, then flush and shut both providers down (idempotent)."""
+        """Flush and shut both providers down, then uninstrument (idempotent).
+
+        The final metric export collects the observable
+        instruments, which report nothing once agentotel is uninstrumented.
+        """
         if self._closed:
             return
         self._closed = True
-        agentotel.uninstrument()
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown(timeout_millis=5000)
+        try:
+            self.tracer_provider.shutdown()
+            self.meter_provider.shutdown(timeout_millis=5000)
+        finally:
+            agentotel.uninstrument()
