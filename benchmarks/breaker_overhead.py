@@ -14,8 +14,8 @@ Variants:
   pybreaker              ``pybreaker.CircuitBreaker().call(fn, 1)``
   agentotel              ``CircuitBreaker("bench").call(fn, 1)`` (count window: lock-free success path)
   agentotel @decorator   the same breaker as a decorator
-  agentotel slow-calls   ``slow_call_duration=`` set: clock reads and the locked path on every call
-  agentotel time window  ``sliding_window="time"``: locked path on every call
+  agentotel slow-calls   ``slow_call_duration=`` set: two clock reads per call, lock-free while calls are fast
+  agentotel time window  ``sliding_window="time"``: the locked path on every call
 """
 
 from __future__ import annotations

@@ -474,9 +474,13 @@ class LoadBalancer(Generic[I]):
         with self._lock:
             self._rejected += 1
             n = len(self._slots)
+            draining = sum(1 for slot in self._slots if slot.draining)
         waited = self.wait_timeout if timeout is None else timeout
+        if draining == n:
+            return NoInstanceAvailable(self.name, f"all {n} instances are draining; waited {waited:g}s")
+        extra = f" ({draining} draining)" if draining else ""
         return NoInstanceAvailable(
-            self.name, f"all {n} instances are at max_inflight={self._max_inflight}; waited {waited:g}s")
+            self.name, f"all {n} instances are at max_inflight={self._max_inflight}{extra}; waited {waited:g}s")
 
     # --------------------------------------------------------------- release
     def _classify(self, exc: Optional[BaseException]) -> str:

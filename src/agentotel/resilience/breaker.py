@@ -216,12 +216,13 @@ class CircuitBreaker:
         self._probe_deadline = math.inf
         self._probe_total = self._probe_failures = self._probe_slow = 0
         self._calls = [0] * 6  # by outcome code
-        # Closed-state fast path: while a count window holds only successes, a success cannot
-        # trip the breaker, so it is counted without the lock (next() on itertools.count is
+        # Closed-state fast path: while a count window holds only successes, a success that is
+        # not slow cannot trip the breaker, so it is counted without the lock (next() on itertools.count is
         # atomic) and folded into the window by _flush() before anything else touches it.
         # A success racing with a transition lands in the counts (and at worst in a later
         # closed window as one more success); it can never open or close the breaker.
-        self._fast_capable = sliding_window == "count" and slow_call_duration is None
+        self._fast_capable = sliding_window == "count"
+        self._slow_limit = math.inf if slow_call_duration is None else slow_call_duration
         self._fast_gen = 0 if self._fast_capable else -1
         self._successes = itertools.count()
         self._successes_seen = 0
@@ -290,7 +291,7 @@ class CircuitBreaker:
         except BaseException as exc:
             self._record(gen, self._classify(exc), start)
             raise
-        if gen == self._fast_gen:
+        if gen == self._fast_gen and (not self._needs_clock or self._clock() - start < self._slow_limit):
             next(self._successes)
         else:
             self._record(gen, SUCCESS, start)
@@ -331,7 +332,7 @@ class CircuitBreaker:
             except BaseException as exc:
                 self._record(gen, self._classify(exc), start)
                 raise
-            if gen == self._fast_gen:
+            if gen == self._fast_gen and (not self._needs_clock or self._clock() - start < self._slow_limit):
                 next(self._successes)
             else:
                 self._record(gen, SUCCESS, start)
@@ -425,7 +426,7 @@ class CircuitBreaker:
         return FAILURE if isinstance(exc, self._failure_types) else IGNORED
 
     def _succeed(self, gen: int, start: float) -> None:
-        if gen == self._fast_gen:
+        if gen == self._fast_gen and (not self._needs_clock or self._clock() - start < self._slow_limit):
             next(self._successes)
         else:
             self._record(gen, SUCCESS, start)
