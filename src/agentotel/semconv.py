@@ -116,8 +116,8 @@ LANGGRAPH_STREAM_ABANDONED: Final = "langgraph.stream.abandoned"
 LANGGRAPH_INTERRUPT_EVENT: Final = "langgraph.interrupt"
 LANGGRAPH_RESUMED: Final = "langgraph.resumed"
 # Span events carrying opt-in content (EVENT_ONLY / SPAN_AND_EVENT capture modes)
-GEN_AI_CLIENT_INFERENCE_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
-AGENTOTEL_TOOL_CONTENT_EVENT: Final = "agentotel.tool.content"
+LANGGRAPH_CHAT_CONTENT_EVENT: Final = "langgraph.chat.content"
+LANGGRAPH_TOOL_CONTENT_EVENT: Final = "langgraph.tool.content"
 
 # --------------------------------------------------------------------------- #
 # Cache (ours)

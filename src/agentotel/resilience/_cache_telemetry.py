@@ -199,42 +199,66 @@ _last_mark: tuple[Any, Any] = (None, None)
 def mark_span(context: Mapping[str, Any], hit: bool) -> None:
     """Set ``cache.hit`` on the span current in ``context``, if it records (and telemetry is on)."""
     global _last_mark
-    span = context.get(_SPAN_KEY) if _SPAN_KEY is not None else trace.get_current_span(context)  # type: ignore[arg-type]
-    if span is None or not _telemetry.is_enabled():
-        return
-    last_span, last_hit = _last_mark
-    if span is last_span and hit is last_hit:
-        return
-    if span.is_recording():
-        span.set_attribute(semconv.CACHE_HIT, hit)
-        _last_mark = (span, hit)
+    try:
+        span = context.get(_SPAN_KEY) if _SPAN_KEY is not None else trace.get_current_span(context)  # type: ignore[arg-type]
+        if span is None or not _telemetry.is_enabled():
+            return
+        last_span, last_hit = _last_mark
+        if span is last_span and hit is last_hit:
+            return
+        if span.is_recording():
+            span.set_attribute(semconv.CACHE_HIT, hit)
+            _last_mark = (span, hit)
+    except Exception as exc:
+        _telemetry.log_internal_error("cache.hit attribute", exc)
 
 
 @contextlib.contextmanager
 def load_span(tracer: Tracer, cache_name: str, key: Any = None) -> Iterator[Optional[trace.Span]]:
     """``cache.load {cache.name}`` as the current span around a load; ``None`` when telemetry is off.
 
-    An exception leaving the block sets ``error.type`` and an error status, and is re-raised.
+    An exception leaving the block sets ``error.type`` and an error status, and is
+    re-raised; cancellation (every waiter went away) is not an error of the load.
     """
-    if not _telemetry.is_enabled():
+    span = _start_load_span(tracer, cache_name, key)
+    if span is None:
         yield None
         return
-    attributes: dict[str, Any] = {semconv.CACHE_NAME: cache_name}
-    if key is not None:
-        settings = _telemetry.current_settings()
-        if settings.capture_cache_keys:
-            attributes[semconv.CACHE_KEY] = str(key)[: settings.max_attribute_length]
-    span = tracer.start_span(f"cache.load {cache_name}", kind=SpanKind.INTERNAL, attributes=attributes)
     try:
         with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
             yield span
-    except asyncio.CancelledError:  # the waiters went away: not an error of the load
+    except asyncio.CancelledError:
         raise
     except BaseException as exc:
+        _record_failure(span, exc)
+        raise
+    finally:
+        try:
+            span.end()
+        except Exception as exc:
+            _telemetry.log_internal_error("cache.load span", exc)
+
+
+def _start_load_span(tracer: Tracer, cache_name: str, key: Any) -> Optional[trace.Span]:
+    if not _telemetry.is_enabled():
+        return None
+    try:
+        attributes: dict[str, Any] = {semconv.CACHE_NAME: cache_name}
+        if key is not None:
+            settings = _telemetry.current_settings()
+            if settings.capture_cache_keys:
+                attributes[semconv.CACHE_KEY] = str(key)[: settings.max_attribute_length]
+        return tracer.start_span(f"cache.load {cache_name}", kind=SpanKind.INTERNAL, attributes=attributes)
+    except Exception as exc:
+        _telemetry.log_internal_error("cache.load span", exc)
+        return None
+
+
+def _record_failure(span: trace.Span, exc: BaseException) -> None:
+    try:
         if span.is_recording():
             span.set_attribute(semconv.ERROR_TYPE, _telemetry.error_type(exc))
             span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}"))
-        raise
-    finally:
-        span.end()
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+    except Exception as error:
+        _telemetry.log_internal_error("cache.load span", error)

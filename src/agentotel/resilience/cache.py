@@ -36,12 +36,11 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import functools
-import inspect
 import math
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Awaitable, Callable, Hashable, Mapping, Optional, TypeVar, Union, overload
+from typing import Any, Awaitable, Callable, Hashable, Optional, TypeVar, Union, overload
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
@@ -57,10 +56,11 @@ from agentotel.resilience._cache_telemetry import (
     load_span,
     mark_span,
 )
-from agentotel.resilience._lru import EXPIRED, NEVER, SIZE, LruTtlStore, estimate_size
+from agentotel.resilience._cache_stats import CacheStats
+from agentotel.resilience._lru import NEVER, LruTtlStore, estimate_size
+from agentotel.resilience._memoize import memoize
 from agentotel.resilience._redis_l2 import RedisL2, Serializer
 from agentotel.resilience._singleflight import Flight
-from agentotel.resilience.keys import stable_key
 
 __all__ = ["Cache", "CacheStats"]
 
@@ -69,52 +69,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 TTL = Union[float, int, _dt.timedelta, None]
 
 _MISS: Any = object()  # the miss sentinel: a stored None is a value like any other
-
-
-@dataclass(frozen=True)
-class CacheStats:
-    """A snapshot of a cache's counters, in the spirit of Caffeine's ``CacheStats``."""
-
-    hits: int
-    misses: int
-    load_successes: int
-    load_failures: int
-    total_load_time: float
-    """Seconds spent in loaders (on the cache's clock)."""
-    evictions_by_cause: Mapping[str, int]
-    """Removals by cause: ``size``, ``expired`` (automatic), ``explicit``, ``replaced``."""
-    coalesced: int
-    """Callers that joined a load already in flight instead of starting their own."""
-    entries: int
-    weight: int
-    l2_hits: int = 0
-    l2_misses: int = 0
-    l2_errors: int = 0
-
-    @property
-    def requests(self) -> int:
-        """Lookups: hits + misses."""
-        return self.hits + self.misses
-
-    @property
-    def hit_rate(self) -> float:
-        """hits / requests (1.0 before the first request, as in Caffeine)."""
-        return self.hits / self.requests if self.requests else 1.0
-
-    @property
-    def loads(self) -> int:
-        """Loader runs: successes + failures."""
-        return self.load_successes + self.load_failures
-
-    @property
-    def evictions(self) -> int:
-        """Automatic removals: by size and by expiry."""
-        return self.evictions_by_cause.get(SIZE, 0) + self.evictions_by_cause.get(EXPIRED, 0)
-
-    @property
-    def average_load_time(self) -> float:
-        """Mean seconds per loader run (0.0 before the first)."""
-        return self.total_load_time / self.loads if self.loads else 0.0
 
 
 @dataclass
@@ -423,7 +377,11 @@ class Cache:
             return value
         self._mark(False)
         if start is not None:
-            start.task = loop.create_task(self._run_async_load(key, async_loader, seconds, start))
+            try:
+                start.task = loop.create_task(self._run_async_load(key, async_loader, seconds, start))
+            except BaseException as exc:  # e.g. a closing loop: no waiter may be left hanging
+                self._complete(key, start, None, exc)
+                raise
         try:
             return await future
         except asyncio.CancelledError:
@@ -539,34 +497,13 @@ class Cache:
         self, fn: Optional[F] = None, *, ttl: TTL = None, key: Optional[Callable[..., Hashable]] = None
     ) -> Any:
         """Decorate a sync or ``async def`` function so its results are cached (an async
-        function's *result* is cached, never its coroutine).
+        function's *result* is cached, never its coroutine), one call per key at a time.
 
         The key is ``stable_key(module.qualname, *args, **kwargs)`` unless ``key(*args, **kwargs)``
         is given (needed when an argument, such as ``self``, has no stable encoding).
+        Usable bare (``@cache.memoize``) or with options (``@cache.memoize(ttl=60)``).
         """
-        seconds = _check_ttl(ttl)
-
-        def decorate(func: F) -> F:
-            prefix = f"{func.__module__}.{func.__qualname__}"
-            make_key = key if key is not None else functools.partial(stable_key, prefix)
-            if inspect.iscoroutinefunction(func):
-
-                @functools.wraps(func)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    return await self.aget_or_load(
-                        make_key(*args, **kwargs), lambda: func(*args, **kwargs), ttl=seconds
-                    )
-
-                async_wrapper.cache = self  # type: ignore[attr-defined]
-                return async_wrapper  # type: ignore[return-value]
-
-            @functools.wraps(func)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                return self.get_or_load(make_key(*args, **kwargs), lambda: func(*args, **kwargs), ttl=seconds)
-
-            wrapper.cache = self  # type: ignore[attr-defined]
-            return wrapper  # type: ignore[return-value]
-
+        decorate = functools.partial(memoize, self, ttl=_check_ttl(ttl), key=key)
         return decorate(fn) if fn is not None else decorate
 
     # -------------------------------------------------------------- reporting
