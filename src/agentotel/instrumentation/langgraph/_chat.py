@@ -32,7 +32,7 @@ __all__ = ["ChatOperation", "CHAT_SPAN_KEY", "invoke_wrapper", "ainvoke_wrapper"
 #: Context key holding the chat span we made current (to spot nested calls of the same operation).
 CHAT_SPAN_KEY = otel_context.create_key("agentotel.langgraph.chat_span")
 #: Span event carrying prompts and completions in ``EVENT_ONLY`` / ``SPAN_AND_EVENT`` modes.
-CHAT_CONTENT_EVENT = semconv.GEN_AI_CLIENT_INFERENCE_DETAILS_EVENT
+CHAT_CONTENT_EVENT = semconv.LANGGRAPH_CHAT_CONTENT_EVENT
 
 _LANGCHAIN_RUN_ID_PREFIXES = ("run-", "lc_run-", "lc_")
 _NOT_PARAMS = frozenset({"config", "stop"})

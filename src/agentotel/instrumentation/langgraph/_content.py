@@ -45,8 +45,10 @@ def capped_json(value: Any, max_length: int) -> str:
 
     Long strings are shortened first (halving a per-string limit); if that is not
     enough, leading list items are dropped (the newest messages are kept); as a
-    last resort an empty list or object is returned.
+    last resort an empty list or object is returned. Caps below 2 are taken as 2
+    (the shortest JSON value that can stand for anything, ``""``).
     """
+    max_length = max(max_length, 2)
     text = _dumps(value)
     if len(text) <= max_length:
         return text
@@ -74,7 +76,8 @@ def capped_json(value: Any, max_length: int) -> str:
                 return text
             keep -= max(1, len(text) - max_length)
         return '""'
-    return "{}" if isinstance(clipped, dict) else "null"
+    fallback = "{}" if isinstance(clipped, dict) else "null"
+    return fallback if len(fallback) <= max_length else '""'
 
 
 def _content_parts(content: Any) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from agentotel.instrumentation.langgraph._setup import Hooks
 __all__ = ["ToolOperation", "run_wrapper", "arun_wrapper", "TOOL_CONTENT_EVENT", "HANDLED_TOOL_ERROR"]
 
 #: Span event carrying tool arguments and result in ``EVENT_ONLY`` / ``SPAN_AND_EVENT`` modes.
-TOOL_CONTENT_EVENT = semconv.AGENTOTEL_TOOL_CONTENT_EVENT
+TOOL_CONTENT_EVENT = semconv.LANGGRAPH_TOOL_CONTENT_EVENT
 #: ``error.type`` of a tool error that LangChain turned into an error ``ToolMessage``.
 HANDLED_TOOL_ERROR = "tool_error"
 
