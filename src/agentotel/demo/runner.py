@@ -118,13 +118,18 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout,
           f"concurrency {options.concurrency}", file=out)
     info = _database(options, out)
     models = load_models(options.model) if options.model else None
-    telemetry = DemoTelemetry.start(options.trace_file, service_name=options.service_name, otlp=options.otlp)
+    otlp = options.otlp
+    if otlp is not None and not otlp.reachable():
+        host, port = otlp.address()
+        print(f"otlp      nothing listens on {host}:{port}, so this run is not exported; start a collector "
+              f"(docker compose -f collector/docker-compose.yaml up) or drop --otlp", file=out)
+        otlp = None
+    telemetry = DemoTelemetry.start(options.trace_file, service_name=options.service_name, otlp=otlp)
     try:
         with agent_factory(info.path, models) as agent:
             baseline = telemetry.metric_data()
             answers, errors = _ask_all(agent, questions, options.concurrency, options.progress)
-        telemetry.tracer_provider.force_flush()
-        spans = telemetry.finished_spans()
+        spans = telemetry.finished_spans()  # the in-memory exporter has every ended span already
         summary = summarize(spans, telemetry.metric_data(), baseline)
     finally:
         telemetry.close()
@@ -138,8 +143,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout,
         print(f"  errors by type: {', '.join(f'{k} {v}' for k, v in sorted(errors.items()))}", file=out)
     print(f"\nspans     {len(spans):,} written to {options.trace_file} (OTLP/JSON lines; load them with the "
           f"Collector's otlpjsonfile receiver)", file=out)
-    if options.otlp is not None:
-        print(f"exported  over OTLP to {options.otlp.describe()} as service {telemetry.service_name!r}", file=out)
+    if otlp is not None:
+        print(f"exported  over OTLP to {otlp.describe()} as service {telemetry.service_name!r}", file=out)
         if trace_id is not None:
             print(f"jaeger    {options.jaeger_url.rstrip('/')}/trace/{trace_id:032x}", file=out)
         print(f"          {options.jaeger_url.rstrip('/')}/search?service={telemetry.service_name}", file=out)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import urlparse
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import agentotel
 from agentotel import _sdk
+from agentotel._export import endpoint_reachable
 from agentotel.demo.otlp_file import OtlpJsonLinesSpanExporter
 
 __all__ = ["DEFAULT_SERVICE_NAME", "DemoTelemetry", "OtlpSettings"]
@@ -40,6 +42,18 @@ class OtlpSettings:
         target = _sdk.otlp_target("TRACES")
         return f"{self.endpoint or target.url} ({self.protocol})"
 
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` the exporters connect to."""
+        if self.endpoint:
+            parsed = urlparse(self.endpoint if "://" in self.endpoint else f"http://{self.endpoint}")
+            return parsed.hostname or "localhost", parsed.port or (4317 if self.protocol == "grpc" else 4318)
+        target = _sdk.otlp_target("TRACES")
+        return target.host, target.port
+
+    def reachable(self) -> bool:
+        """True when something accepts connections at :meth:`address`."""
+        return endpoint_reachable(*self.address())
+
 
 def _otlp_exporters(settings: OtlpSettings) -> tuple[SpanExporter, Any, Optional[tuple[str, int]]]:
     """Span exporter, metric exporter and ``(host, port)`` for ``settings``."""
@@ -56,14 +70,7 @@ def _otlp_exporters(settings: OtlpSettings) -> tuple[SpanExporter, Any, Optional
 
         spans = OTLPSpanExporter(endpoint=settings.endpoint)
         metrics = OTLPMetricExporter(endpoint=settings.endpoint)
-    if settings.endpoint:
-        from urllib.parse import urlparse
-
-        parsed = urlparse(settings.endpoint if "://" in settings.endpoint else f"http://{settings.endpoint}")
-        address = (parsed.hostname or "localhost", parsed.port or (4318 if settings.protocol != "grpc" else 4317))
-    else:
-        target = _sdk.otlp_target("TRACES")
-        address = (target.host, target.port)
+    address = settings.address()
     return spans, metrics, address
 
 
@@ -118,8 +125,8 @@ class DemoTelemetry:
     def close(self) -> None:
         """Flush and shut both providers down, then uninstrument (idempotent).
 
-        The final metric export collects the observable
-        instruments, which report nothing once agentotel is uninstrumented.
+        The final metric export collects the observable instruments, which report
+        nothing once agentotel is uninstrumented.
         """
         if self._closed:
             return
