@@ -208,13 +208,12 @@ class AgentSpan:
 
 
 @overload
-def agent(name: F, /) -> F: ...
+def agent(name: F) -> F: ...
 
 
 @overload
 def agent(
     name: Optional[str] = None,
-    /,
     *,
     description: Optional[str] = None,
     agent_id: Optional[str] = None,
@@ -224,7 +223,6 @@ def agent(
 
 def agent(
     name: Union[str, Callable[..., Any], None] = None,
-    /,
     *,
     description: Optional[str] = None,
     agent_id: Optional[str] = None,
