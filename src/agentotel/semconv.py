@@ -261,8 +261,8 @@ SPANS: Final[tuple[Span, ...]] = (
     Span("{db.query.summary}", "CLIENT", "DuckDB statement execution",
          (DB_SYSTEM_NAME, DB_NAMESPACE, DB_OPERATION_NAME, DB_COLLECTION_NAME, DB_QUERY_SUMMARY,
           DB_QUERY_TEXT, DB_OPERATION_BATCH_SIZE, ERROR_TYPE)),
-    Span(CACHE_LOAD_SPAN, "INTERNAL", "cache miss that runs the loader",
-         (CACHE_NAME, CACHE_LEVEL, CACHE_COALESCED)),
+    Span(CACHE_LOAD_SPAN, "INTERNAL", "cache miss that goes to the second level or the loader",
+         (CACHE_NAME, CACHE_LEVEL, CACHE_COALESCED, CACHE_KEY, ERROR_TYPE)),
     Span(DOCTOR_SPAN, "INTERNAL", "test span sent by `agentotel doctor`"),
 )
 
@@ -317,6 +317,7 @@ ATTRIBUTES: Final[tuple[Attribute, ...]] = (
     Attribute(CACHE_EVICTION_CAUSE, "string", "`size`, `expired`, `explicit` or `replaced`."),
     Attribute(CACHE_LOAD_OUTCOME, "string", "`success` or `failure`."),
     Attribute(CACHE_KEY, "string", "Cache key.", opt_in=True),
+    Attribute(CACHE_COALESCED, "int", "Callers that joined a load in flight instead of starting their own."),
     Attribute(CIRCUIT_BREAKER_NAME, "string", "Breaker name."),
     Attribute(CIRCUIT_BREAKER_STATE_ATTR, "string", "`closed`, `open`, `half_open`, `forced_open` or `disabled`."),
     Attribute(CIRCUIT_BREAKER_FROM, "string", "State before a transition."),

@@ -93,6 +93,7 @@ def test_load_span_wraps_the_loader_under_the_callers_span(capture, fake_clock) 
     assert load.parent.span_id == step.context.span_id
     assert [s.name for s in capture.children(load)] == ["model call"]
     assert load.attributes["cache.name"] == "answers"
+    assert load.attributes["cache.coalesced"] == 0
     assert "cache.key" not in load.attributes
     assert len(capture.spans("cache.load answers")) == 1  # the hit made no span
 
@@ -160,3 +161,23 @@ def test_nothing_is_emitted_after_uninstrument(capture, fake_clock) -> None:
         assert cache.stats().hits == 1  # the cache still works and counts for stats()
     finally:
         _telemetry.set_enabled(True)
+
+
+async def test_load_span_counts_the_callers_it_served(capture, fake_clock) -> None:
+    cache = make_cache(capture, clock=fake_clock)
+    gate = asyncio.Event()
+
+    async def loader() -> str:
+        await gate.wait()
+        return "v"
+
+    tasks = [asyncio.create_task(cache.aget_or_load("k", loader)) for _ in range(4)]
+
+    async def joined() -> None:
+        while cache.stats().coalesced < 3:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(joined(), 10)
+    gate.set()
+    assert await asyncio.gather(*tasks) == ["v"] * 4
+    assert capture.span("cache.load answers").attributes["cache.coalesced"] == 3

@@ -214,9 +214,12 @@ def mark_span(context: Mapping[str, Any], hit: bool) -> None:
 
 
 @contextlib.contextmanager
-def load_span(tracer: Tracer, cache_name: str, key: Any = None) -> Iterator[Optional[trace.Span]]:
+def load_span(
+    tracer: Tracer, cache_name: str, key: Any = None, flight: Any = None
+) -> Iterator[Optional[trace.Span]]:
     """``cache.load {cache.name}`` as the current span around a load; ``None`` when telemetry is off.
 
+    At the end the span gets ``cache.coalesced``: how many callers joined ``flight``.
     An exception leaving the block sets ``error.type`` and an error status, and is
     re-raised; cancellation (every waiter went away) is not an error of the load.
     """
@@ -234,6 +237,8 @@ def load_span(tracer: Tracer, cache_name: str, key: Any = None) -> Iterator[Opti
         raise
     finally:
         try:
+            if flight is not None and span.is_recording():
+                span.set_attribute(semconv.CACHE_COALESCED, flight.joined)
             span.end()
         except Exception as exc:
             _telemetry.log_internal_error("cache.load span", exc)

@@ -24,13 +24,14 @@ __all__ = ["Flight"]
 class Flight:
     """One load in progress for one key, and everyone waiting for its outcome."""
 
-    __slots__ = ("thread", "loop", "task", "done", "_event", "_futures", "_sync_waiters", "_value", "_error")
+    __slots__ = ("thread", "loop", "task", "done", "joined", "_event", "_futures", "_sync_waiters", "_value", "_error")
 
     def __init__(self, loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
         self.thread = threading.get_ident()  # the thread that started the load
         self.loop = loop  # the event loop running an async load; None for a sync load
         self.task: Optional[asyncio.Task[Any]] = None
         self.done = False
+        self.joined = 0  # callers that joined after the load started (``cache.coalesced``)
         self._event: Optional[threading.Event] = None  # made for the first blocking waiter
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
         self._sync_waiters = 0
@@ -41,11 +42,13 @@ class Flight:
     def add_sync_waiter_locked(self) -> None:
         """Count a thread that will block in :meth:`wait`."""
         self._sync_waiters += 1
+        self.joined += 1
         if self._event is None:
             self._event = threading.Event()
 
-    def add_async_waiter_locked(self, loop: asyncio.AbstractEventLoop) -> "asyncio.Future[Any]":
-        """A future on ``loop`` that receives the outcome."""
+    def add_async_waiter_locked(self, loop: asyncio.AbstractEventLoop, *, joined: bool = True) -> "asyncio.Future[Any]":
+        """A future on ``loop`` that receives the outcome (``joined``: not the caller that started the load)."""
+        self.joined += joined
         future = loop.create_future()
         self._futures.append((loop, future))
         return future

@@ -319,7 +319,7 @@ class Cache:
         self, key: Hashable, loader: Callable[[], T], ttl: Optional[float], flight: Optional[Flight]
     ) -> T:
         try:
-            loaded = self._load_sync(key, loader, ttl)
+            loaded = self._load_sync(key, loader, ttl, flight)
         except BaseException as exc:
             self._complete(key, flight, None, exc)
             raise
@@ -328,8 +328,10 @@ class Cache:
             self._l2.set(key, loaded.value, self._effective_ttl(loaded.ttl))
         return loaded.value
 
-    def _load_sync(self, key: Hashable, loader: Callable[[], Any], ttl: Optional[float]) -> _Loaded:
-        with load_span(self._tracer, self.name, key) as span:
+    def _load_sync(
+        self, key: Hashable, loader: Callable[[], Any], ttl: Optional[float], flight: Optional[Flight]
+    ) -> _Loaded:
+        with load_span(self._tracer, self.name, key, flight) as span:
             if self._l2 is not None:
                 found, value, left = self._l2.get(key)
                 if found:
@@ -371,7 +373,7 @@ class Cache:
                     raise RuntimeError(f"Cache {self.name!r}: the loader for {key!r} asked for its own key")
                 else:
                     self._coalesced += 1
-                future = flight.add_async_waiter_locked(loop)
+                future = flight.add_async_waiter_locked(loop, joined=start is None)
         if value is not _MISS:
             self._mark(True)
             return value
@@ -392,7 +394,7 @@ class Cache:
         self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: Optional[float], flight: Flight
     ) -> None:
         try:
-            loaded = await self._load_async(key, async_loader, ttl)
+            loaded = await self._load_async(key, async_loader, ttl, flight)
         except asyncio.CancelledError as exc:
             self._complete(key, flight, None, exc)
             raise
@@ -404,9 +406,9 @@ class Cache:
             await asyncio.to_thread(self._l2.set, key, loaded.value, self._effective_ttl(loaded.ttl))
 
     async def _load_async(
-        self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: Optional[float]
+        self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: Optional[float], flight: Flight
     ) -> _Loaded:
-        with load_span(self._tracer, self.name, key) as span:
+        with load_span(self._tracer, self.name, key, flight) as span:
             if self._l2 is not None:
                 found, value, left = await asyncio.to_thread(self._l2.get, key)
                 if found:
