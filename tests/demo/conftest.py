@@ -1,4 +1,4 @@
-"""A small land-use database shared by the demo tests (built once per session, ~1 s)."""
+"""Demo test fixtures: a small land-use database (built once per session, ~1 s) and the rotel collector."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentotel.demo import data
+from tests.pipeline.conftest import collector, otlp_sink  # noqa: F401  (the rotel collector and its sink)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from agentotel.demo.data import SMALL_SCALE
 from agentotel.demo.otlp_file import read_spans
 from agentotel.demo.runner import DemoOptions, DemoResult, run_demo
 from agentotel.demo.telemetry import OtlpSettings
-from tests.pipeline.conftest import collector, otlp_sink  # noqa: F401  (the rotel collector fixtures)
+from tests.support.servers import free_port
 
 AGENTOTEL = Path(sys.executable).parent / "agentotel"
 ROOT = re.compile(r"^invoke_(agent|workflow) landuse-agent ")
@@ -26,8 +26,8 @@ def _run(cache_dir: Path, trace_file: Path, **options) -> tuple[str, DemoResult]
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AGENTOTEL_DEMO_CACHE", str(cache_dir))
-        result = run_demo(DemoOptions(count=20, scale=SMALL_SCALE, trace_file=trace_file, progress=False,
-                                      **options), out)
+        settings = {"count": 20, "scale": SMALL_SCALE, "progress": False, **options}
+        result = run_demo(DemoOptions(trace_file=trace_file, **settings), out)
     return out.getvalue(), result
 
 
@@ -102,7 +102,7 @@ def test_trace_file_holds_every_span_as_otlp_json(demo_run: tuple[str, DemoResul
 
 @pytest.mark.e2e
 def test_collector_receives_the_same_trace(
-    demo_cache_dir: Path, tmp_path: Path, collector, otlp_sink  # noqa: F811
+    demo_cache_dir: Path, tmp_path: Path, collector, otlp_sink
 ) -> None:
     output, result = _run(demo_cache_dir, tmp_path / "traces.jsonl", otlp=OtlpSettings(collector.grpc_endpoint))
     trace_id = f"{result.trace_id:032x}"
@@ -119,7 +119,7 @@ def test_collector_receives_the_same_trace(
 
 @pytest.mark.e2e
 def test_cli_exports_when_the_endpoint_variable_is_set(
-    demo_cache_dir: Path, tmp_path: Path, collector, otlp_sink  # noqa: F811
+    demo_cache_dir: Path, tmp_path: Path, collector, otlp_sink
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTOTEL_"))}
     env.update(AGENTOTEL_DEMO_CACHE=str(demo_cache_dir), OTEL_EXPORTER_OTLP_ENDPOINT=collector.http_endpoint,
@@ -134,6 +134,14 @@ def test_cli_exports_when_the_endpoint_variable_is_set(
     otlp_sink.wait_for(lambda sink: sum(s.trace_id == trace_id for s in sink.spans) >= expected,
                        what=f"trace {trace_id}")
     assert {s.resource["service.name"] for s in otlp_sink.spans} == {"demo-under-test"}
+
+
+def test_unreachable_collector_is_reported_not_waited_for(demo_cache_dir: Path, tmp_path: Path) -> None:
+    output, result = _run(demo_cache_dir, tmp_path / "traces.jsonl", count=5,
+                          otlp=OtlpSettings(f"http://127.0.0.1:{free_port()}"))
+    assert "nothing listens on 127.0.0.1:" in output and "so this run is not exported" in output
+    assert "jaeger " not in output and "exported " not in output
+    assert result.summary.questions == 5 and read_spans(result.trace_file)
 
 
 def test_help_explains_the_options() -> None:

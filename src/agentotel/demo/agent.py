@@ -35,10 +35,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
 
-from agentotel import Cache, CircuitBreaker, CircuitOpenError, LoadBalancer, stable_key
+from agentotel import Cache, CircuitBreaker, LoadBalancer, stable_key
 from agentotel.resilience.balancer import OutlierPolicy
 from agentotel.demo.data import SCHEMA_DOC
-from agentotel.demo.model import SQL_TOOL_NAME, LanduseSQLModel, ModelUnavailableError
+from agentotel.demo.model import SQL_TOOL_NAME, LanduseSQLModel
 
 __all__ = ["Answer", "LandUseAgent", "ModelInstance", "UnsafeQueryError", "default_models"]
 
