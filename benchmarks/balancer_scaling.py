@@ -1,6 +1,6 @@
 """Cost of a LoadBalancer pick (acquire + release) as the number of instances grows, per strategy.
 
-    .venv/bin/python benchmarks/balancer_scaling.py [--reps 9] [--picks 20000]
+    .venv/bin/python benchmarks/balancer_scaling.py [--reps 25] [--picks 2000]
 
 One process with agentotel instrumented into a real SDK TracerProvider and
 MeterProvider (periodic reader into a discarding exporter), so every release
@@ -63,8 +63,8 @@ def _timed(lb: LoadBalancer, picks: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=9)
-    parser.add_argument("--picks", type=int, default=20_000)
+    parser.add_argument("--reps", type=int, default=25)
+    parser.add_argument("--picks", type=int, default=2_000)
     args = parser.parse_args()
 
     reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=5_000)

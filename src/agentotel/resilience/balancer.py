@@ -62,6 +62,7 @@ T = TypeVar("T")
 I = TypeVar("I")
 
 SUCCESS, FAILURE, CANCELLED = "success", "failure", "cancelled"
+_NO_WAITERS: list[Any] = []  # shared, never mutated
 _DEFAULT_POLICY = OutlierPolicy()
 
 
@@ -529,6 +530,8 @@ class LoadBalancer(Generic[I]):
     def _wake_locked(self) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
         if self._sync_waiters:
             self._changed.notify_all()
+        if not self._async_waiters:
+            return _NO_WAITERS
         waiters, self._async_waiters = self._async_waiters, []
         return waiters
 
