@@ -92,12 +92,18 @@ def default_models(seed: int = 7) -> list[LanduseSQLModel]:
     ]
 
 
-def _model_name(model: BaseChatModel, index: int) -> str:
-    for attribute in ("model_name", "model", "model_id", "deployment_name"):
-        value = getattr(model, attribute, None)
-        if isinstance(value, str) and value:
-            return value
-    return f"model-{index}"
+def _instance_names(models: Sequence[BaseChatModel]) -> list[str]:
+    """A unique name per model: its model name (``name#2`` for a repeat), else ``model-<index>``."""
+    names: list[str] = []
+    for index, model in enumerate(models):
+        base = next((value for attribute in ("model_name", "model", "model_id", "deployment_name")
+                     if isinstance(value := getattr(model, attribute, None), str) and value), f"model-{index}")
+        name, repeat = base, 1
+        while name in names:
+            repeat += 1
+            name = f"{base}#{repeat}"
+        names.append(name)
+    return names
 
 
 class LandUseAgent:
@@ -142,8 +148,9 @@ class LandUseAgent:
         self.sql_tool = self._make_sql_tool()
         breaker_settings = {"failure_rate_threshold": 0.5, "minimum_calls": 3, "window_size": 10,
                             "open_duration": 0.5, **(breaker_options or {})}
-        self.instances = [ModelInstance(_model_name(model, index), model.bind_tools([self.sql_tool]))
-                          for index, model in enumerate(models if models is not None else default_models())]
+        chosen = list(models) if models is not None else default_models()
+        self.instances = [ModelInstance(name, model.bind_tools([self.sql_tool]))
+                          for name, model in zip(_instance_names(chosen), chosen)]
         if not self.instances:
             raise ValueError("at least one chat model is needed")
         balancer_settings = {

@@ -83,19 +83,21 @@ def _database(options: DemoOptions, out: TextIO) -> data.DatabaseInfo:
     return info
 
 
-def _progress(enabled: bool, total: int) -> Any:
+def _progress(enabled: bool) -> Any:
     if not enabled or not sys.stderr.isatty():
         return nullcontext(None)
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("asking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+    return Progress(TextColumn("asking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+                    console=Console(stderr=True))
 
 
 def _ask_all(agent: LandUseAgent, questions: Sequence[str], concurrency: int, progress_enabled: bool
              ) -> tuple[list[Answer], dict[str, int]]:
     answers: list[Optional[Answer]] = [None] * len(questions)
     errors: dict[str, int] = {}
-    with _progress(progress_enabled, len(questions)) as progress, ThreadPoolExecutor(concurrency) as pool:
+    with _progress(progress_enabled) as progress, ThreadPoolExecutor(concurrency) as pool:
         task = progress.add_task("asking", total=len(questions)) if progress is not None else None
         futures = {pool.submit(agent.ask, question, thread_id=f"demo-{index}"): index
                    for index, question in enumerate(questions)}
