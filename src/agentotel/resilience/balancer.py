@@ -459,9 +459,12 @@ class LoadBalancer(Generic[I]):
 
     def _after_pick(self, lease: Lease[I]) -> None:
         if _telemetry.is_enabled():
-            span = trace.get_current_span()
-            if span.is_recording():
-                span.set_attribute(semconv.LB_INSTANCE, lease._slot.name)
+            try:
+                span = trace.get_current_span()
+                if span.is_recording():
+                    span.set_attribute(semconv.LB_INSTANCE, lease._slot.name)
+            except Exception as exc:  # the application's span must not fail its call
+                _telemetry.log_internal_error("load balancer span attribute", exc)
 
     def _slots_of(self, instances: Iterable[I]) -> tuple[_Slot, ...]:
         found = []

@@ -560,14 +560,17 @@ class CircuitBreaker:
         if not events:
             return
         if _telemetry.is_enabled():
-            span = trace.get_current_span()
-            if span.is_recording():
-                for frm, to in events:
-                    span.add_event(semconv.CIRCUIT_BREAKER_TRANSITION_EVENT, {
-                        semconv.CIRCUIT_BREAKER_NAME: self.name,
-                        semconv.CIRCUIT_BREAKER_FROM: frm.value,
-                        semconv.CIRCUIT_BREAKER_TO: to.value,
-                    })
+            try:
+                span = trace.get_current_span()
+                if span.is_recording():
+                    for frm, to in events:
+                        span.add_event(semconv.CIRCUIT_BREAKER_TRANSITION_EVENT, {
+                            semconv.CIRCUIT_BREAKER_NAME: self.name,
+                            semconv.CIRCUIT_BREAKER_FROM: frm.value,
+                            semconv.CIRCUIT_BREAKER_TO: to.value,
+                        })
+            except Exception as exc:  # the application's span must not fail its call
+                _telemetry.log_internal_error(f"circuit breaker {self.name} transition event", exc)
         for frm, to in events:
             for listener in list(self._listeners):
                 try:
