@@ -135,12 +135,12 @@ def test_suppress_instrumentation_is_honoured() -> None:
 def test_a_failure_of_ours_leaves_the_query_running(monkeypatch: pytest.MonkeyPatch,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     with traced_duckdb() as telemetry:
-        from agentotel.instrumentation.duckdb import _tracer
+        from agentotel.instrumentation import _sql
 
         def broken(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("bug in agentotel")
 
-        monkeypatch.setattr(_tracer, "analyze", broken)  # every text below is new to the cache
+        monkeypatch.setattr(_sql, "analyze", broken)  # every text below is new to the cache
         con = duckdb.connect()
         with caplog.at_level(logging.WARNING, logger="agentotel"):
             assert con.execute("SELECT 41 + 1").fetchall() == [(42,)]

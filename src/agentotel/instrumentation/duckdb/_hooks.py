@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from time import perf_counter
 from typing import Any, Callable, Iterator, Optional
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
@@ -163,7 +164,7 @@ def execute_hook(original: _Original, tracer: QueryTracer, *, many: bool = False
     start_span = tracer.tracer.start_span
     finish = tracer.finish
     fail = tracer.fail
-    clock = tracer.clock
+    record = tracer.durations.record
     capture_parameters = tracer.settings.capture_sql_parameters
 
     def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -183,7 +184,7 @@ def execute_hook(original: _Original, tracer: QueryTracer, *, many: bool = False
                 batch_size = _batch_size(parameters) if many else None
                 if span.is_recording():
                     tracer.add_call_attributes(span, prepared, parameters, batch_size)
-            started = clock()
+            started = perf_counter()
         except Exception as exc:
             log_internal_error("duckdb execute", exc)
             return original(self, *args, **kwargs)
@@ -196,7 +197,12 @@ def execute_hook(original: _Original, tracer: QueryTracer, *, many: bool = False
                 log_internal_error("duckdb execute", ours)
             raise
         try:
-            finish(span, prepared, started, batch_size)
+            if batch_size is None:  # the common case, inlined
+                now = perf_counter()
+                span.end()
+                record(now - started, prepared.metric_attributes, now)
+            else:
+                finish(span, prepared, started, batch_size)
         except Exception as ours:
             log_internal_error("duckdb execute", ours)
         return result

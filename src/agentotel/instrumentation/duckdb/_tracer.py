@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from agentotel import semconv
 from agentotel._config import Settings
 from agentotel._telemetry import error_type
-from agentotel.instrumentation._sql import Statement, analyze
+from agentotel.instrumentation._sql import Statement, StatementCache, analyze
 from agentotel.instrumentation.duckdb._recorder import DeferredHistogram
 
 __all__ = ["Prepared", "QueryTracer", "namespace_of_database"]
@@ -93,6 +93,10 @@ class QueryTracer:
         self._capture_text = settings.capture_query_text
         self._capture_parameters = settings.capture_sql_parameters
         self._cache_size = settings.sql_cache_size
+        #: Query text -> analysis; (query text, namespace) -> attributes. Both bounded by sql_cache_size.
+        self._statements = StatementCache(
+            settings.sql_cache_size, max_length=self._max_length, keep_literals=self._keep_literals
+        )
         self._prepared: OrderedDict[tuple[str, Optional[str]], Prepared] = OrderedDict()
         self._lock = threading.Lock()
         #: Connection -> db.namespace, filled by the connect/cursor hooks (connections have no __dict__).
@@ -109,8 +113,7 @@ class QueryTracer:
             except KeyError:  # evicted by another thread in between
                 pass
             return found
-        statement = analyze(query, max_length=self._max_length, keep_literals=self._keep_literals)
-        found = Prepared(statement, namespace, self._capture_text)
+        found = Prepared(self._statements.get(query), namespace, self._capture_text)
         if self._cache_size:
             with self._lock:
                 self._prepared[key] = found
@@ -119,8 +122,8 @@ class QueryTracer:
         return found
 
     def statement(self, query: str) -> Statement:
-        """The analysis of ``query`` (cached with the namespace-less entry)."""
-        return self.prepare(query, None).statement
+        """The analysis of ``query`` (from the bounded cache)."""
+        return self._statements.get(query)
 
     # ------------------------------------------------------------- spans
     def start(self, prepared: Prepared) -> Span:
@@ -159,20 +162,22 @@ class QueryTracer:
         """End a failed execution: error.type, exception event, ERROR status, duration with error.type."""
         now = perf_counter()
         error = error_type(exc)
-        if span.is_recording():
-            message = self.safe_message(exc)
-            span.set_attribute(semconv.ERROR_TYPE, error)
-            span.record_exception(
-                exc,
-                attributes={
-                    "exception.message": message,
-                    "exception.stacktrace": "".join(traceback.format_tb(exc.__traceback__))
-                    + f"{error}: {message}\n",
-                },
-            )
-            span.set_status(Status(StatusCode.ERROR, message))
-        span.end()
-        self.durations.record(now - started, prepared.error_metric_attributes(error), now)
+        try:
+            if span.is_recording():
+                message = self.safe_message(exc)
+                span.set_attribute(semconv.ERROR_TYPE, error)
+                span.record_exception(
+                    exc,
+                    attributes={
+                        "exception.message": message,
+                        "exception.stacktrace": "".join(traceback.format_tb(exc.__traceback__))
+                        + f"{error}: {message}\n",
+                    },
+                )
+                span.set_status(Status(StatusCode.ERROR, message))
+        finally:  # a failure above must not lose the span or the measurement
+            span.end()
+            self.durations.record(now - started, prepared.error_metric_attributes(error), now)
 
     def safe_message(self, exc: BaseException) -> str:
         """The exception's message with literals replaced by ``?`` (DuckDB quotes the query in its errors)."""
@@ -183,5 +188,5 @@ class QueryTracer:
 
     @staticmethod
     def clock() -> float:
-        """The clock durations are measured with."""
+        """The clock durations are measured with (``time.perf_counter``)."""
         return perf_counter()
