@@ -249,3 +249,29 @@ async def test_astream_break_and_collect_ends_the_root_as_abandoned(telemetry: T
     await asyncio.sleep(0)
 
     _assert_abandoned(telemetry, "invoke_workflow async_flow")
+
+
+async def test_async_subgraph_is_nested(telemetry: TelemetryCapture) -> None:
+    from langgraph.graph import END, START, StateGraph
+
+    from tests.instrumentation.langgraph.graphs import State
+
+    builder = StateGraph(State)
+    builder.add_node("prepare", lambda state: {"x": state["x"] + 1})
+    builder.add_node("sub", async_graph())
+    builder.add_edge(START, "prepare")
+    builder.add_edge("prepare", "sub")
+    builder.add_edge("sub", END)
+
+    async for _ in builder.compile(name="outer").astream({"x": 1}, stream_mode="messages"):
+        pass
+
+    assert telemetry.tree() == (
+        "invoke_workflow outer [INTERNAL]\n"
+        "  prepare [INTERNAL]\n"
+        "  sub [INTERNAL]\n"
+        "    invoke_workflow async_flow [INTERNAL]\n"
+        "      plan [INTERNAL]\n"
+        "      act [INTERNAL]\n"
+        "        user work [INTERNAL]"
+    )
