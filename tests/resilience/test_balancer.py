@@ -421,3 +421,13 @@ def test_call_goes_through_the_breaker_and_retries_elsewhere() -> None:
     with pytest.raises(CircuitOpenError):
         lb.call(only_b)
     assert lb.inflight("a") == lb.inflight("b") == 0
+
+
+def test_only_draining_instances_raise_clearly() -> None:
+    lb = make(["a"])
+    held = lb.acquire()
+    lb.drain("a")
+    with pytest.raises(NoInstanceAvailable, match="all 1 instances are draining"):
+        lb.acquire()
+    held.release()
+    assert lb.instances() == []

@@ -182,3 +182,17 @@ def test_waiter_on_another_event_loop_is_woken() -> None:
     held.release()  # from this thread, not that loop's
     thread.join(10)
     assert result == ["only"] and lb.inflight("only") == 0
+
+
+async def test_async_retry_goes_to_another_instance() -> None:
+    lb = make(["a", "b"], strategy="round_robin", retries=1, outliers=None)
+    tried: list[str] = []
+
+    async def flaky(instance: str) -> str:
+        tried.append(instance)
+        if instance == "a":
+            raise Boom()
+        return instance
+
+    assert await lb.acall(flaky) == "b"
+    assert tried == ["a", "b"] and lb.inflight("a") == lb.inflight("b") == 0
