@@ -17,6 +17,7 @@ Targets (issue 4):
 from __future__ import annotations
 
 import argparse
+import os
 import functools
 import statistics
 import time
@@ -72,14 +73,14 @@ def _lookup_loop(lookup: Callable[[Any], Any], key: Any) -> Callable[[int], None
 
 
 def _insert_loop(cache: Cache, size: int) -> Callable[[int], None]:
-    keys = [f"key-{n}" for n in range(size, size + 50_000)]
-    state = {"next": 0}
+    """Insert keys never seen before into a full cache, so every insert evicts one entry."""
+    state = {"next": size}
 
     def run(ops: int) -> None:
         set_ = cache.set
         start = state["next"]
-        for i in range(start, start + ops):
-            set_(keys[i % len(keys)], i)
+        for key in range(start, start + ops):
+            set_(key, key)
         state["next"] = start + ops
 
     return run
@@ -110,7 +111,7 @@ def main() -> None:
     insert_large = Cache("insert-1e5", max_entries=100_000, ttl=600)
     for cache, size in ((insert_small, 1_000), (insert_large, 100_000)):
         for n in range(size):
-            cache.set(f"fill-{n}", n)
+            cache.set(n, n)
 
     @cachetools.cached(cachetools.TTLCache(maxsize=1024, ttl=600))
     def decorated(x: int) -> int:
@@ -166,7 +167,8 @@ def main() -> None:
 
     median = {name: statistics.median(values) for name, values in samples.items()}
     base = median["cachetools.TTLCache[k] hit, uninstrumented"]
-    print(f"| case (median of {args.reps}, ns/op) | ns | ratio |")
+    load = os.getloadavg()[0]
+    print(f"| case (median of {args.reps}, ns/op; load average {load:.1f} on {os.cpu_count()} cores) | ns | ratio |")
     print("|---|---:|---:|")
     for name in names:
         if "set, full" in name:

@@ -1,9 +1,14 @@
 """The in-process store behind :class:`agentotel.Cache`: LRU order, per-entry expiry, entry and byte bounds.
 
 Not thread-safe by itself: the owning cache holds its lock around every call, and
-never calls user code (weighers, loaders) from here. Costs: lookup, insert,
-overwrite, delete and LRU eviction are O(1) (an ``OrderedDict``); entries with an
-expiry are also pushed on a heap, so expiring them is O(log n) in C, amortised.
+never calls user code (weighers, loaders) from here.
+
+Costs: lookup, insert, overwrite, delete and LRU eviction are O(1) (an
+``OrderedDict`` in recency order). Expiry is O(1) too for entries stored with the
+cache's default TTL: with a monotonic clock they expire in the order they were
+written, so a second ``OrderedDict`` in write order finds the expired ones from its
+front. Entries with their own TTL go on a heap instead (O(log n) in C); heap items
+of entries removed early go stale and are compacted away in amortised O(1).
 """
 
 from __future__ import annotations
@@ -39,15 +44,17 @@ _new_entry = tuple.__new__
 class LruTtlStore:
     """Entries in least-recently-used order, bounded by count and optionally by total weight."""
 
-    __slots__ = ("data", "max_entries", "max_weight", "weight", "removals", "_heap", "_seq")
+    __slots__ = ("data", "max_entries", "max_weight", "weight", "removals", "_in_write_order", "_heap", "_seq")
 
     def __init__(self, max_entries: int, max_weight: Optional[int]) -> None:
-        self.data: OrderedDict[Hashable, Entry] = OrderedDict()  # oldest first
+        self.data: OrderedDict[Hashable, Entry] = OrderedDict()  # least recently used first
         self.max_entries = max_entries
         self.max_weight = max_weight
         self.weight = 0
         self.removals = dict.fromkeys(CAUSES, 0)
-        # (expires, seq, key, entry); an item is stale once data[key] is no longer `entry`.
+        # Keys of entries with the default TTL, oldest write first (= soonest expiry first).
+        self._in_write_order: OrderedDict[Hashable, None] = OrderedDict()
+        # (expires, seq, key, entry) of entries with their own TTL; stale once data[key] is not `entry`.
         self._heap: list[tuple[float, int, Hashable, Entry]] = []
         self._seq = itertools.count()
 
@@ -65,10 +72,18 @@ class LruTtlStore:
         self._remove(key, entry, EXPIRED)
         return None
 
-    def put(self, key: Hashable, value: Any, expires: float, weight: int, now: float) -> None:
-        """Store ``value``; an overwrite replaces in place and never evicts another key by itself."""
-        old = self.data.pop(key, None)
+    def put(
+        self, key: Hashable, value: Any, expires: float, weight: int, now: float, *, default_ttl: bool = False
+    ) -> None:
+        """Store ``value``; an overwrite replaces in place and never evicts another key by itself.
+
+        ``default_ttl``: ``expires`` is ``now`` plus the cache's one default TTL, so it is
+        never earlier than that of any entry stored before with ``default_ttl``.
+        """
+        data = self.data
+        old = data.pop(key, None)
         if old is not None:
+            self._in_write_order.pop(key, None)
             self.weight -= old.weight
             self.removals[EXPIRED if old.expires <= now else REPLACED] += 1
         if expires <= now:  # ttl=0: expires at once, so it is never stored
@@ -77,10 +92,13 @@ class LruTtlStore:
             self.removals[SIZE] += 1
             return
         entry = _new_entry(Entry, (value, expires, weight))  # Entry(...) without its Python __new__
-        data = self.data
         data[key] = entry
         self.weight += weight
-        if expires != NEVER:
+        if expires == NEVER:
+            pass
+        elif default_ttl:
+            self._in_write_order[key] = None
+        else:
             heap = self._heap
             heapq.heappush(heap, (expires, next(self._seq), key, entry))
             if len(heap) > 2 * len(data) + 64:
@@ -102,14 +120,22 @@ class LruTtlStore:
         count = len(self.data)
         self.removals[EXPLICIT] += count
         self.data.clear()
+        self._in_write_order.clear()
         self._heap.clear()
         self.weight = 0
         return count
 
     def expire(self, now: float) -> None:
         """Drop every entry whose expiry is at or before ``now``."""
-        heap = self._heap
         data = self.data
+        in_write_order = self._in_write_order
+        while in_write_order:
+            key = next(iter(in_write_order))
+            entry = data[key]
+            if entry.expires > now:
+                break
+            self._remove(key, entry, EXPIRED)
+        heap = self._heap
         while heap and heap[0][0] <= now:
             _, _, key, entry = heapq.heappop(heap)
             if data.get(key) is entry:
@@ -121,11 +147,13 @@ class LruTtlStore:
         data = self.data
         while len(data) > self.max_entries or (self.max_weight is not None and self.weight > self.max_weight):
             key, entry = data.popitem(last=False)
+            self._in_write_order.pop(key, None)
             self.weight -= entry.weight
             self.removals[SIZE] += 1
 
     def _remove(self, key: Hashable, entry: Entry, cause: str) -> None:
         del self.data[key]
+        self._in_write_order.pop(key, None)
         self.weight -= entry.weight
         self.removals[cause] += 1
 

@@ -461,7 +461,7 @@ class Cache:
                     self._load_successes += 1
                     self._load_time += loaded.load_time
                 if current:
-                    self._store.put(key, loaded.value, self._expires(loaded.ttl, now), loaded.weight, now)
+                    self._put_locked(key, loaded.value, loaded.ttl, loaded.weight, now)
             if flight is not None:
                 futures = flight.finish_locked(loaded.value if loaded is not None else None, error)
         if flight is not None:
@@ -580,5 +580,8 @@ class Cache:
     def _store_value(self, key: Hashable, value: Any, ttl: Optional[float], weight: int) -> None:
         now = self._clock()
         with self._lock:
-            self._store.put(key, value, self._expires(ttl, now), weight, now)
+            self._put_locked(key, value, ttl, weight, now)
+
+    def _put_locked(self, key: Hashable, value: Any, ttl: Optional[float], weight: int, now: float) -> None:
+        self._store.put(key, value, self._expires(ttl, now), weight, now, default_ttl=ttl is None)
 
