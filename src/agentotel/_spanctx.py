@@ -113,6 +113,7 @@ class SpanOperation:
             self._end(attributes)
         except Exception as error:  # never let our bug replace the caller's outcome
             log_internal_error(f"{type(self).__name__}.finish", error)
+            self._end_anyway()
 
     def abandon(self) -> None:
         """End because the consumer stopped early: status UNSET, ``langgraph.stream.abandoned=true``."""
@@ -124,6 +125,15 @@ class SpanOperation:
             self._end(self.metric_attributes)
         except Exception as error:
             log_internal_error(f"{type(self).__name__}.abandon", error)
+            self._end_anyway()
+
+    def _end_anyway(self) -> None:
+        """After a failure of ours while ending: still end the span, so it is exported, not lost."""
+        try:
+            if self.span.is_recording():
+                self.span.end()
+        except Exception:  # already reported by the caller
+            pass
 
     def _failed(self, exc: BaseException) -> Optional[str]:
         """Mark the span failed by ``exc``; return its ``error.type`` (``None``: not a failure)."""

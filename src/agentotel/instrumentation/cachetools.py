@@ -218,12 +218,16 @@ class _TracedLoad:
             failed = False
             return value
         finally:
-            state.count_load(self.name, failed)
-            if state.instruments is not None:
-                state.instruments.load_duration.record(
-                    time.perf_counter() - started,
-                    {semconv.CACHE_NAME: self.name, semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
-                )
+            try:
+                state.count_load(self.name, failed)
+                if state.instruments is not None:
+                    state.instruments.load_duration.record(
+                        time.perf_counter() - started,
+                        {semconv.CACHE_NAME: self.name,
+                         semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
+                    )
+            except Exception as exc:  # counting must not replace the function's outcome
+                _telemetry.log_internal_error("cachetools load count", exc)
 
 
 def _trace_decorated_caller(cache: Any) -> None:
