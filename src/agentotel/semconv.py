@@ -166,7 +166,7 @@ LB_INSTANCE: Final = "lb.instance"
 LB_STRATEGY: Final = "lb.strategy"
 LB_OUTCOME: Final = "lb.outcome"  # success | failure | cancelled
 LB_PANIC: Final = "lb.panic"
-LB_EJECTION_REASON: Final = "lb.ejection.reason"  # consecutive_failures | failure_rate
+LB_EJECTION_REASON: Final = "lb.ejection.reason"  # consecutive_failures | failure_rate | probe_failed
 
 LB_PICKS: Final = "agentotel.lb.picks"
 LB_REQUEST_DURATION: Final = "agentotel.lb.request.duration"
@@ -326,7 +326,7 @@ ATTRIBUTES: Final[tuple[Attribute, ...]] = (
     Attribute(LB_NAME, "string", "Balancer name."),
     Attribute(LB_INSTANCE, "string", "Chosen instance (also set on the current span)."),
     Attribute(LB_OUTCOME, "string", "`success`, `failure` or `cancelled`."),
-    Attribute(LB_EJECTION_REASON, "string", "`consecutive_failures` or `failure_rate`."),
+    Attribute(LB_EJECTION_REASON, "string", "`consecutive_failures`, `failure_rate` or `probe_failed` (a re-admitted instance failed its probe)."),
     Attribute(RATE_LIMITER_NAME, "string", "Rate limiter name."),
 )
 
