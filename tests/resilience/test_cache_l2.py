@@ -140,8 +140,9 @@ def test_redis_down_falls_back_counts_and_never_raises(fake_clock) -> None:
     assert cache.get("missing") is None
     assert calls == [1, 1]
     assert cache.stats().l2_errors == 1  # later calls skip Redis for l2_retry_after seconds
-    snapshot = cache.health_snapshot()["l2"]
-    assert snapshot["status"] == "down" and "ConnectionError" in snapshot["last_error"]
+    snapshot = cache.health_snapshot()
+    assert snapshot["status"] == "degraded"
+    assert snapshot["l2"]["status"] == "down" and "ConnectionError" in snapshot["l2"]["last_error"]
     fake_clock.advance(5)
     cache.get("missing")
     assert cache.stats().l2_errors == 2

@@ -534,10 +534,15 @@ class Cache:
         )
 
     def health_snapshot(self) -> dict[str, Any]:
-        """A JSON-serialisable summary for ``agentotel.health()``."""
+        """A JSON-serialisable summary for ``agentotel.health()``.
+
+        ``status`` is ``healthy``, or ``degraded`` while a failed Redis second level is
+        bypassed (the cache still serves from L1 and its loaders).
+        """
         s = self.stats()
         snapshot: dict[str, Any] = {
             "name": self.name,
+            "status": "healthy",
             "entries": s.entries,
             "max_entries": self.max_entries,
             "bytes": s.weight if self.max_bytes is not None else None,
@@ -551,6 +556,8 @@ class Cache:
         }
         if self._l2 is not None:
             snapshot["l2"] = {"status": self._l2.status, "errors": s.l2_errors, "last_error": self._l2.last_error}
+            if snapshot["l2"]["status"] != "ok":
+                snapshot["status"] = "degraded"
         return snapshot
 
     # ---------------------------------------------------------------- helpers
