@@ -12,6 +12,7 @@ from typing import Iterator
 
 import pytest
 
+from agentotel.demo import main
 from agentotel.demo.data import SMALL_SCALE
 from agentotel.demo.otlp_file import read_spans
 from agentotel.demo.runner import DemoOptions, DemoResult, run_demo
@@ -150,3 +151,24 @@ def test_help_explains_the_options() -> None:
     for option in ("--small", "--questions", "--concurrency", "--otlp", "--protocol", "--trace-file", "--model",
                    "--scale", "--jaeger-url", "OTEL_EXPORTER_OTLP_ENDPOINT", "docs/demo.md"):
         assert option in done.stdout, option
+
+
+def test_model_option_plugs_in_other_chat_models(
+    demo_cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "my_models.py").write_text(
+        "from agentotel.demo.model import LanduseSQLModel\n"
+        "def models():\n"
+        "    return [LanduseSQLModel(model_name='provider-a'), LanduseSQLModel(model_name='provider-a')]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGENTOTEL_DEMO_CACHE", str(demo_cache_dir))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = ["--small", "-n", "5", "--no-progress", "--trace-file", str(tmp_path / "t.jsonl")]
+    assert main([*args, "--model", "my_models:models"]) == 0
+    output = capsys.readouterr().out
+    assert re.search(r"balancer picks +provider-a \d+, provider-a#2 \d+", output), output
+    assert "landuse-sql-fast" not in output
+
+    assert main([*args, "--model", "my_models:nothing_here"]) == 2
+    assert "--model my_models:nothing_here" in capsys.readouterr().err

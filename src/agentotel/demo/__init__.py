@@ -106,7 +106,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         from agentotel.demo import data
         from agentotel.demo.questions import DEFAULT_QUESTIONS
-        from agentotel.demo.runner import DemoOptions, default_trace_file, run_demo
+        from agentotel.demo.runner import DemoOptions, ModelSpecError, default_trace_file, run_demo
         from agentotel.demo.telemetry import OtlpSettings
     except ImportError as exc:  # pragma: no cover - depends on the install
         print(f"agentotel demo needs the demo extra: pip install 'agentotel[demo]' ({exc})", file=sys.stderr)
@@ -130,5 +130,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         model=args.model,
         progress=not args.no_progress,
     )
-    result = run_demo(options)
+    try:
+        result = run_demo(options)
+    except ModelSpecError as exc:
+        print(f"agentotel demo: {exc}", file=sys.stderr)
+        return 2
     return 0 if result.answers else 1

@@ -19,7 +19,7 @@ from agentotel.demo.questions import DEFAULT_QUESTIONS
 from agentotel.demo.report import pick_trace, render_summary, render_waterfall, summarize
 from agentotel.demo.telemetry import DemoTelemetry, OtlpSettings
 
-__all__ = ["DemoOptions", "DemoResult", "default_trace_file", "load_models", "run_demo"]
+__all__ = ["DemoOptions", "DemoResult", "ModelSpecError", "default_trace_file", "load_models", "run_demo"]
 
 
 def default_trace_file() -> Path:
@@ -56,17 +56,27 @@ class DemoResult:
     summary: Any
 
 
+class ModelSpecError(ValueError):
+    """``--model`` does not name a chat model (or a list, or a callable returning either)."""
+
+
 def load_models(spec: str) -> list[Any]:
     """Chat models from ``module:attribute``: a chat model, a list of them, or a callable returning either."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise ValueError(f"--model wants module:attribute, got {spec!r}")
+        raise ModelSpecError(f"--model wants MODULE:ATTR, got {spec!r}")
     if "" not in sys.path and str(Path.cwd()) not in sys.path:  # console scripts do not search the cwd
         sys.path.insert(0, str(Path.cwd()))
-    target = getattr(importlib.import_module(module_name), attribute)
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ModelSpecError(f"--model {spec}: {exc}") from exc
     if callable(target) and not hasattr(target, "invoke"):
         target = target()
-    return list(target) if isinstance(target, (list, tuple)) else [target]
+    models = list(target) if isinstance(target, (list, tuple)) else [target]
+    if not models or not all(hasattr(model, "bind_tools") for model in models):
+        raise ModelSpecError(f"--model {spec}: expected langchain-core chat models with tool calling")
+    return models
 
 
 def _database(options: DemoOptions, out: TextIO) -> data.DatabaseInfo:
@@ -111,15 +121,16 @@ def _ask_all(agent: LandUseAgent, questions: Sequence[str], concurrency: int, pr
     return [a for a in answers if a is not None], errors
 
 
-def run_demo(options: DemoOptions, out: TextIO = sys.stdout,
+def run_demo(options: DemoOptions, out: Optional[TextIO] = None,
              agent_factory: Callable[..., LandUseAgent] = LandUseAgent) -> DemoResult:
-    """Run the whole demo and print its report to ``out``."""
+    """Run the whole demo and print its report to ``out`` (default: standard output)."""
+    out = out if out is not None else sys.stdout
     started = time.perf_counter()
     questions = list(itertools.islice(itertools.cycle(options.questions), options.count))
     print(f"agentotel demo: a LangGraph land-use agent over DuckDB, {len(questions)} questions, "
           f"concurrency {options.concurrency}", file=out)
-    info = _database(options, out)
     models = load_models(options.model) if options.model else None
+    info = _database(options, out)
     otlp = options.otlp
     if otlp is not None and not otlp.reachable():
         host, port = otlp.address()
