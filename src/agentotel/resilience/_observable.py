@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any, Callable, Iterable, Optional
 
 from opentelemetry import metrics
@@ -24,8 +25,21 @@ __all__ = ["resolve_provider", "ensure_instruments", "histogram", "observe"]
 Installer = Callable[[Meter, Callable[[], list[Any]]], None]
 
 _lock = threading.Lock()
-# (kind, id(provider)) -> provider; holding the provider keeps its id from being reused.
-_installed: dict[tuple[str, int], MeterProvider] = {}
+# provider -> {"instruments:<kind>": True, "histogram:<name>": Histogram | None}; weak, so a
+# provider that is shut down and dropped (e.g. a test's) is not kept alive by us.
+_per_provider: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+_strong: dict[int, tuple[Any, dict[str, Any]]] = {}  # for providers that cannot be weakly referenced
+
+
+def _state(provider: MeterProvider) -> dict[str, Any]:
+    """Our per-provider memo (call under ``_lock``)."""
+    try:
+        return _per_provider.setdefault(provider, {})
+    except TypeError:
+        entry = _strong.get(id(provider))
+        if entry is None or entry[0] is not provider:
+            entry = _strong[id(provider)] = (provider, {})
+        return entry[1]
 
 
 def resolve_provider(meter_provider: Optional[MeterProvider]) -> MeterProvider:
@@ -35,11 +49,11 @@ def resolve_provider(meter_provider: Optional[MeterProvider]) -> MeterProvider:
 
 def ensure_instruments(kind: str, provider: MeterProvider, install: Installer) -> None:
     """Run ``install(meter, live_components)`` once for ``kind`` on ``provider``."""
-    key = (kind, id(provider))
     with _lock:
-        if _installed.get(key) is provider:
+        state = _state(provider)
+        if state.get(f"instruments:{kind}"):
             return
-        _installed[key] = provider
+        state[f"instruments:{kind}"] = True
     meter = _telemetry.get_meter(semconv.SCOPE_NAME, provider)
 
     def live() -> list[Any]:
@@ -51,24 +65,21 @@ def ensure_instruments(kind: str, provider: MeterProvider, install: Installer) -
         _telemetry.log_internal_error(f"{kind} instruments", exc)
 
 
-_histograms: dict[tuple[str, int], tuple[MeterProvider, Optional[Histogram]]] = {}
-
-
 def histogram(provider: MeterProvider, name: str, unit: str, description: str,
               buckets: Iterable[float]) -> Optional[Histogram]:
     """The histogram ``name`` on ``provider``, created once (``None`` if creating it failed)."""
-    key = (name, id(provider))
+    key = f"histogram:{name}"
     with _lock:
-        entry = _histograms.get(key)
-        if entry is not None and entry[0] is provider:
-            return entry[1]
+        state = _state(provider)
+        if key in state:
+            return state[key]
         try:
             created: Optional[Histogram] = _telemetry.get_meter(semconv.SCOPE_NAME, provider).create_histogram(
                 name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets))
         except Exception as exc:
             _telemetry.log_internal_error(f"histogram {name}", exc)
             created = None
-        _histograms[key] = (provider, created)
+        state[key] = created
         return created
 
 

@@ -217,10 +217,10 @@ class CircuitBreaker:
         self._probe_total = self._probe_failures = self._probe_slow = 0
         self._calls = [0] * 6  # by outcome code
         # Closed-state fast path: while a count window holds only successes, a success that is
-        # not slow cannot trip the breaker, so it is counted without the lock (next() on itertools.count is
-        # atomic) and folded into the window by _flush() before anything else touches it.
-        # A success racing with a transition lands in the counts (and at worst in a later
-        # closed window as one more success); it can never open or close the breaker.
+        # not slow cannot trip the breaker, so it is counted without the lock (next() on an
+        # itertools.count is atomic) and folded into the window by _flush() before anything
+        # else touches it. A success racing with a transition lands in the counts (and at worst
+        # in a later closed window as one more success); it can never open or close the breaker.
         self._fast_capable = sliding_window == "count"
         self._slow_limit = math.inf if slow_call_duration is None else slow_call_duration
         self._fast_gen = 0 if self._fast_capable else -1
