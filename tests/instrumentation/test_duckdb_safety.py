@@ -16,7 +16,7 @@ from opentelemetry.trace import StatusCode
 
 from agentotel import semconv
 from agentotel.instrumentation import _patching
-from agentotel.instrumentation.duckdb import DuckDBInstrumentor, _hooks
+from agentotel.instrumentation.duckdb import DuckDBInstrumentor, _relations
 from tests.instrumentation._duckdb_helpers import attributes_of, traced_duckdb
 
 REGISTRY = Path(__file__).resolve().parents[3] / "shared" / "semconv-registry.json"
@@ -157,7 +157,7 @@ def _raw(owner: Any, name: str) -> Any:
 def test_uninstrument_restores_exact_originals_and_emits_nothing() -> None:
     targets = [(duckdb.DuckDBPyConnection, n) for n in ("execute", "executemany", "sql", "query", "cursor")]
     targets += [(duckdb, n) for n in ("execute", "executemany", "sql", "query", "connect")]
-    targets += [(duckdb.DuckDBPyRelation, n) for n in _hooks.TERMINALS if n in vars(duckdb.DuckDBPyRelation)]
+    targets += [(duckdb.DuckDBPyRelation, n) for n in _relations.TERMINALS if n in vars(duckdb.DuckDBPyRelation)]
     before = {(owner, name): _raw(owner, name) for owner, name in targets}
     with traced_duckdb() as telemetry:
         assert all(_raw(owner, name) is not before[(owner, name)] for owner, name in targets)

@@ -36,7 +36,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from agentotel._telemetry import current_settings, get_meter, get_tracer, log_internal_error
 from agentotel.instrumentation._patching import Patch, install
-from agentotel.instrumentation.duckdb import _hooks
+from agentotel.instrumentation.duckdb import _hooks, _relations
 from agentotel.instrumentation.duckdb._tracer import QueryTracer
 from agentotel.instrumentation.duckdb.package import _instruments
 
@@ -61,7 +61,7 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             get_meter(_SCOPE, kwargs.get("meter_provider")),
             current_settings(),
         )
-        relations = _hooks._Relations(tracer)
+        relations = _relations.Relations(tracer)
         self._tracer = tracer
         self._patches = []
         for owner, name, make in _targets(tracer, relations):
@@ -85,7 +85,7 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._tracer = None
 
 
-def _targets(tracer: QueryTracer, relations: _hooks._Relations) -> list[tuple[Any, str, Callable[[Any], Any]]]:
+def _targets(tracer: QueryTracer, relations: _relations.Relations) -> list[tuple[Any, str, Callable[[Any], Any]]]:
     """Every (owner, attribute, factory) we patch; attributes missing from this duckdb version are skipped."""
     connection = duckdb.DuckDBPyConnection
     relation = duckdb.DuckDBPyRelation
@@ -99,12 +99,12 @@ def _targets(tracer: QueryTracer, relations: _hooks._Relations) -> list[tuple[An
         (duckdb, "cursor", lambda o: _hooks.default_connection_hook(o, tracer)),
         (connection, "cursor", lambda o: _hooks.connection_child_hook(o, tracer)),
         (connection, "duplicate", lambda o: _hooks.connection_child_hook(o, tracer)),
-        (relation, "query", lambda o: _hooks.relation_query_hook(o, tracer, relations)),
+        (relation, "query", lambda o: _relations.relation_query_hook(o, tracer, relations)),
     ]
     for name in ("sql", "query", "from_query"):
-        targets.append((connection, name, lambda o: _hooks.sql_hook(o, tracer, relations)))
-        targets.append((duckdb, name, lambda o: _hooks.module_sql_hook(o, tracer, relations)))
-    for name in _hooks.TERMINALS:
-        factory = _hooks.iter_rows_hook if name == "iter_rows" else _hooks.terminal_hook
+        targets.append((connection, name, lambda o: _relations.sql_hook(o, tracer, relations)))
+        targets.append((duckdb, name, lambda o: _relations.module_sql_hook(o, tracer, relations)))
+    for name in _relations.TERMINALS:
+        factory = _relations.iter_rows_hook if name == "iter_rows" else _relations.terminal_hook
         targets.append((relation, name, lambda o, n=name, f=factory: f(o, tracer, relations, n)))
     return targets

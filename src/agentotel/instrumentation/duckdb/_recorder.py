@@ -41,7 +41,10 @@ class DeferredHistogram:
     def for_meter(cls, meter: Meter) -> "DeferredHistogram":
         """The ``db.client.operation.duration`` front for ``meter`` (created on first use)."""
         with cls._lock:
-            found = cls._by_meter.get(meter)
+            try:
+                found = cls._by_meter.get(meter)
+            except TypeError:  # a meter that cannot be weakly referenced: no sharing
+                return cls(meter)
             if found is None:
                 found = cls._by_meter[meter] = cls(meter)
             return found

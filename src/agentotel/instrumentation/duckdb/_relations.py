@@ -1,0 +1,284 @@
+"""Hooks for ``sql()`` and for the relation methods where a lazy relation really runs.
+
+``con.sql("SELECT …")`` only builds a relation: we remember its text (and
+namespace) in a ``WeakKeyDictionary`` and start the span at the terminal that
+runs it (``fetchall``, ``df``, ``write_parquet`` …). A statement that runs at
+the ``sql()`` call (DDL, DML) is spanned there, and reading the relation it
+returns is not another execution.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Iterator, Optional
+
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+
+from agentotel._telemetry import log_internal_error
+from agentotel.instrumentation.duckdb._hooks import Original, guard, module_namespace, query_text, traced
+from agentotel.instrumentation.duckdb._tracer import Prepared, QueryTracer
+
+__all__ = ["Relations", "TERMINALS", "iter_rows_hook", "module_sql_hook", "relation_query_hook", "sql_hook",
+           "terminal_hook"]
+
+
+class _Ran:
+    """Marks a relation whose statement already ran (an eager ``con.sql``): reading it is not a new span."""
+
+    def __repr__(self) -> str:
+        return "<ran>"
+
+
+_RAN = _Ran()
+
+
+class _RelationInfo:
+    """What a relation runs: its SQL text and namespace; ``streaming`` while a fetchone/fetchmany result is open."""
+
+    __slots__ = ("text", "namespace", "streaming")
+
+    def __init__(self, text: str, namespace: Optional[str]) -> None:
+        self.text = text
+        self.namespace = namespace
+        self.streaming = False
+
+
+class Relations:
+    """Relation -> :class:`_RelationInfo`, weakly keyed (relations have no ``__dict__`` in duckdb 1.x)."""
+
+    def __init__(self, tracer: QueryTracer) -> None:
+        self._tracer = tracer
+        self._map: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def remember(self, relation: Any, text: Optional[str], namespace: Optional[str]) -> None:
+        if relation is None:
+            return
+        try:
+            self._map[relation] = _RAN if text is None else _RelationInfo(text, namespace)
+        except TypeError:  # not weakly referenceable: the text is read back at the terminal instead
+            pass
+
+    def info(self, relation: Any) -> Any:
+        """The relation's info (read from the relation once when we did not see it made), or ``_RAN``."""
+        try:
+            found = self._map.get(relation)
+        except TypeError:
+            found = None
+        if found is not None:
+            return found
+        connection = getattr(relation, "_con", None)  # duckdb 2.x; 1.x relations do not show theirs
+        namespace = self._tracer.namespaces.get(_NO_CONNECTION if connection is None else connection)
+        found = _RelationInfo(relation.sql_query(), namespace)
+        try:
+            self._map[relation] = found
+        except TypeError:
+            pass
+        return found
+
+
+class _NoConnection:
+    """Stands for 'no connection' in weak lookups (None cannot be weakly referenced)."""
+
+
+_NO_CONNECTION = _NoConnection()
+
+
+# ---------------------------------------------------------------------------- sql / query
+def _run_sql(
+    tracer: QueryTracer,
+    relations: Relations,
+    original: Original,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    query: Any,
+    namespace: Optional[str],
+) -> Any:
+    """``sql()``: a span only for what runs now; a lazy SELECT is remembered for its terminal."""
+    __tracebackhide__ = True
+    try:
+        text = query_text(query)
+        if text is None:
+            return original(*args, **kwargs)
+        statement = tracer.statement(text)
+        parameters = kwargs.get("params") if tracer.settings.capture_sql_parameters else None
+    except Exception as exc:
+        log_internal_error("duckdb sql", exc)
+        return original(*args, **kwargs)
+    if statement.lazy and statement.statement_count <= 1:
+        relation = original(*args, **kwargs)
+        try:
+            relations.remember(relation, text, namespace)
+        except Exception as exc:
+            log_internal_error("duckdb sql", exc)
+        return relation
+    if statement.lazy:  # a script: the statements before the last run now, the last stays lazy
+        head, last = text[: statement.last_start], text[statement.last_start:]
+        relation = traced(tracer, tracer.prepare(head, namespace), original, args, kwargs)
+        relations.remember(relation, last, namespace)
+        return relation
+    relation = traced(tracer, tracer.prepare(text, namespace), original, args, kwargs, parameters)
+    relations.remember(relation, None, namespace)
+    return relation
+
+
+def sql_hook(original: Original, tracer: QueryTracer, relations: Relations) -> Original:
+    """``DuckDBPyConnection.sql`` / ``query`` / ``from_query``."""
+
+    def sql(self: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+            return original(self, *args, **kwargs)
+        query = args[0] if args else kwargs.get("query")
+        return _run_sql(tracer, relations, original, (self, *args), kwargs, query, tracer.namespaces.get(self))
+
+    sql.__wrapped__ = original  # type: ignore[attr-defined]
+    sql.__doc__ = getattr(original, "__doc__", None)
+    return sql
+
+
+def module_sql_hook(original: Original, tracer: QueryTracer, relations: Relations) -> Original:
+    """Module-level ``duckdb.sql`` / ``query`` / ``from_query`` (default connection unless ``connection=``)."""
+
+    def sql(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+            return original(*args, **kwargs)
+        query = args[0] if args else kwargs.get("query")
+        return _run_sql(tracer, relations, original, args, kwargs, query, module_namespace(tracer, kwargs))
+
+    sql.__wrapped__ = original  # type: ignore[attr-defined]
+    sql.__doc__ = getattr(original, "__doc__", None)
+    return sql
+
+
+def relation_query_hook(original: Original, tracer: QueryTracer, relations: Relations) -> Original:
+    """``DuckDBPyRelation.query(virtual_table_name, sql_query)``: like ``sql()`` over the relation."""
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+            return original(self, *args, **kwargs)
+        text = args[1] if len(args) > 1 else kwargs.get("sql_query")
+        try:
+            info = relations.info(self)
+            namespace = None if info is _RAN else info.namespace
+        except Exception:
+            namespace = None
+        return _run_sql(tracer, relations, original, (self, *args), kwargs, text, namespace)
+
+    query.__wrapped__ = original  # type: ignore[attr-defined]
+    query.__doc__ = getattr(original, "__doc__", None)
+    return query
+
+
+# ---------------------------------------------------------------------------- relation terminals
+# Terminal -> how the statement it runs is written around the relation's own SQL.
+_READ = "{sql}"
+TERMINALS: dict[str, str] = {
+    # reads (the relation's own statement)
+    "fetchall": _READ, "fetchnumpy": _READ, "df": _READ, "fetchdf": _READ, "to_df": _READ,
+    "fetch_df_chunk": _READ, "torch": _READ, "tf": _READ, "arrow": _READ, "to_arrow_table": _READ,
+    "to_arrow_reader": _READ, "fetch_arrow_table": _READ, "fetch_arrow_reader": _READ,
+    "fetch_record_batch": _READ, "record_batch": _READ, "pl": _READ, "to_dicts": _READ,
+    "__arrow_c_stream__": _READ, "show": _READ, "preview": _READ, "execute": _READ, "materialize": _READ,
+    "fetchone": _READ, "fetchmany": _READ, "iter_rows": _READ,
+    # writes built around it
+    "create": "CREATE TABLE {name} AS {sql}", "to_table": "CREATE TABLE {name} AS {sql}",
+    "insert_into": "INSERT INTO {name} {sql}",
+    "create_view": "CREATE VIEW {name} AS {sql}", "to_view": "CREATE VIEW {name} AS {sql}",
+    "write_csv": "COPY ({sql}) TO ?", "to_csv": "COPY ({sql}) TO ?",
+    "write_parquet": "COPY ({sql}) TO ?", "to_parquet": "COPY ({sql}) TO ?",
+    "insert": "INSERT INTO {table} VALUES (?)", "update": "UPDATE {table} SET ?",
+    "explain": "EXPLAIN {sql}",
+}
+_STREAMING = frozenset({"fetchone", "fetchmany"})
+
+
+def _statement_of(relations: Relations, tracer: QueryTracer, relation: Any, method: str,
+                  template: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[Prepared]:
+    info = relations.info(relation)
+    if info is _RAN:
+        return None
+    if method in _STREAMING and info.streaming:
+        return None
+    if template is _READ:
+        text = info.text
+    else:
+        name = args[0] if args else next(iter(kwargs.values()), "?")
+        table = tracer.statement(info.text).collection or "?"
+        text = template.format(sql=info.text, name=name, table=table)
+    return tracer.prepare(text, info.namespace)
+
+
+def terminal_hook(original: Original, tracer: QueryTracer, relations: Relations, method: str) -> Original:
+    """A relation method where a lazy relation really runs (``fetchall``, ``df``, ``write_parquet``…)."""
+    template = TERMINALS[method]
+    streaming = method in _STREAMING
+
+    def terminal(self: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if not tracer.active or getattr(guard, "busy", False) or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+            return original(self, *args, **kwargs)
+        if method == "pl" and kwargs.get("lazy"):
+            return original(self, *args, **kwargs)  # a LazyFrame: the work runs when it is collected
+        try:
+            prepared = _statement_of(relations, tracer, self, method, template, args, kwargs)
+        except Exception as exc:
+            log_internal_error(f"duckdb relation.{method}", exc)
+            prepared = None
+        if prepared is None:
+            result = original(self, *args, **kwargs)
+        else:
+            result = traced(tracer, prepared, original, (self, *args), kwargs)
+        if streaming:
+            _note_stream(relations, self, result)
+        return result
+
+    terminal.__wrapped__ = original  # type: ignore[attr-defined]
+    terminal.__doc__ = getattr(original, "__doc__", None)
+    return terminal
+
+
+def _note_stream(relations: Relations, relation: Any, result: Any) -> None:
+    """duckdb 1.x: fetchone/fetchmany keep reading one result until it is used up; only the first runs it."""
+    try:
+        info = relations.info(relation)
+        if info is not _RAN:
+            info.streaming = bool(result)
+    except Exception as exc:
+        log_internal_error("duckdb relation fetch", exc)
+
+
+_END = object()
+
+
+def _next_or_end(rows: Iterator[Any]) -> Any:
+    return next(rows, _END)
+
+
+def iter_rows_hook(original: Original, tracer: QueryTracer, relations: Relations, method: str) -> Original:
+    """``iter_rows`` (a generator, duckdb 2.x): the statement runs at the first ``next()``; the span covers it."""
+
+    def traced_rows(relation: Any, rows: Iterator[Any]) -> Iterator[Any]:
+        __tracebackhide__ = True
+        prepared = None
+        if tracer.active and not getattr(guard, "busy", False) and not get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+            try:
+                prepared = _statement_of(relations, tracer, relation, method, _READ, (), {})
+            except Exception as exc:
+                log_internal_error(f"duckdb relation.{method}", exc)
+        if prepared is None:
+            first = _next_or_end(rows)
+        else:
+            first = traced(tracer, prepared, _next_or_end, (rows,), {})
+        if first is _END:
+            return
+        yield first
+        yield from rows
+
+    def iter_rows(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return traced_rows(self, original(self, *args, **kwargs))
+
+    iter_rows.__wrapped__ = original  # type: ignore[attr-defined]
+    iter_rows.__doc__ = getattr(original, "__doc__", None)
+    return iter_rows
