@@ -99,3 +99,14 @@ def test_dropped_components_disappear() -> None:
     del breaker
     gc.collect()
     assert not any(c["name"] == "h-gone" for c in agentotel.health()["components"]["circuit_breaker"])
+
+
+def test_health_is_callable_whichever_import_came_first() -> None:
+    import subprocess
+    import sys
+
+    code = ("import agentotel.health, agentotel; from agentotel.health import STATUSES; "
+            "assert agentotel.health()['status'] in STATUSES; "
+            "from agentotel import health; assert health()['status'] in STATUSES")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
