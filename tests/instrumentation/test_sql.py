@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentotel.instrumentation._sql import MAX_SUMMARY_LENGTH, StatementCache, analyze
+from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, MAX_SUMMARY_LENGTH, StatementCache, analyze
 
 
 @pytest.mark.parametrize(
@@ -220,6 +220,13 @@ def test_cache_hits_return_the_same_analysis_and_stay_bounded() -> None:
     assert len(cache) == 3
     assert cache.get("SELECT 1") is not first  # evicted, analysed again
     assert cache.get("SELECT 1") == first
+
+
+def test_cache_does_not_keep_huge_texts() -> None:
+    cache = StatementCache(8, max_length=2048, keep_literals=False)
+    huge = "SELECT " + "1, " * MAX_CACHED_LENGTH + "1"
+    assert cache.get(huge).summary == "SELECT"
+    assert len(cache) == 0
 
 
 def test_cache_size_zero_disables_it() -> None:

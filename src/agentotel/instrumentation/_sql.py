@@ -25,10 +25,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final, Optional
 
-__all__ = ["Statement", "StatementCache", "analyze", "MAX_SUMMARY_LENGTH", "MAX_SCAN_LENGTH"]
+__all__ = ["Statement", "StatementCache", "analyze", "MAX_CACHED_LENGTH", "MAX_SUMMARY_LENGTH", "MAX_SCAN_LENGTH"]
 
 #: Longest ``db.query.summary`` we emit (the convention recommends a short, bounded summary).
 MAX_SUMMARY_LENGTH: Final = 255
+#: Longer texts are analysed every time rather than kept (bulk statements with inline values are
+#: rarely repeated, and 1024 of them would pin a lot of memory).
+MAX_CACHED_LENGTH: Final = 16 * 1024
 #: Characters of a query text that are tokenized; the rest is dropped (a longer text is capped anyway).
 MAX_SCAN_LENGTH: Final = 256 * 1024
 
@@ -347,7 +350,8 @@ class StatementCache:
     """A bounded LRU map from query text to its :class:`Statement`.
 
     A hit is a dict lookup (plus a move to the recent end); a miss tokenizes
-    the text once. ``size=0`` disables caching. Safe from many threads.
+    the text once. ``size=0`` disables caching; texts longer than
+    :data:`MAX_CACHED_LENGTH` are not kept. Safe from many threads.
     """
 
     __slots__ = ("_entries", "_lock", "_size", "_max_length", "_keep_literals")
@@ -369,7 +373,7 @@ class StatementCache:
                 pass
             return entry
         entry = analyze(query, max_length=self._max_length, keep_literals=self._keep_literals)
-        if self._size:
+        if self._size and len(query) <= MAX_CACHED_LENGTH:
             with self._lock:
                 self._entries[query] = entry
                 while len(self._entries) > self._size:

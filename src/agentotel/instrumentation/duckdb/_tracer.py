@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from agentotel import semconv
 from agentotel._config import Settings
 from agentotel._telemetry import error_type
-from agentotel.instrumentation._sql import Statement, StatementCache, analyze
+from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, Statement, StatementCache, analyze
 from agentotel.instrumentation.duckdb._recorder import DeferredHistogram
 
 __all__ = ["Prepared", "QueryTracer", "namespace_of_database"]
@@ -114,7 +114,7 @@ class QueryTracer:
                 pass
             return found
         found = Prepared(self._statements.get(query), namespace, self._capture_text)
-        if self._cache_size:
+        if self._cache_size and len(query) <= MAX_CACHED_LENGTH:
             with self._lock:
                 self._prepared[key] = found
                 while len(self._prepared) > self._cache_size:
