@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import duckdb
 import pytest
 
 from agentotel import semconv
-from tests.pipeline.conftest import app_command, app_env, run_app
+from tests.pipeline.conftest import VENV_BIN, app_command, app_env, run_app
 from tests.pipeline.otlp_sink import OtlpSink, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
@@ -103,3 +104,52 @@ def test_spans_and_metrics_cross_the_collector_intact(collector, otlp_sink, way_
         assert {semconv.PROCESS_CPU_TIME, semconv.PROCESS_MEMORY_USAGE, semconv.EXPORT_SPANS_DROPPED} <= names
         assert {p.value for p in otlp_sink.points_of(semconv.EXPORT_SPANS_DROPPED)} == {0}
     assert not re.search(r"Failed to export|Transient error|Exception while exporting", done.stderr), done.stderr
+
+
+def ancestors(sink: OtlpSink, span: ReceivedSpan) -> list[ReceivedSpan]:
+    by_id = {s.span_id: s for s in sink.spans}
+    chain = []
+    while span.parent_span_id in by_id:
+        span = by_id[span.parent_span_id]
+        chain.append(span)
+    return chain
+
+
+def test_a_langgraph_agent_run_crosses_the_collector_as_one_trace(collector, otlp_sink):
+    """The demo agent under opentelemetry-instrument: graph, nodes, chat, tool and the tool's DuckDB query."""
+    env = app_env(OTEL_SERVICE_NAME="landuse-agent", OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                  OTEL_EXPORTER_OTLP_ENDPOINT=collector.http_endpoint,
+                  OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics")
+    command = [str(VENV_BIN / "opentelemetry-instrument"), sys.executable, "-m", "examples.landuse_agent",
+               "Which states have the most urban expansion?"]
+    done = run_app(command, env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Texas" in done.stdout
+
+    def agent_run_arrived(sink: OtlpSink) -> bool:
+        return any(s.name.startswith("execute_tool") for s in sink.spans) and any(
+            s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "invoke_agent" for s in sink.spans)
+
+    otlp_sink.wait_for(agent_run_arrived, what="the agent run")
+    otlp_sink.wait_for(lambda sink: all(
+        s.parent_span_id == "" or s.parent_span_id in {p.span_id for p in sink.spans} for s in sink.spans),
+        what="every parent of every span")
+    root = next(s for s in otlp_sink.spans if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "invoke_agent")
+    assert root.parent_span_id == "" and root.resource["service.name"] == "landuse-agent"
+    run = [s for s in otlp_sink.spans if s.trace_id == root.trace_id]
+
+    nodes = [s for s in run if semconv.LANGGRAPH_NODE in s.attributes]
+    assert nodes and all(s.parent_span_id == root.span_id for s in nodes)
+    chats = [s for s in run if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "chat"]
+    assert chats and all(s.kind == "CLIENT" and s.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 0 for s in chats)
+    assert all(s.name == f"chat {s.attributes[semconv.GEN_AI_REQUEST_MODEL]}" for s in chats)
+    tool = next(s for s in run if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "execute_tool")
+    assert tool.name == f"execute_tool {tool.attributes[semconv.GEN_AI_TOOL_NAME]}"
+    tool_queries = [s for s in run if is_duckdb(s) and tool in ancestors(otlp_sink, s)]
+    assert tool_queries and all(s.attributes[semconv.DB_OPERATION_NAME] == "SELECT" for s in tool_queries)
+    assert all(ancestors(otlp_sink, s)[-1] == root for s in run if s is not root)  # one trace, one root
+
+    otlp_sink.wait_for(lambda sink: {semconv.GEN_AI_CLIENT_OPERATION_DURATION, semconv.GEN_AI_CLIENT_TOKEN_USAGE}
+                       <= sink.metric_names(), what="the chat metrics")
+    token_types = {p.attributes.get(semconv.GEN_AI_TOKEN_TYPE) for p in otlp_sink.points_of(semconv.GEN_AI_CLIENT_TOKEN_USAGE)}
+    assert token_types == {"input", "output"}
