@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
+from agentotel._telemetry import log_internal_error
 from agentotel.instrumentation.langgraph import _chat, _nodes, _runs, _tools
 from agentotel.instrumentation.langgraph._setup import Hooks
 
@@ -95,10 +96,14 @@ def apply(hooks: Hooks, points: tuple[PatchPoint, ...] = PATCH_POINTS) -> list[t
                     "its spans are skipped, the rest of the LangGraph instrumentation works.", point.label,
                 )
             continue
-        if point.plain:
-            _replace_method(holder, point.attribute, point.wrapper(hooks))
-        else:
-            wrapt.wrap_function_wrapper(holder, point.attribute, point.wrapper(hooks))
+        try:
+            if point.plain:
+                _replace_method(holder, point.attribute, point.wrapper(hooks))
+            else:
+                wrapt.wrap_function_wrapper(holder, point.attribute, point.wrapper(hooks))
+        except Exception as exc:  # one broken point must not leave the others unrecorded
+            log_internal_error(f"patch {point.label}", exc)
+            continue
         applied.append((holder, point.attribute))
     return applied
 
