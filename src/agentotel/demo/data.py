@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import duckdb
 
@@ -151,6 +151,18 @@ def _u(expr: str, salt: int) -> str:
     return f"((({expr}) * 2654435761 + {salt * 40503 + 12345}) % 1000003) / 1000003.0"
 
 
+def _literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]]) -> None:
+    """One multi-row INSERT (``executemany`` runs a statement per row: seconds for a few thousand)."""
+    values = ",\n".join("(" + ", ".join(_literal(value) for value in row) + ")" for row in rows)
+    con.execute(f"INSERT INTO {table} VALUES {values}")
+
+
 def _create_dimensions(con: duckdb.DuckDBPyConnection, scale: float) -> int:
     con.execute("""
         CREATE TABLE dim_scenario (scenario_id INTEGER PRIMARY KEY, scenario_name VARCHAR,
@@ -162,17 +174,17 @@ def _create_dimensions(con: duckdb.DuckDBPyConnection, scale: float) -> int:
             scenario_id = path_index * len(CLIMATE_MODELS) + model_index + 1
             scenarios.append((scenario_id, f"{model}_{rcp}_{ssp}", model, climate_type, rcp, ssp, code,
                               growth, description))
-    con.executemany("INSERT INTO dim_scenario VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", scenarios)
+    _insert(con, "dim_scenario", scenarios)
 
     con.execute("""
         CREATE TABLE dim_landuse (landuse_id INTEGER PRIMARY KEY, landuse_code VARCHAR,
             landuse_name VARCHAR, landuse_category VARCHAR)""")
-    con.executemany("INSERT INTO dim_landuse VALUES (?, ?, ?, ?)", LANDUSES)
+    _insert(con, "dim_landuse", LANDUSES)
 
     con.execute("""
         CREATE TABLE dim_time (time_id INTEGER PRIMARY KEY, year_range VARCHAR, start_year INTEGER,
             end_year INTEGER, period_length INTEGER)""")
-    con.executemany("INSERT INTO dim_time VALUES (?, ?, ?, ?, ?)", [
+    _insert(con, "dim_time", [
         (i + 1, f"{start}-{end}", start, end, end - start) for i, (start, end) in enumerate(PERIODS)])
 
     con.execute("""
@@ -188,7 +200,7 @@ def _create_dimensions(con: duckdb.DuckDBPyConnection, scale: float) -> int:
             acres = 150_000 + (geography_id * 7919 % 1000) * 900.0
             counties.append((geography_id, f"{fips}{2 * n + 1:03d}", f"{prefix}{county} County", fips, name,
                              abbrev, region, acres))
-    con.executemany("INSERT INTO dim_geography VALUES (?, ?, ?, ?, ?, ?, ?, ?)", counties)
+    _insert(con, "dim_geography", counties)
     return len(counties)
 
 
