@@ -226,3 +226,18 @@ def test_emitted_names_are_in_the_semconv_registry() -> None:
             assert base in registry["attributes"], key
         for point in telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION):
             assert set(point.attributes) <= set(registry["attributes"])
+
+
+def test_connection_namespaces_forget_dead_connections() -> None:
+    from agentotel.instrumentation.duckdb._tracer import ConnectionNamespaces
+
+    namespaces = ConnectionNamespaces()
+    connection = duckdb.connect()
+    namespaces[connection] = "memory"
+    assert namespaces.get(connection) == "memory" and len(namespaces) == 1
+    connection.close()
+    del connection
+    import gc
+
+    gc.collect()
+    assert len(namespaces) == 0

@@ -163,7 +163,7 @@ _LITERAL_BODY = st.text(
 ).filter(lambda s: s.strip() and s.isprintable())
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=400))
 def test_never_raises_and_output_is_bounded(query: str) -> None:
     statement = analyze(query, max_length=256)
@@ -191,7 +191,7 @@ def _quote(body: str, style: int) -> str:
     return "$q$" + body.replace("$q$", "") + "$q$"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(body=_LITERAL_BODY, template=st.sampled_from(_TEMPLATES), style=st.integers(0, 2))
 def test_never_leaks_a_string_literal(body: str, template: str, style: int) -> None:
     literal = _quote(body, style)
@@ -203,7 +203,7 @@ def test_never_leaks_a_string_literal(body: str, template: str, style: int) -> N
             assert inner not in emitted
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(number=st.one_of(st.integers(1000, 10**12), st.floats(1000, 1e12, allow_nan=False)))
 def test_never_leaks_a_number(number: float) -> None:
     text = repr(number)

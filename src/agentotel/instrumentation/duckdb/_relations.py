@@ -67,7 +67,7 @@ class Relations:
         if found is not None:
             return found
         connection = getattr(relation, "_con", None)  # duckdb 2.x; 1.x relations do not show theirs
-        namespace = self._tracer.namespaces.get(_NO_CONNECTION if connection is None else connection)
+        namespace = None if connection is None else self._tracer.namespaces.get(connection)
         found = _RelationInfo(relation.sql_query(), namespace)
         try:
             self._map[relation] = found
@@ -76,11 +76,7 @@ class Relations:
         return found
 
 
-class _NoConnection:
-    """Stands for 'no connection' in weak lookups (None cannot be weakly referenced)."""
 
-
-_NO_CONNECTION = _NoConnection()
 
 
 # ---------------------------------------------------------------------------- sql / query

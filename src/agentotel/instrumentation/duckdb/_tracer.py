@@ -27,7 +27,7 @@ from agentotel._telemetry import error_type
 from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, Statement, StatementCache, analyze
 from agentotel.instrumentation.duckdb._recorder import DeferredHistogram
 
-__all__ = ["Prepared", "QueryTracer", "namespace_of_database"]
+__all__ = ["ConnectionNamespaces", "Prepared", "QueryTracer", "namespace_of_database"]
 
 _CLIENT = SpanKind.CLIENT
 
@@ -43,6 +43,40 @@ def namespace_of_database(database: object) -> str:
         return text.split(":", 1)[1].split("?", 1)[0] or text
     stem = os.path.splitext(os.path.basename(text.rstrip("/\\")))[0]
     return stem or text
+
+
+class ConnectionNamespaces:
+    """Connection -> ``db.namespace``, forgotten when the connection is collected.
+
+    Like a ``WeakKeyDictionary`` (connections have no ``__dict__`` and reject
+    attributes), but looked up by ``id()``, so a lookup on the per-query path
+    allocates no weak reference. The weakref callback drops the entry when the
+    connection dies, before its ``id`` can be reused.
+    """
+
+    __slots__ = ("_by_id", "_refs")
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, str] = {}
+        self._refs: dict[int, weakref.ref[Any]] = {}
+
+    def get(self, connection: Any) -> Optional[str]:
+        """The connection's namespace, or None when we did not see it opened."""
+        return self._by_id.get(id(connection))
+
+    def __setitem__(self, connection: Any, namespace: str) -> None:
+        key = id(connection)
+        by_id, refs = self._by_id, self._refs
+
+        def forget(_: Any, key: int = key) -> None:
+            by_id.pop(key, None)
+            refs.pop(key, None)
+
+        refs[key] = weakref.ref(connection, forget)
+        by_id[key] = namespace
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
 
 class Prepared:
@@ -100,7 +134,7 @@ class QueryTracer:
         self._prepared: OrderedDict[tuple[str, Optional[str]], Prepared] = OrderedDict()
         self._lock = threading.Lock()
         #: Connection -> db.namespace, filled by the connect/cursor hooks (connections have no __dict__).
-        self.namespaces: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self.namespaces = ConnectionNamespaces()
 
     # ------------------------------------------------------------ preparing
     def prepare(self, query: str, namespace: Optional[str]) -> Prepared:
