@@ -1,0 +1,206 @@
+"""Guarantee 5, concurrency: 16 threads and 1000 asyncio tasks at once, no deadlock, exact counts, no cross-talk.
+
+Every thread and every task works inside its own root span on the instrumented
+paths (DuckDB, LangGraph, cachetools) and the shared components (one Cache, one
+CircuitBreaker, one LoadBalancer, one RateLimiter). Every wait has a timeout.
+Afterwards the counts are exact (one load per key, every call counted, nothing
+in flight) and every span sits in the trace of the worker that caused it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from typing import Any, Iterator
+
+import cachetools
+import duckdb
+import pytest
+
+import agentotel
+from agentotel import semconv
+from agentotel.testing import TelemetryCapture, capture_telemetry
+from tests.reliability.conftest import scaled
+
+THREADS = 16
+PER_THREAD = scaled(25, 250)
+TASKS = 1000
+KEYS = 10
+TIMEOUT_S = 60.0
+
+
+class Shared:
+    """The components every worker uses, and the loader-call counts."""
+
+    def __init__(self, capture: TelemetryCapture) -> None:
+        self.tracer = capture.tracer_provider.get_tracer("app")
+        self.cache = agentotel.Cache("shared", max_entries=1000)
+        self.breaker = agentotel.CircuitBreaker("shared", minimum_calls=5)
+        self.balancer = agentotel.LoadBalancer("shared", ["a", "b", "c"], strategy="least_requests")
+        self.limiter = agentotel.RateLimiter("shared", requests_per_minute=10**9)
+        self.loads: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.con = duckdb.connect()
+        self.con.execute("CREATE TABLE t AS SELECT range AS i FROM range(100)")
+
+    def loader(self, key: str) -> Any:
+        def load() -> str:
+            with self.lock:
+                self.loads[key] += 1
+            return key.upper()
+        return load
+
+    def async_loader(self, key: str) -> Any:
+        async def load() -> str:
+            await asyncio.sleep(0.001)
+            with self.lock:
+                self.loads[key] += 1
+            return key.upper()
+        return load
+
+
+def thread_worker(shared: Shared, index: int, errors: list[BaseException]) -> None:
+    from tests.instrumentation.langgraph.graphs import linear_graph
+
+    tracer = shared.tracer
+    cursor = shared.con.cursor()
+    flow = linear_graph(f"flow_{index}")
+
+    @cachetools.cached(cachetools.LRUCache(maxsize=8))
+    def square(n: int) -> int:
+        return n * n
+
+    try:
+        with tracer.start_as_current_span(f"thread {index}"):
+            for n in range(PER_THREAD):
+                assert cursor.execute(f"SELECT count(*) AS w{index} FROM t WHERE i < {n}").fetchall() == [(n,)]
+                key = f"k{n % KEYS}"
+                assert shared.cache.get_or_load(key, shared.loader(key)) == key.upper()
+                assert shared.breaker.call(lambda: n) == n
+                assert shared.balancer.call(lambda instance: instance) in ("a", "b", "c")
+                shared.limiter.acquire(timeout=TIMEOUT_S)
+                assert square(n % 4) == (n % 4) ** 2
+            assert flow.invoke({"x": index})["x"] >= index
+    except BaseException as exc:  # reported by the main thread
+        errors.append(exc)
+
+
+async def task_worker(shared: Shared, index: int, graph: Any) -> None:
+    with shared.tracer.start_as_current_span(f"task {index}"):
+        key = f"a{index % KEYS}"
+        assert await shared.cache.aget_or_load(key, shared.async_loader(key)) == key.upper()
+
+        async def call() -> int:
+            await asyncio.sleep(0)
+            return index
+
+        assert await shared.breaker.acall(call) == index
+        assert await shared.balancer.acall(lambda instance: asyncio.sleep(0, instance)) in ("a", "b", "c")
+        await shared.limiter.aacquire(timeout=TIMEOUT_S)
+        result = await graph.ainvoke({"x": index % 50}, {"run_name": f"run_{index}"})
+        assert result["x"] >= index % 50
+
+
+def run_tasks(shared: Shared, errors: list[BaseException]) -> None:
+    from tests.instrumentation.langgraph.graphs import async_graph
+
+    async def main() -> None:
+        graph = async_graph()
+        await asyncio.wait_for(asyncio.gather(*(task_worker(shared, k, graph) for k in range(TASKS))), TIMEOUT_S)
+
+    try:
+        asyncio.run(main())
+    except BaseException as exc:
+        errors.append(exc)
+
+
+def _root_of(spans_by_id: dict[int, Any], span: Any) -> Any:
+    while span.parent is not None and span.parent.span_id in spans_by_id:
+        span = spans_by_id[span.parent.span_id]
+    return span
+
+
+def test_threads_and_tasks_at_once(telemetry_capture: TelemetryCapture) -> None:
+    capture = telemetry_capture
+    shared = Shared(capture)
+    errors: list[BaseException] = []
+    workers = [threading.Thread(target=thread_worker, args=(shared, i, errors), daemon=True) for i in range(THREADS)]
+    workers.append(threading.Thread(target=run_tasks, args=(shared, errors), daemon=True))
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(TIMEOUT_S)
+    assert not [w.name for w in workers if w.is_alive()], "deadlock: workers still running"
+    assert not errors, errors[:3]
+
+    # Exact invariants.
+    calls = THREADS * PER_THREAD + TASKS
+    assert shared.loads == Counter({f"k{n}": 1 for n in range(KEYS)} | {f"a{n}": 1 for n in range(KEYS)})
+    assert shared.breaker.counters()["calls"]["success"] == calls
+    assert all(shared.balancer.inflight(instance) == 0 for instance in ("a", "b", "c"))
+    assert capture.metric_value(semconv.LB_PICKS) == calls
+    assert shared.limiter.health_snapshot()["admitted"] == calls
+
+    # No cross-talk: every span is in the trace of the worker that caused it.
+    spans = capture.spans()
+    by_id = {s.context.span_id: s for s in spans}
+    roots = {s.name: s for s in spans if s.name.startswith(("thread ", "task "))}
+    assert len(roots) == THREADS + TASKS
+    queries = [s for s in spans if " AS w" in s.attributes.get(semconv.DB_QUERY_TEXT, "")]
+    assert len(queries) == THREADS * PER_THREAD
+    for span in queries:
+        text = span.attributes[semconv.DB_QUERY_TEXT]
+        owner = text.split(" AS w")[1].split(" ")[0]
+        assert _root_of(by_id, span).name == f"thread {owner}"
+        assert span.context.trace_id == roots[f"thread {owner}"].context.trace_id
+    runs = [s for s in spans if s.name.startswith("invoke_workflow ")]
+    assert len(runs) == THREADS + TASKS
+    for run in runs:
+        name = run.name.split(" ", 1)[1]
+        owner = f"thread {name[5:]}" if name.startswith("flow_") else f"task {name[4:]}"
+        assert run.parent is not None and run.parent.span_id == roots[owner].context.span_id
+    for node in (s for s in spans if s.attributes.get(semconv.LANGGRAPH_NODE)):
+        assert _root_of(by_id, node).name.startswith(("thread ", "task "))
+        assert node.context.trace_id == by_id[node.parent.span_id].context.trace_id
+
+
+def test_instrument_while_threads_query() -> None:
+    """Instrumenting and uninstrumenting while 16 threads query never breaks a query."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    con = duckdb.connect()
+
+    def query(index: int) -> None:
+        cursor = con.cursor()
+        try:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                assert cursor.execute(f"SELECT {n} + {index}").fetchall() == [(n + index,)]
+                assert cursor.sql(f"SELECT {n}").fetchall() == [(n,)]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=query, args=(i,), daemon=True) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for _ in range(scaled(10, 200)):
+        with capture_telemetry():
+            pass
+    stop.set()
+    for thread in threads:
+        thread.join(TIMEOUT_S)
+    assert not [t for t in threads if t.is_alive()]
+    assert not errors, errors[:3]
+
+
+@pytest.fixture
+def telemetry_capture() -> Iterator[TelemetryCapture]:
+    """agentotel into an in-memory capture, which also receives the application's own spans."""
+    from tests.instrumentation.langgraph import graphs
+
+    with capture_telemetry() as capture:
+        graphs.user_tracer_provider[0] = capture.tracer_provider
+        yield capture
+        graphs.user_tracer_provider[0] = None
