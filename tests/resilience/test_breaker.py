@@ -15,6 +15,8 @@ import random
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentotel import CircuitBreaker, CircuitOpenError, CircuitState
 from agentotel.resilience.breaker import TRANSITIONS
@@ -534,3 +536,60 @@ def test_pickled_error_keeps_its_fields() -> None:
 
     error = pickle.loads(pickle.dumps(CircuitOpenError("b", OPEN, 3.0)))
     assert (error.name, error.state, error.retry_after) == ("b", OPEN, 3.0)
+
+
+# ------------------------------------------------------------ reference model
+class _Model:
+    """The documented count-window semantics, written plainly (single caller, no slow calls)."""
+
+    def __init__(self, size: int, minimum: int, threshold: float, duration: float, probes: int) -> None:
+        self.size, self.minimum, self.threshold = size, minimum, threshold
+        self.duration, self.probes = duration, probes
+        self.state, self.window, self.results, self.open_until = "closed", [], [], 0.0
+
+    def refresh(self, now: float) -> None:
+        if self.state == "open" and now >= self.open_until:
+            self.state, self.results = "half_open", []
+
+    def call(self, failed: bool, now: float) -> bool:
+        """Whether the call was admitted."""
+        self.refresh(now)
+        if self.state == "open":
+            return False
+        if self.state == "closed":
+            self.window = (self.window + [failed])[-self.size:]
+            if len(self.window) >= self.minimum and sum(self.window) >= self.threshold * len(self.window):
+                self.state, self.open_until = "open", now + self.duration
+        else:
+            self.results.append(failed)
+            if len(self.results) == self.probes:
+                if sum(self.results) >= self.threshold * self.probes:
+                    self.state, self.open_until = "open", now + self.duration
+                else:
+                    self.state, self.window = "closed", []
+        return True
+
+
+@given(st.lists(st.sampled_from(["ok", "ok", "fail", "tick", "wait"]), max_size=120),
+       st.integers(min_value=1, max_value=6), st.integers(min_value=1, max_value=3))
+@settings(max_examples=150, deadline=None)
+def test_breaker_matches_the_reference_model(ops: list[str], size: int, probes: int) -> None:
+    clock = FakeClock()
+    minimum = max(1, size - 1)
+    breaker = CircuitBreaker("model", window_size=size, minimum_calls=minimum, failure_rate_threshold=0.5,
+                             open_duration=10.0, half_open_calls=probes, clock=clock)
+    model = _Model(size, minimum, 0.5, 10.0, probes)
+    for op in ops:
+        if op in ("tick", "wait"):
+            clock.advance(1.0 if op == "tick" else 10.0)
+        else:
+            admitted = model.call(op == "fail", clock.now)
+            try:
+                breaker.call(fail if op == "fail" else ok)
+                assert admitted
+            except Boom:
+                assert admitted
+            except CircuitOpenError:
+                assert not admitted
+        model.refresh(clock.now)
+        assert breaker.state.value == model.state
