@@ -96,8 +96,11 @@ def _database(options: DemoOptions, out: TextIO) -> data.DatabaseInfo:
 def _progress(enabled: bool) -> Any:
     if not enabled or not sys.stderr.isatty():
         return nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    except ImportError:  # rich comes with the demo extra; without it, no bar
+        return nullcontext(None)
 
     return Progress(TextColumn("asking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
                     console=Console(stderr=True))
