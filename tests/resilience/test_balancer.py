@@ -17,6 +17,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentotel import CircuitBreaker, CircuitOpenError, LoadBalancer, NoInstanceAvailable
 from agentotel.resilience.balancer import OutlierPolicy
@@ -431,3 +433,47 @@ def test_only_draining_instances_raise_clearly() -> None:
         lb.acquire()
     held.release()
     assert lb.instances() == []
+
+
+# -------------------------------------------------------------- invariants
+@given(st.lists(st.tuples(st.sampled_from(["acquire", "ok", "fail", "cancel", "add", "remove", "drain", "wait"]),
+                          st.integers(min_value=0, max_value=7)), max_size=80),
+       st.sampled_from(["p2c_ewma", "round_robin", "weighted_round_robin", "least_requests", "random"]))
+@settings(max_examples=120, deadline=None)
+def test_invariants_under_random_operations(ops: list[tuple[str, int]], strategy: str) -> None:
+    """In-flight equals open leases, ejections respect the cap, a pick never fails while instances exist."""
+    clock = FakeClock()
+    policy = OutlierPolicy(consecutive_failures=2, base_ejection_time=5.0, max_ejection_time=20.0)
+    lb = make(["i0", "i1", "i2"], clock=clock, strategy=strategy, outliers=policy)
+    open_leases: list[Any] = []
+    names = iter(range(3, 10_000))
+    shrunk = False
+    for op, n in ops:
+        if op == "acquire":
+            pickable = [s for s in lb._slots if not s.draining]
+            if pickable:
+                open_leases.append(lb.acquire())
+            else:
+                with pytest.raises(NoInstanceAvailable):
+                    lb.acquire()
+        elif op in ("ok", "fail", "cancel") and open_leases:
+            lease = open_leases.pop(n % len(open_leases))
+            lease.release({"ok": "success", "fail": "failure", "cancel": "cancelled"}[op])
+        elif op == "add":
+            lb.add(f"i{next(names)}")
+        elif op in ("remove", "drain") and lb.instances():
+            shrunk = True
+            target = lb.instances()[n % len(lb.instances())]
+            (lb.remove if op == "remove" else lb.drain)(target)
+        elif op == "wait":
+            clock.advance(n * 2.0)
+        expected: collections.Counter = collections.Counter(id(lease._slot) for lease in open_leases)
+        for slot in lb._slots:
+            assert slot.inflight == expected[id(slot)]
+        snapshot = lb.health_snapshot()
+        assert snapshot["ejected"] == sum(row["ejected"] for row in snapshot["instances"])
+        if not shrunk:  # the cap is applied when ejecting; removals can raise the share afterwards
+            assert snapshot["ejected"] <= policy.max_ejected(len(lb._slots))
+    for lease in open_leases:
+        lease.release()
+    assert all(slot.inflight == 0 for slot in lb._slots)
