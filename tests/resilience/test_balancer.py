@@ -136,7 +136,8 @@ def test_failing_fast_instance_is_not_preferred() -> None:
 
 
 def test_cold_instance_gets_one_probe_at_a_time() -> None:
-    """A new instance has no latency data: it gets one request, not the whole rush."""
+    """Seed bug (same root as 'least response time'): an instance without latency data looked
+    fastest and got the whole rush; now it gets one probe until it has a measurement."""
     clock = FakeClock()
     lb = make([f"warm{i}" for i in range(4)], clock=clock)
     for _ in range(40):  # warm up: every instance has a latency sample
@@ -156,6 +157,7 @@ def test_cold_instance_gets_one_probe_at_a_time() -> None:
 
 
 def test_no_pile_up_for_concurrent_picks() -> None:
+    """K picks before any release spread out (in-flight is part of the cost), not onto one 'fastest' instance."""
     clock = FakeClock()
     instances = [f"i{n}" for n in range(10)]
     lb = make(instances, clock=clock)
@@ -289,6 +291,7 @@ def test_failure_rate_ejects() -> None:
 
 
 def test_ejection_cap() -> None:
+    """Even when every instance fails, at most max_ejection_percent of them are ejected."""
     clock = FakeClock()
     lb = make(["a", "b", "c", "d"], clock=clock, outliers=POLICY, strategy="round_robin")
     for _ in range(40):  # everything fails

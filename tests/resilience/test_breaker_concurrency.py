@@ -37,6 +37,7 @@ def _wait_until(predicate, timeout: float = 20.0) -> None:
 
 
 async def test_half_open_admits_exactly_n_under_1000_tasks_and_8_threads() -> None:
+    """Seed bug: half-open let every concurrent call through; here exactly 5 of 1,200 attempts get in."""
     clock = FakeClock()
     permits = 5
     breaker = CircuitBreaker("probe", minimum_calls=4, window_size=4, open_duration=10.0,
