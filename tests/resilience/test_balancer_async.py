@@ -196,3 +196,16 @@ async def test_async_retry_goes_to_another_instance() -> None:
 
     assert await lb.acall(flaky) == "b"
     assert tried == ["a", "b"] and lb.inflight("a") == lb.inflight("b") == 0
+
+
+async def test_adding_an_instance_wakes_a_waiting_task() -> None:
+    lb = make(["a"], max_inflight=1, wait_timeout=10.0)
+    held = await lb.aacquire()
+    waiter = asyncio.create_task(lb.aacquire())
+    while not lb._async_waiters:
+        await asyncio.sleep(0.001)
+    lb.add("b")
+    lease = await asyncio.wait_for(waiter, 5)
+    assert lease.instance == "b"
+    lease.release()
+    held.release()

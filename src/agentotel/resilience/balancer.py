@@ -281,7 +281,9 @@ class LoadBalancer(Generic[I]):
             slot.index = len(self._slots)
             self._slots.append(slot)
             self._by_key[key] = slot
-            self._wake_locked()
+            waiters = self._wake_locked()  # a new instance has room for bulkhead waiters
+        for loop, future in waiters:
+            _wake(loop, future)
 
     def remove(self, instance: I) -> None:
         """Stop sending requests to ``instance`` now; requests in flight finish and are released normally."""
