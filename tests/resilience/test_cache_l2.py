@@ -14,7 +14,7 @@ import time
 import pytest
 import redis
 
-from agentotel import Cache, stable_key
+from agentotel import Cache, _telemetry, stable_key
 from agentotel.testing import TelemetryCapture
 from tests.support.servers import LOOPBACK, free_port
 
@@ -126,6 +126,7 @@ def test_pickle_only_when_opted_in(redis_url) -> None:
 
 
 def test_redis_down_falls_back_counts_and_never_raises(fake_clock) -> None:
+    _telemetry.set_enabled(True)  # an earlier test's uninstrument() must not silence this one
     capture = TelemetryCapture()
     dead = f"redis://{LOOPBACK}:{free_port()}/0"  # nothing listens there
     cache = Cache(
