@@ -206,3 +206,57 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 
 
 assert {f.name for f in fields(Settings)} == set(_BY_KEYWORD), "Settings and OPTIONS out of step"
+
+# --------------------------------------------------------------------------- the SDK's own variables
+_SDK_LIMITS: Final = (
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_SPAN_EVENT_COUNT_LIMIT", "OTEL_SPAN_LINK_COUNT_LIMIT",
+    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+)
+_SDK_TIMEOUTS: Final = ("OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT")
+_SDK_COMPRESSIONS: Final = ("OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                            "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION")
+
+
+def _non_negative_number(raw: str) -> float:
+    number = float(raw.strip())
+    if not number >= 0:  # also rejects NaN
+        raise ValueError(raw)
+    return number
+
+
+def check_sdk_environment(environ: "os._Environ[str] | dict[str, str] | None" = None) -> list[str]:
+    """Drop malformed ``OTEL_*`` values that would make the SDK or its exporters raise; return their names.
+
+    The SDK raises at import (span limits) or when an exporter is built (timeout,
+    compression), which would leave the application without telemetry, or
+    without its import. Each bad value is reported once, like ours, and removed
+    from ``environ`` so that the SDK uses its default.
+    """
+    env = os.environ if environ is None else environ
+    checks: list[tuple[str, Callable[[str], Any], str, Any]] = [
+        (name, _non_negative_int, "an integer >= 0", "no limit / the SDK default") for name in _SDK_LIMITS
+    ]
+    checks += [(name, _non_negative_number, "a number >= 0", 10) for name in _SDK_TIMEOUTS]
+    checks += [(name, _compression, "gzip, deflate, none", "none") for name in _SDK_COMPRESSIONS]
+    dropped: list[str] = []
+    for name, parse, accepted, default in checks:
+        raw = env.get(name)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            parse(raw)
+        except (ValueError, TypeError):
+            report_bad_value(name, raw, accepted, default)
+            env.pop(name, None)
+            dropped.append(name)
+    return dropped
+
+
+def _compression(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("gzip", "deflate", "none"):
+        raise ValueError(raw)
+    return value
+

@@ -36,7 +36,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from agentotel._config import parse_bool, report_bad_value
+from agentotel._config import check_sdk_environment, parse_bool, report_bad_value
 from agentotel._telemetry import log_internal_error
 from agentotel._export import (
     BoundedBatchSpanProcessor,
@@ -177,12 +177,18 @@ def otlp_target(signal: str = "TRACES", environ: Optional[Mapping[str, str]] = N
             url += _SIGNAL_PATHS[signal]
     parsed = urlparse(url if "://" in url else f"http://{url}")
     scheme_port = 443 if parsed.scheme == "https" else default_port
+    try:
+        port = parsed.port or scheme_port
+    except ValueError:  # e.g. http://collector:43l7
+        variable = f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT" if specific else "OTEL_EXPORTER_OTLP_ENDPOINT"
+        report_bad_value(variable, url, "a URL such as http://collector:4317", f"port {scheme_port}")
+        port = scheme_port
     return OtlpTarget(
         signal=signal,
         protocol=protocol,
         url=url,
         host=parsed.hostname or "localhost",
-        port=parsed.port or scheme_port,
+        port=port,
         headers=_parse_headers(_signal_env(signal, "HEADERS", env) or ""),
     )
 
@@ -318,6 +324,7 @@ def setup_sdk() -> SdkSetup:
     global _current
     if sdk_disabled():
         return SdkSetup(None, None)
+    check_sdk_environment()
     install_export_log_throttle()
     resource = Resource.create()
     setup = SdkSetup(None, None, shutdown_timeout_millis=env_int(

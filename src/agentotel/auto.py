@@ -9,7 +9,11 @@ Import it first, before the libraries you want traced are used.
 
 from __future__ import annotations
 
-from agentotel import _sdk, _telemetry, instrument
+from agentotel import _config, _telemetry, instrument
+
+_config.check_sdk_environment()  # before the SDK is imported: it raises at import on some bad values
+
+from agentotel import _sdk  # noqa: E402
 
 try:
     if not _sdk.sdk_disabled():

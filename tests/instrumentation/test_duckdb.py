@@ -324,3 +324,21 @@ def test_fetchone_fetchmany_stream_one_execution(telemetry: TelemetryCapture, co
     assert relation.fetchone() == (1,)
     assert relation.fetchmany(2) == [(2,), (3,)]
     assert len(telemetry.spans()) == 1  # later fetches read the same result
+
+
+def test_table_relation_writes_and_views(telemetry: TelemetryCapture, con: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    table = con.table("landuse_transitions")
+    table.insert((500, 3, "inserted"))
+    names = ["INSERT landuse_transitions"]
+    if "update" in dir(table):
+        table.update({"name": duckdb.ConstantExpression("renamed")}, condition=duckdb.ColumnExpression("id") == 500)
+        names.append("UPDATE landuse_transitions")
+    table.filter("id = 500").create_view("v_new")
+    names.append("CREATE VIEW v_new SELECT landuse_transitions")
+    if "preview" in dir(table):
+        table.preview(3)
+        names.append("SELECT landuse_transitions")
+    # duckdb 1.x renders table relations schema-qualified (main.landuse_transitions)
+    assert [s.name.replace("main.", "") for s in telemetry.spans()] == names
+    assert con.execute("SELECT count(*) FROM v_new").fetchone() == (1,)
+    assert all("500" not in s.attributes.get("db.query.text", "") for s in telemetry.spans())

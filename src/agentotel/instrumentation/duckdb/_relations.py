@@ -51,12 +51,15 @@ class Relations:
         self._map: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def remember(self, relation: Any, text: Optional[str], namespace: Optional[str]) -> None:
+        """Note what ``relation`` will run (``text``), or that it already ran (``text=None``); never raises."""
         if relation is None:
             return
         try:
             self._map[relation] = _RAN if text is None else _RelationInfo(text, namespace)
         except TypeError:  # not weakly referenceable: the text is read back at the terminal instead
             pass
+        except Exception as exc:
+            log_internal_error("duckdb relation", exc)
 
     def info(self, relation: Any) -> Any:
         """The relation's info (read from the relation once when we did not see it made), or ``_RAN``."""
@@ -76,9 +79,6 @@ class Relations:
         return found
 
 
-
-
-
 # ---------------------------------------------------------------------------- sql / query
 def _run_sql(
     tracer: QueryTracer,
@@ -96,24 +96,23 @@ def _run_sql(
         if text is None:
             return original(*args, **kwargs)
         statement = tracer.statement(text)
+        now: Optional[Prepared] = None  # what runs at the call
+        later: Optional[str] = None  # the lazy SELECT a terminal will run
+        if statement.lazy and statement.statement_count <= 1:
+            later = text
+        elif statement.lazy:  # a script: the statements before the last run now, the last stays lazy
+            now, later = tracer.prepare(text[: statement.last_start], namespace), text[statement.last_start:]
+        else:
+            now = tracer.prepare(text, namespace)
         parameters = kwargs.get("params") if tracer.settings.capture_sql_parameters else None
     except Exception as exc:
         log_internal_error("duckdb sql", exc)
         return original(*args, **kwargs)
-    if statement.lazy and statement.statement_count <= 1:
+    if now is None:
         relation = original(*args, **kwargs)
-        try:
-            relations.remember(relation, text, namespace)
-        except Exception as exc:
-            log_internal_error("duckdb sql", exc)
-        return relation
-    if statement.lazy:  # a script: the statements before the last run now, the last stays lazy
-        head, last = text[: statement.last_start], text[statement.last_start:]
-        relation = traced(tracer, tracer.prepare(head, namespace), original, args, kwargs)
-        relations.remember(relation, last, namespace)
-        return relation
-    relation = traced(tracer, tracer.prepare(text, namespace), original, args, kwargs, parameters)
-    relations.remember(relation, None, namespace)
+    else:
+        relation = traced(tracer, now, original, args, kwargs, parameters if later is None else None)
+    relations.remember(relation, later, namespace)
     return relation
 
 
@@ -197,7 +196,7 @@ def _statement_of(relations: Relations, tracer: QueryTracer, relation: Any, meth
         return None
     if method in _STREAMING and info.streaming:
         return None
-    if template is _READ:
+    if template == _READ:
         text = info.text
     else:
         name = args[0] if args else next(iter(kwargs.values()), "?")
