@@ -101,11 +101,11 @@ def test_dropped_components_disappear() -> None:
     assert not any(c["name"] == "h-gone" for c in agentotel.health()["components"]["circuit_breaker"])
 
 
-def test_health_is_callable_whichever_import_came_first() -> None:
+def test_health_is_the_function_whichever_import_came_first() -> None:
     import subprocess
     import sys
 
-    code = ("import agentotel.health, agentotel; from agentotel.health import STATUSES; "
+    code = ("import agentotel._health, agentotel; from agentotel._health import STATUSES; "
             "assert agentotel.health()['status'] in STATUSES; "
             "from agentotel import health; assert health()['status'] in STATUSES")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -29,7 +29,7 @@ from agentotel._config import load_settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from agentotel._agent import agent
-    from agentotel.health import health
+    from agentotel._health import health
     from agentotel.resilience.balancer import LoadBalancer, NoInstanceAvailable
     from agentotel.resilience.breaker import CircuitBreaker, CircuitOpenError, CircuitState
     from agentotel.resilience.cache import Cache
@@ -74,7 +74,7 @@ _LAZY: dict[str, str] = {
     "RateLimiter": "agentotel.resilience.ratelimit",
     "RateLimitExceeded": "agentotel.resilience.ratelimit",
     "stable_key": "agentotel.resilience.keys",
-    "health": "agentotel.health",
+    "health": "agentotel._health",
     "agent": "agentotel._agent",
 }
 

@@ -22,9 +22,7 @@ whose snapshot fails is reported as ``unhealthy`` with the error's type.
 from __future__ import annotations
 
 import os
-import sys
 import time
-import types
 from typing import Any
 
 from agentotel import _telemetry
@@ -101,19 +99,3 @@ def _process() -> dict[str, Any]:
     except Exception as exc:  # psutil missing or failing must not break the health endpoint
         _telemetry.log_internal_error("health process info", exc)
     return info
-
-
-class _CallableModule(types.ModuleType):
-    """``agentotel.health`` is both this module and the function.
-
-    Importing the submodule (``from agentotel.health import STATUSES``) makes Python set
-    the package attribute ``agentotel.health`` to the module, hiding the function that
-    ``agentotel/__init__.py`` exports lazily; calling the module calls the function, so
-    ``agentotel.health()`` works whichever import came first.
-    """
-
-    def __call__(self) -> dict[str, Any]:
-        return health()
-
-
-sys.modules[__name__].__class__ = _CallableModule
