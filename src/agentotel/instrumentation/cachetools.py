@@ -65,7 +65,6 @@ _MISSES_ATTR = "_agentotel_misses"
 _ABSENT: Any = object()
 
 
-
 def _decorated_call_codes() -> dict[Any, str]:
     """Code of each ``__call__`` that runs ``@cached``/``@cachedmethod`` functions -> the
     attribute holding the decorated function (``self.__func``, name-mangled).
