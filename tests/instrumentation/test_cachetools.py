@@ -193,3 +193,11 @@ def test_loaded_by_agentotel_instrument(telemetry) -> None:
     cache = name_cache(cachetools.LRUCache(4), "via-instrument")
     cache.get("k")
     assert counts(telemetry, "via-instrument") == (0, 1)
+
+
+def test_registered_as_an_opentelemetry_instrumentor_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    (entry,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "cachetools"]
+    assert entry.load() is CachetoolsInstrumentor
+    assert CachetoolsInstrumentor().instrumentation_dependencies() == ("cachetools >= 5.3, < 9",)

@@ -181,3 +181,38 @@ async def test_load_span_counts_the_callers_it_served(capture, fake_clock) -> No
     gate.set()
     assert await asyncio.gather(*tasks) == ["v"] * 4
     assert capture.span("cache.load answers").attributes["cache.coalesced"] == 3
+
+
+def test_lookups_make_no_sdk_call(capture, fake_clock, monkeypatch) -> None:
+    from opentelemetry.sdk.metrics._internal import instrument as sdk_instruments
+    from opentelemetry.sdk.trace import Span
+
+    calls = []
+    for cls, method in ((sdk_instruments._Counter, "add"), (sdk_instruments._UpDownCounter, "add"),
+                        (sdk_instruments._Histogram, "record")):
+        monkeypatch.setattr(cls, method, lambda self, *a, **k: calls.append(type(self).__name__))
+    set_attribute = Span.set_attribute
+    monkeypatch.setattr(Span, "set_attribute", lambda self, *a: calls.append(a[0]) or set_attribute(self, *a))
+    cache = make_cache(capture, "quiet", clock=fake_clock)
+    cache.set("k", 1)
+    for _ in range(100):
+        cache.get("k")
+        cache.get_or_load("k", int)
+    assert calls == []
+    with capture.tracer_provider.get_tracer("test").start_as_current_span("request"):
+        for _ in range(100):
+            cache.get("k")
+    assert calls == ["cache.hit"]  # set once for the span, not once per lookup
+    assert lookups(capture, "quiet", "hit") == 300
+
+
+def test_one_set_of_instruments_per_meter(capture) -> None:
+    from agentotel.resilience._cache_telemetry import instruments_for
+
+    first, second = make_cache(capture, "one"), make_cache(capture, "two")
+    assert first._instruments is second._instruments is instruments_for(first._meter)
+    other = TelemetryCapture()
+    try:
+        assert make_cache(other, "other")._instruments is not first._instruments
+    finally:
+        other.shutdown()
