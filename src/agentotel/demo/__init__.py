@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-otlp", action="store_true", help="do not export over OTLP even if the variable is set")
     out.add_argument("--protocol", choices=("grpc", "http/protobuf"), default=None,
                      help="OTLP protocol (default OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)")
-    out.add_argument("--service-name", default=None, help="service.name (default OTEL_SERVICE_NAME or agentotel-demo)")
+    out.add_argument("--service-name", default=None, metavar="NAME", help="service.name (default OTEL_SERVICE_NAME or agentotel-demo)")
     out.add_argument("--jaeger-url", default="http://localhost:16686", metavar="URL",
                      help="Jaeger UI base URL for the printed trace link (default http://localhost:16686)")
     return parser
