@@ -43,6 +43,7 @@ guard = threading.local()
 
 
 def query_text(query: Any) -> Optional[str]:
+    """The SQL text of a ``query`` argument: a ``str`` or a ``duckdb.Statement``; None for anything else."""
     if type(query) is str:
         return query
     if isinstance(query, str):
