@@ -171,6 +171,9 @@ def _validate_keywords(overrides: Mapping[str, Any]) -> dict[str, Any]:
             except (ValueError, TypeError):
                 report_bad_value(keyword, raw, option.accepted, option.default)
                 continue
+        elif keyword == "capture_message_content" and not isinstance(value, ContentCapture):
+            report_bad_value(keyword, value, option.accepted, option.default)
+            continue
         elif keyword == "disabled_instrumentations":
             value = frozenset(value)
         elif isinstance(option.default, bool) and not isinstance(value, bool):

@@ -214,7 +214,9 @@ def _load_exporter(group: str, name: str, signal: str):
             return entry.load()
     known = sorted({entry.name for entry in entry_points(group=group)} | {"otlp", "none"})
     report_bad_value(f"OTEL_{signal}_EXPORTER", name, ", ".join(known), "otlp")
-    return None
+    if name.startswith("otlp_proto"):  # the default itself is not installed
+        return None
+    return _load_exporter(group, "otlp", signal)  # what the message says: the default is used
 
 
 def _otlp_address(name: str, signal: str) -> Optional[tuple[str, int]]:
