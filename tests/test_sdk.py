@@ -139,8 +139,8 @@ def test_full_queue_drops_are_counted_reported_once_and_exposed_as_a_metric(capl
     with caplog.at_level(logging.WARNING, logger="agentotel"):
         end_spans(provider, 8 + 5)  # 8 fill the queue, 5 are dropped
     assert (processor.queued, processor.dropped) == (8, 5)
-    warnings = [r.getMessage() for r in caplog.records if "queue is full" in r.getMessage()]
-    assert len(warnings) == 1 and "1 spans dropped so far" in warnings[0]
+    warnings = [r.getMessage() for r in caplog.records if "dropping spans" in r.getMessage()]
+    assert len(warnings) == 1 and "1 so far: the queue is full (8 spans)" in warnings[0]
 
     points = [p for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
               for m in sm.metrics if m.name == semconv.EXPORT_SPANS_DROPPED for p in m.data.data_points]
@@ -164,6 +164,54 @@ def test_unsampled_spans_are_not_counted_as_dropped():
     assert processor.dropped == 0
     exporter.release.set()
     provider.shutdown()
+
+
+class ResultExporter(SpanExporter):
+    """Returns a result the test chooses and records how many spans it got."""
+
+    def __init__(self) -> None:
+        self.result = SpanExportResult.FAILURE
+        self.exported = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.exported += len(spans)
+        return self.result
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_an_unreachable_collector_shrinks_what_is_held_until_it_is_back(caplog):
+    import socket
+
+    exporter = ResultExporter()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    processor = make_processor(exporter, max_queue_size=64, max_export_batch_size=32, outage_queue_size=8,
+                               endpoint=("127.0.0.1", port))
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    assert (processor.limit, processor.outage_capacity) == (64, 8)
+
+    with caplog.at_level(logging.WARNING, logger="agentotel"):
+        processor.force_flush()  # nothing queued: no export, no probe
+        end_spans(provider, 3)
+        processor.force_flush()  # first export: probe says unreachable, the export fails
+        assert processor.limit == 8
+        end_spans(provider, 20)
+    assert (processor.queued, processor.dropped) == (8, 12)
+    assert any("dropping spans, 1 so far: the collector at 127.0.0.1:" in r.getMessage()
+               and "is unreachable, so at most 8 spans are held" in r.getMessage() for r in caplog.records)
+
+    with socket.create_server(("127.0.0.1", port)):  # the collector is back
+        exporter.result = SpanExportResult.SUCCESS
+        processor.force_flush()
+        assert processor.limit == 64 and processor.queued == 0
+        end_spans(provider, 40)
+        assert processor.dropped == 12  # the full queue is available again
+        provider.shutdown()
+    assert exporter.exported == 3 + 8 + 40
 
 
 # --------------------------------------------------------------------------- bounded shutdown

@@ -11,15 +11,16 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import threading
 import time
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from agentotel import semconv
 from agentotel._telemetry import get_meter, is_enabled
@@ -118,14 +119,52 @@ def install_export_log_throttle(interval: float = DEFAULT_LOG_INTERVAL_S) -> Exp
         return _throttle
 
 
+class _ReachabilityWatch(SpanExporter):
+    """Wraps a span exporter and tells the processor whether the collector is reachable.
+
+    Before the first export, and before each export that follows a failed one, it
+    probes the collector's port (one TCP connect). The export itself is unchanged:
+    the wrapped exporter still retries as it always does.
+    """
+
+    def __init__(self, inner: SpanExporter, endpoint: tuple[str, int], on_change: Callable[[bool], None]) -> None:
+        self.inner = inner
+        self._endpoint = endpoint
+        self._on_change = on_change
+        self._suspect = True
+        self._shutdown_takes_timeout = "timeout_millis" in inspect.signature(inner.shutdown).parameters
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._suspect:
+            self._on_change(endpoint_reachable(*self._endpoint))
+        result = self.inner.export(spans)
+        self._suspect = result is not SpanExportResult.SUCCESS
+        if not self._suspect:
+            self._on_change(True)
+        return result
+
+    def shutdown(self, timeout_millis: float = 30_000) -> None:
+        if self._shutdown_takes_timeout:
+            self.inner.shutdown(timeout_millis=timeout_millis)  # type: ignore[call-arg]
+        else:
+            self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 class BoundedBatchSpanProcessor(BatchSpanProcessor):
     """A ``BatchSpanProcessor`` that counts what it drops and shuts down within a budget.
 
     When the queue is full a span is dropped here, counted, and reported in one
     warning per ``log_interval`` (instead of the SDK's per-span log record, which
     would slow the application down exactly when the collector is away).
-    ``shutdown()`` flushes for at most ``shutdown_timeout_millis``, and does not
-    wait at all when nothing listens on ``endpoint`` (a ``(host, port)`` pair).
+    While nothing listens on ``endpoint`` (a ``(host, port)`` pair, probed before the
+    first export and after failed ones) at most ``outage_queue_size`` spans are held:
+    a span kept for a collector that is not there costs memory and CPU (about 3 KiB and
+    a third more CPU per span while the queue grows), and is lost if the outage lasts.
+    ``shutdown()`` flushes for at most ``shutdown_timeout_millis``, and does not wait
+    at all when nothing listens on ``endpoint``.
     """
 
     def __init__(
@@ -138,27 +177,29 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         export_timeout_millis: float,
         shutdown_timeout_millis: float = 5000,
         endpoint: Optional[tuple[str, int]] = None,
+        outage_queue_size: Optional[int] = None,
         log_interval: float = DEFAULT_LOG_INTERVAL_S,
-        meter_provider: Optional[MeterProvider] = None,
     ) -> None:
-        kwargs = {"meter_provider": meter_provider} if meter_provider is not None else {}
+        self.capacity = max_queue_size
+        self.outage_capacity = min(max_queue_size, outage_queue_size or 2 * max_export_batch_size)
+        self.limit = max_queue_size  # capacity, or outage_capacity while the collector is unreachable
+        if endpoint is not None:
+            span_exporter = _ReachabilityWatch(span_exporter, endpoint, self._set_reachable)
         super().__init__(
             span_exporter,
             max_queue_size=max_queue_size,
             schedule_delay_millis=schedule_delay_millis,
             max_export_batch_size=max_export_batch_size,
             export_timeout_millis=export_timeout_millis,
-            **kwargs,
         )
-        self.capacity = max_queue_size
         self.shutdown_timeout_millis = shutdown_timeout_millis
         self.endpoint = endpoint
         self._log_interval = log_interval
-        # The SDK's queue (a bounded deque); read-only use, for the O(1) "is it full" check.
-        self._queue = self._batch_processor._queue  # noqa: SLF001
+        # The SDK's queue (a bounded deque, SDK >= 1.34), read for the O(1) "is it full" check.
+        # On older SDKs the check is skipped and the SDK drops (and logs) by itself.
+        self._queue = getattr(getattr(self, "_batch_processor", None), "_queue", ())
         self._drop_lock = threading.Lock()
         self._dropped = 0
-        self._reported = 0
         self._last_report: Optional[float] = None
 
     @property
@@ -171,8 +212,11 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         """Spans waiting in the queue now."""
         return len(self._queue)
 
+    def _set_reachable(self, reachable: bool) -> None:
+        self.limit = self.capacity if reachable else self.outage_capacity
+
     def on_end(self, span: ReadableSpan) -> None:
-        if len(self._queue) >= self.capacity:
+        if len(self._queue) >= self.limit:
             if span.context is not None and span.context.trace_flags.sampled:
                 self._drop()
             return
@@ -185,11 +229,14 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
             if self._last_report is not None and now - self._last_report < self._log_interval:
                 return
             self._last_report, dropped = now, self._dropped
+        if self.limit < self.capacity:
+            reason = f"the collector{_where(self.endpoint)} is unreachable, so at most {self.limit} spans are held"
+        else:
+            reason = (f"the queue is full ({self.capacity} spans): the collector{_where(self.endpoint)} is not "
+                      "keeping up (raise OTEL_BSP_MAX_QUEUE_SIZE for longer bursts)")
         _logger.warning(
-            "agentotel: the span export queue is full (%d spans): %d spans dropped so far. The collector%s "
-            "is not keeping up or is unreachable; the application is unaffected. Raise OTEL_BSP_MAX_QUEUE_SIZE "
-            "for longer bursts, or check the endpoint with `agentotel doctor`.",
-            self.capacity, dropped, _where(self.endpoint),
+            "agentotel: dropping spans, %d so far: %s. The application is unaffected; check the endpoint "
+            "with `agentotel doctor`.", dropped, reason,
         )
 
     def shutdown(self) -> None:
@@ -198,7 +245,11 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         unreachable = self.endpoint is not None and pending and not endpoint_reachable(*self.endpoint)
         if unreachable:
             budget = 0
-        self._batch_processor.shutdown(timeout_millis=budget)
+        batch_processor = getattr(self, "_batch_processor", None)
+        if batch_processor is not None:
+            batch_processor.shutdown(timeout_millis=budget)
+        else:  # older SDKs: their own (30 s) bound
+            super().shutdown()
         lost = len(self._queue)
         if unreachable:
             _logger.warning(

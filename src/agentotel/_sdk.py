@@ -246,9 +246,7 @@ def make_metric_readers() -> list[MetricReader]:
 
 
 def make_batch_processor(
-    exporter: SpanExporter,
-    endpoint: Optional[tuple[str, int]] = None,
-    meter_provider: Optional[MeterProvider] = None,
+    exporter: SpanExporter, endpoint: Optional[tuple[str, int]] = None
 ) -> BoundedBatchSpanProcessor:
     """A batch processor sized for agent bursts; ``OTEL_BSP_*`` and ``AGENTOTEL_SHUTDOWN_TIMEOUT`` win."""
     queue = env_int("OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_BSP_MAX_QUEUE_SIZE)
@@ -261,7 +259,6 @@ def make_batch_processor(
         export_timeout_millis=env_int("OTEL_BSP_EXPORT_TIMEOUT", DEFAULT_BSP_EXPORT_TIMEOUT_MS),
         shutdown_timeout_millis=env_int("AGENTOTEL_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_MS, minimum=0),
         endpoint=endpoint,
-        meter_provider=meter_provider,
     )
 
 
@@ -343,7 +340,7 @@ def setup_sdk() -> SdkSetup:
             cls = _load_exporter("opentelemetry_traces_exporter", name, "TRACES")
             if cls is None:
                 continue
-            processor = make_batch_processor(cls(), _otlp_address(name, "TRACES"), setup.meter_provider)
+            processor = make_batch_processor(cls(), _otlp_address(name, "TRACES"))
             setup.tracer_provider.add_span_processor(processor)
             setup.span_processors.append(processor)
         trace.set_tracer_provider(setup.tracer_provider)

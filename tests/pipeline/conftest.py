@@ -167,6 +167,9 @@ def app_env(**overrides: str) -> dict[str, str]:
     """A clean environment for an app subprocess: no inherited OTEL_* settings, quick metric export."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTOTEL_"))}
     env.update({
+        # The DuckDB workload needs only the duckdb instrumentor; importing the other targets
+        # (LangGraph, pydantic-ai) would only slow every subprocess down.
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "langgraph,pydantic_ai,cachetools,system_metrics",
         "OTEL_SERVICE_NAME": "pipeline-app",
         "OTEL_METRIC_EXPORT_INTERVAL": "500",
         "OTEL_BSP_SCHEDULE_DELAY": "200",

@@ -77,8 +77,7 @@ def query_points(sink: OtlpSink) -> list:
 @pytest.mark.parametrize("way_in", ["import agentotel.auto", "opentelemetry-instrument"])
 def test_spans_and_metrics_cross_the_collector_intact(collector, otlp_sink, way_in, protocol):
     endpoint = collector.grpc_endpoint if protocol == "grpc" else collector.http_endpoint
-    env = app_env(OTEL_EXPORTER_OTLP_PROTOCOL=protocol, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
-                  OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics")
+    env = app_env(OTEL_EXPORTER_OTLP_PROTOCOL=protocol, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
     auto = way_in == "import agentotel.auto"
     args = ["--runs", str(RUNS)] + (["--auto"] if auto else [])
     done = run_app(app_command("duckdb_workload.py", *args, instrument=not auto), env)
