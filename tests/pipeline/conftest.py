@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 import subprocess
 import sys
 import urllib.request
@@ -134,6 +135,12 @@ class Prometheus:
             f"--web.listen-address={LOOPBACK}:{self.port}",
         ]
         self.server = ServerProcess(args, self.workdir / "prometheus.log").start(self.port, timeout=30)
+        deadline = time.monotonic() + 30  # the port listens before the TSDB is ready (503 until then)
+        while not self.ready():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"Prometheus not ready after 30 s; log:\n{self.server.log()}")
+            time.sleep(0.1)
         return self
 
     def ready(self) -> bool:
