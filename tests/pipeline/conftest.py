@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
