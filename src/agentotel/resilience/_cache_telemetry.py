@@ -61,9 +61,13 @@ Source = Callable[[], Iterable[CacheCounts]]
 
 
 def _agentotel_caches(meter: Meter) -> Source:
+    # Weakly: this source lives in the value of the weak map keyed by ``meter`` (see instruments_for).
+    meter_ref = weakref.ref(meter)
+
     def source() -> Iterable[CacheCounts]:
+        meter = meter_ref()
         for cache in _registry.components("cache"):
-            if getattr(cache, "_meter", None) is meter:
+            if meter is not None and getattr(cache, "_meter", None) is meter:
                 yield cache._counts()
 
     return source
@@ -167,15 +171,19 @@ def _point(value: int, name: str, key: str, label: str, level: Optional[str] = N
 
 
 _instruments_lock = threading.Lock()
-_instruments: "weakref.WeakKeyDictionary[Meter, CacheInstruments]" = weakref.WeakKeyDictionary()
+# Values are weak too: through the SDK's storage, a CacheInstruments reaches its meter (the key),
+# which would keep every meter and provider alive. The meter's callbacks keep the value alive.
+_instruments: "weakref.WeakKeyDictionary[Meter, weakref.ref[CacheInstruments]]" = weakref.WeakKeyDictionary()
 
 
 def instruments_for(meter: Meter) -> CacheInstruments:
     """The one :class:`CacheInstruments` of ``meter``, created on first use."""
     with _instruments_lock:
-        found = _instruments.get(meter)
+        known = _instruments.get(meter)
+        found = known() if known is not None else None
         if found is None:
-            found = _instruments[meter] = CacheInstruments(meter)
+            found = CacheInstruments(meter)
+            _instruments[meter] = weakref.ref(found)
         return found
 
 
