@@ -241,3 +241,32 @@ def test_connection_namespaces_forget_dead_connections() -> None:
 
     gc.collect()
     assert len(namespaces) == 0
+
+
+def test_unsampled_spans_still_record_the_duration() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    tracer_provider = TracerProvider(sampler=ALWAYS_OFF)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor = DuckDBInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        con = duckdb.connect()
+        con.executemany("SELECT ?", [(1,), (2,)])
+        with pytest.raises(duckdb.Error):
+            con.execute("SELECT * FROM nope")
+        con.sql("SELECT 1").fetchall()
+    finally:
+        instrumentor.uninstrument()
+    assert exporter.get_finished_spans() == ()
+    data = reader.get_metrics_data()
+    points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+              if m.name == semconv.DB_CLIENT_OPERATION_DURATION for p in m.data.data_points]
+    assert sum(p.count for p in points) == 3
