@@ -61,13 +61,9 @@ Source = Callable[[], Iterable[CacheCounts]]
 
 
 def _agentotel_caches(meter: Meter) -> Source:
-    # Weakly: this source lives in the value of the weak map keyed by ``meter`` (see instruments_for).
-    meter_ref = weakref.ref(meter)
-
     def source() -> Iterable[CacheCounts]:
-        meter = meter_ref()
         for cache in _registry.components("cache"):
-            if meter is not None and getattr(cache, "_meter", None) is meter:
+            if getattr(cache, "_meter", None) is meter:
                 yield cache._counts()
 
     return source
@@ -199,9 +195,9 @@ def _context_getter() -> Callable[[], Any]:
 
 current_context = _context_getter()
 _SPAN_KEY = getattr(trace_propagation, "_SPAN_KEY", None)
-# The last (span, value) we set: repeated lookups in one span skip the SDK's locked,
-# validating set_attribute. Holds at most one span.
-_last_mark: tuple[Any, Any] = (None, None)
+# The last (span, value) we set, the span held weakly: repeated lookups in one span
+# skip the SDK's locked, validating set_attribute.
+_last_mark: tuple[Callable[[], Any], Any] = (lambda: None, None)
 
 
 def mark_span(context: Mapping[str, Any], hit: bool) -> None:
@@ -212,11 +208,14 @@ def mark_span(context: Mapping[str, Any], hit: bool) -> None:
         if span is None or not _telemetry.is_enabled():
             return
         last_span, last_hit = _last_mark
-        if span is last_span and hit is last_hit:
+        if span is last_span() and hit is last_hit:
             return
         if span.is_recording():
             span.set_attribute(semconv.CACHE_HIT, hit)
-            _last_mark = (span, hit)
+            try:
+                _last_mark = (weakref.ref(span), hit)
+            except TypeError:  # a span type without weak references: no memo
+                pass
     except Exception as exc:
         _telemetry.log_internal_error("cache.hit attribute", exc)
 
