@@ -204,3 +204,23 @@ def test_cache_operations(counted: SpanCounter) -> None:
 def test_soak_counts_are_the_stated_ones() -> None:
     """Under AGENTOTEL_SOAK=1 the counts above are the ones the guarantee states."""
     assert (QUERIES, GRAPH_RUNS, CACHE_OPS) == (100_000, 10_000, 1_000_000)
+
+
+def test_dropped_providers_are_not_kept_alive() -> None:
+    """Components that report through a provider the application drops do not pin it (nor its data)."""
+    import weakref
+
+    def cycle() -> "weakref.ref[MeterProvider]":
+        provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
+        tracer_provider = TracerProvider(shutdown_on_exit=False)
+        cache = agentotel.Cache("short", meter_provider=provider, tracer_provider=tracer_provider)
+        cache.get_or_load("k", lambda: 1)
+        agentotel.CircuitBreaker("short", meter_provider=provider).call(lambda: 1)
+        agentotel.LoadBalancer("short", ["a"], meter_provider=provider).call(lambda instance: instance)
+        agentotel.RateLimiter("short", requests_per_minute=60, meter_provider=provider).acquire()
+        provider.shutdown()
+        return weakref.ref(provider)
+
+    refs = [cycle() for _ in range(20)]
+    gc.collect()
+    assert [ref for ref in refs if ref() is not None] == []

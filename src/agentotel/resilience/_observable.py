@@ -72,14 +72,17 @@ def histogram(provider: MeterProvider, name: str, unit: str, description: str,
     with _lock:
         state = _state(provider)
         if key in state:
-            return state[key]
+            found = state[key]
+            return found() if found is not None else None
         try:
             created: Optional[Histogram] = _telemetry.get_meter(semconv.SCOPE_NAME, provider).create_histogram(
                 name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets))
         except Exception as exc:
             _telemetry.log_internal_error(f"histogram {name}", exc)
             created = None
-        state[key] = created
+        # Weakly: the histogram refers to its provider, which would keep the weak key alive forever.
+        # The provider's meter holds it as long as the provider lives.
+        state[key] = None if created is None else weakref.ref(created)
         return created
 
 
