@@ -154,3 +154,15 @@ def test_circular_reference_raises() -> None:
 def test_shared_but_not_circular_values_are_fine() -> None:
     shared = [1, 2]
     assert stable_key([shared, shared]) == stable_key([[1, 2], [1, 2]])
+
+
+def test_documented_example_value() -> None:
+    # Pinned: a change of the canonical form would orphan every key already in Redis.
+    import doctest
+
+    from agentotel.resilience import keys
+
+    assert doctest.testmod(keys).failed == 0
+    assert stable_key("summarise", {"model": "gpt-4o", "temperature": 0.0}) == (
+        "3f50583b709fb2aba7d8b64e4a59e2e5f638f93f888c4ede23df9badcf2b3aff"
+    )

@@ -5,8 +5,8 @@ cannot be shared with a second-level cache or another worker. :func:`stable_key`
 encodes its arguments as canonical JSON and hashes that text::
 
     >>> from agentotel import stable_key
-    >>> stable_key("summarise", {"model": "gpt-4o", "temperature": 0.0})
-    '5a1c...'                                  # 64 hex digits, the same in every process
+    >>> stable_key("summarise", {"model": "gpt-4o", "temperature": 0.0})  # the same in every process
+    '3f50583b709fb2aba7d8b64e4a59e2e5f638f93f888c4ede23df9badcf2b3aff'
 
 Canonical means: dict keys sorted, sets and frozensets sorted by their elements'
 encodings, tuples and lists alike (both become JSON arrays), ``-0.0`` equal to ``0.0``,
