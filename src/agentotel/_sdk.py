@@ -7,9 +7,9 @@ entry points, so ``OTEL_TRACES_EXPORTER=console`` and friends work as the spec s
 
 What differs from the SDK's defaults, so that export never hurts the application:
 
-* the span queue holds 32768 spans (the SDK's 2048 lost 7-9% of a 36k-span burst);
-  spans dropped when it is full are counted (``agentotel.export.spans.dropped``) and
-  reported in one warning per minute;
+* the span queue holds 32768 spans (the SDK's 2048 lost 7-9% of a 36k-span burst),
+  two batches only while nothing listens on the collector's port; spans dropped are
+  counted (``agentotel.export.spans.dropped``) and reported in one warning per minute;
 * the exporters' error messages are logged at most once a minute, not per batch;
 * at exit, spans and metrics are flushed within ``AGENTOTEL_SHUTDOWN_TIMEOUT``
   (5000 ms), and not waited for at all when nothing listens on the collector's port.
@@ -147,7 +147,7 @@ class OtlpTarget:
     url: str  # gRPC: scheme://host:port; HTTP: the full URL including /v1/<signal>
     host: str
     port: int
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # values are often API keys
 
     def masked_headers(self) -> dict[str, str]:
         """Header names with their values hidden (they often carry API keys)."""
