@@ -232,6 +232,7 @@ def test_otlp_header_values_stay_secret(monkeypatch: pytest.MonkeyPatch, capsys:
     target = _sdk.otlp_target("TRACES")
     assert target.headers == {"x-api-key": OTLP_HEADER}  # read, so it really is configured
     assert OTLP_HEADER not in str(target.masked_headers())
+    assert OTLP_HEADER not in repr(target)  # e.g. when a target ends up in a log message
     doctor.main(["--timeout", "1"])
     report = capsys.readouterr()
     assert "x-api-key" in report.out
