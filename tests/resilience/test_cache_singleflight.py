@@ -249,3 +249,21 @@ async def test_sync_lookup_inside_the_loop_of_an_async_load_does_not_deadlock(fa
     assert cache.get_or_load("k", lambda: "sync") == "sync"
     gate.set()
     assert await asyncio.wait_for(task, TIMEOUT) == "async"
+
+
+async def test_ttl_zero_keeps_nothing_but_still_coalesces(fake_clock) -> None:
+    cache = Cache("coalesce-only", ttl=0, clock=fake_clock)
+    gate = asyncio.Event()
+    calls = []
+
+    async def loader() -> str:
+        calls.append(1)
+        await gate.wait()
+        return "v"
+
+    tasks = [asyncio.create_task(cache.aget_or_load("k", loader)) for _ in range(5)]
+    await async_wait_until(lambda: cache.stats().coalesced == 4)
+    gate.set()
+    assert await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT) == ["v"] * 5
+    assert calls == [1]
+    assert len(cache) == 0
