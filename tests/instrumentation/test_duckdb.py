@@ -342,3 +342,11 @@ def test_table_relation_writes_and_views(telemetry: TelemetryCapture, con: Any, 
     assert [s.name.replace("main.", "") for s in telemetry.spans()] == names
     assert con.execute("SELECT count(*) FROM v_new").fetchone() == (1,)
     assert all("500" not in s.attributes.get("db.query.text", "") for s in telemetry.spans())
+
+
+def test_batched_durations_carry_no_unrelated_exemplar(telemetry: TelemetryCapture, con: Any) -> None:
+    tracer = telemetry.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("unrelated"):
+        con.execute("SELECT 1").fetchall()
+        points = telemetry.metric_points(DURATION)  # the flush runs here, inside "unrelated"
+    assert points and all(not point.exemplars for point in points)

@@ -8,7 +8,7 @@ loop when it holds ``batch`` measurements, when the oldest is ``max_delay``
 seconds old, and before every metric collection (through an observable
 instrument whose callback drains and reports nothing), so an export never
 misses a measurement. Values, attributes and bucket counts are exactly those
-of direct recording.
+of direct recording; the measurements carry no span context, so no exemplars.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import threading
 import weakref
 from typing import Any, Iterable, Mapping
 
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 
 from agentotel import semconv
@@ -25,6 +26,10 @@ from agentotel import semconv
 __all__ = ["DeferredHistogram"]
 
 _FLUSH_HOOK = "agentotel.internal.duckdb.flush"  # an instrument that never reports a point
+# The context measurements are recorded in. Not the caller's: a flush runs inside whatever span is
+# current then, and an exemplar would point at it. Non-empty, because the SDK replaces an empty
+# (falsy) context with the current one.
+_NO_SPAN = Context({"agentotel.duckdb.batched": True})
 
 
 class DeferredHistogram:
@@ -84,7 +89,7 @@ class DeferredHistogram:
                 seconds, attributes = pending.popleft()
             except IndexError:
                 return
-            record(seconds, attributes)
+            record(seconds, attributes, _NO_SPAN)
 
     def _before_collect(self, options: CallbackOptions) -> Iterable[Observation]:
         self.flush()
