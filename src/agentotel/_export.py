@@ -3,8 +3,8 @@
 * :class:`BoundedBatchSpanProcessor` is the SDK's ``BatchSpanProcessor`` with a
   bounded queue whose drops are counted (``agentotel.export.spans.dropped``, plus
   one warning with the count per interval) at the cost of one ``len()`` per span,
-  and a shutdown that returns within a fixed budget, at once when nothing listens
-  on the collector's port.
+  that holds only two batches while nothing listens on the collector's port, and
+  whose shutdown returns within a fixed budget, at once when nothing listens.
 * :class:`ExportLogThrottle` lets the exporters' error messages through at most
   once per interval (not once per batch or retry), saying how many it held back.
 """
@@ -161,8 +161,8 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
     would slow the application down exactly when the collector is away).
     While nothing listens on ``endpoint`` (a ``(host, port)`` pair, probed before the
     first export and after failed ones) at most ``outage_queue_size`` spans are held:
-    a span kept for a collector that is not there costs memory and CPU (about 3 KiB and
-    a third more CPU per span while the queue grows), and is lost if the outage lasts.
+    a span kept for a collector that is not there costs memory (about 3 KiB) and the CPU
+    to grow the heap, and is lost anyway if the outage lasts.
     ``shutdown()`` flushes for at most ``shutdown_timeout_millis``, and does not wait
     at all when nothing listens on ``endpoint``.
     """
