@@ -61,9 +61,13 @@ Source = Callable[[], Iterable[CacheCounts]]
 
 
 def _agentotel_caches(meter: Meter) -> Source:
+    # Weakly: this source lives in the value of the weak map keyed by ``meter`` (see instruments_for).
+    meter_ref = weakref.ref(meter)
+
     def source() -> Iterable[CacheCounts]:
+        meter = meter_ref()
         for cache in _registry.components("cache"):
-            if getattr(cache, "_meter", None) is meter:
+            if meter is not None and getattr(cache, "_meter", None) is meter:
                 yield cache._counts()
 
     return source
