@@ -216,3 +216,22 @@ def test_one_set_of_instruments_per_meter(capture) -> None:
         assert make_cache(other, "other")._instruments is not first._instruments
     finally:
         other.shutdown()
+
+
+def test_a_dropped_meter_provider_is_not_pinned_by_cache_instruments() -> None:
+    import gc
+    import weakref
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    def cycle() -> "weakref.ref[MeterProvider]":
+        provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
+        cache = Cache("short-lived", meter_provider=provider)
+        cache.get_or_load("k", lambda: 1)
+        provider.shutdown()
+        return weakref.ref(provider)
+
+    refs = [cycle() for _ in range(3)]
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None, None]
