@@ -270,3 +270,26 @@ def test_unsampled_spans_still_record_the_duration() -> None:
     points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
               if m.name == semconv.DB_CLIENT_OPERATION_DURATION for p in m.data.data_points]
     assert sum(p.count for p in points) == 3
+
+
+def test_dropped_providers_are_not_kept_alive_after_uninstrument() -> None:
+    import gc
+    import weakref
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    def cycle() -> tuple[Any, Any]:
+        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
+        tracer_provider = TracerProvider(shutdown_on_exit=False)
+        instrumentor = DuckDBInstrumentor()
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        duckdb.connect().execute("SELECT 1").fetchall()
+        instrumentor.uninstrument()
+        meter_provider.shutdown()
+        return weakref.ref(meter_provider), weakref.ref(tracer_provider)
+
+    refs = [cycle() for _ in range(3)]
+    gc.collect()
+    assert all(meter() is None and tracer() is None for meter, tracer in refs)
