@@ -133,6 +133,41 @@ async def _async_agent_work() -> None:
     assert result["messages"][-1].content.startswith(COMPLETION)
 
 
+def _pydantic_ai_work() -> None:
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    def respond(messages: list[Any], info: AgentInfo) -> ModelResponse:
+        if any(isinstance(part, ToolReturnPart) for part in messages[-1].parts):
+            return ModelResponse(parts=[TextPart(COMPLETION + PAD)])
+        return ModelResponse(parts=[ToolCallPart("echo_tool", {"text": TOOL_ARGUMENT + PAD})])
+
+    agent = Agent(FunctionModel(respond), system_prompt=PROMPT + " system", name="pydantic_secretive")
+
+    @agent.tool_plain
+    def echo_tool(text: str) -> str:
+        return TOOL_RESULT + PAD
+
+    assert agent.run_sync(PROMPT + PAD).output.startswith(COMPLETION)
+
+
+def _decorated_agent_work() -> None:
+    @agentotel.agent(name="handwritten")
+    def answer(question: str, *, context: str) -> str:
+        return COMPLETION + question
+
+    assert answer(PROMPT, context=GRAPH_STATE).startswith(COMPLETION)
+
+    @agentotel.agent
+    def steps(question: str) -> Iterator[str]:
+        yield PROMPT
+        yield COMPLETION
+
+    for _ in steps(PROMPT):
+        break  # abandoned generator
+
+
 def _cache_work(capture: TelemetryCapture) -> None:
     tracer = capture.tracer_provider.get_tracer("app")
     cache = agentotel.Cache("secrets", max_entries=4)
@@ -168,6 +203,8 @@ def run_workload(caplog: pytest.LogCaptureFixture) -> Any:
             _duckdb_work()
             _agent_work()
             asyncio.run(_async_agent_work())
+            _pydantic_ai_work()
+            _decorated_agent_work()
             _cache_work(capture)
             found = exported_strings(capture, caplog.records)
             assert len(capture.spans()) > 20  # the workload really was traced
@@ -180,15 +217,18 @@ def _kinds_seen(found: list[Any]) -> set[str]:
     return {kind for kind, sentinels in KINDS.items() if leaks(found, sentinels)}
 
 
-def _capped(capture: TelemetryCapture) -> list[tuple[str, int]]:
-    """Opted-in attributes longer than the cap."""
+def _capped(capture: TelemetryCapture, scopes: tuple[str, ...] = ("agentotel",)) -> list[tuple[str, str, int]]:
+    """Opted-in attributes holding user data (a sentinel) longer than the cap, in spans of ``scopes``."""
     too_long = []
     for span in capture.spans():
+        if not span.instrumentation_scope.name.startswith(scopes):
+            continue
         groups = [span.attributes or {}] + [event.attributes or {} for event in span.events]
         for attributes in groups:
             for key, value in attributes.items():
-                if key.startswith(OPT_IN_KEYS) and isinstance(value, str) and len(value) > CAP:
-                    too_long.append((key, len(value)))
+                if (key.startswith(OPT_IN_KEYS) and isinstance(value, str) and len(value) > CAP
+                        and any(sentinel in value for sentinel in ALL)):
+                    too_long.append((span.instrumentation_scope.name, key, len(value)))
     return too_long
 
 
@@ -212,6 +252,13 @@ def test_each_switch_reveals_only_its_kind_capped(run_workload: Any, options: di
     if kind == "content":
         assert leaks(found, KINDS["content"]) and {PROMPT, COMPLETION, TOOL_ARGUMENT, TOOL_RESULT} == {
             s for s in KINDS["content"] if leaks(found, [s])}
+
+
+@pytest.mark.xfail(strict=True, reason="pydantic-ai's own content attributes ignore AGENTOTEL_MAX_ATTRIBUTE_LENGTH "
+                   "(InstrumentationSettings has no length cap)")
+def test_pydantic_ai_content_is_capped(run_workload: Any) -> None:
+    capture, _ = run_workload(capture_message_content="SPAN_AND_EVENT")
+    assert _capped(capture, scopes=("pydantic",)) == []
 
 
 def test_query_text_switch_off_drops_even_the_sanitised_text(run_workload: Any) -> None:
