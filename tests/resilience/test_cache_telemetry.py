@@ -218,19 +218,21 @@ def test_one_set_of_instruments_per_meter(capture) -> None:
         other.shutdown()
 
 
-def test_a_dropped_meter_provider_is_not_pinned_by_cache_instruments() -> None:
+def test_a_dropped_meter_is_not_pinned_by_cache_instruments() -> None:
+    # The per-meter instruments live in a map keyed weakly by meter; nothing in them may
+    # hold the meter strongly, or every meter (and its instruments) would live forever.
     import gc
     import weakref
 
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    def cycle() -> "weakref.ref[MeterProvider]":
+    def cycle() -> "weakref.ref":
         provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
         cache = Cache("short-lived", meter_provider=provider)
         cache.get_or_load("k", lambda: 1)
         provider.shutdown()
-        return weakref.ref(provider)
+        return weakref.ref(cache._meter)
 
     refs = [cycle() for _ in range(3)]
     gc.collect()
