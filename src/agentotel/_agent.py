@@ -29,6 +29,7 @@ and is current only while the generator body runs; one the caller stops early
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import threading
@@ -70,6 +71,12 @@ def _tracer_and_histogram() -> tuple[Tracer, Histogram]:
         return _instruments
 
 
+# Blocks entered and not yet left, per thread / asyncio task (blocks nest, so a stack): one
+# AgentSpan may be entered by many threads and tasks at once, each leaving its own block.
+_ACTIVE: contextvars.ContextVar[tuple[tuple[Optional[SpanOperation], object], ...]] = contextvars.ContextVar(
+    "agentotel.agent.active", default=())
+
+
 class AgentSpan:
     """Decorator and context manager made by :func:`agent`; see the module documentation."""
 
@@ -85,7 +92,6 @@ class AgentSpan:
         self.description = description
         self.agent_id = agent_id
         self.conversation_id = conversation_id
-        self._active: list[tuple[Optional[SpanOperation], object]] = []
 
     # ------------------------------------------------------------ operations
     def _start(self, name: str) -> Optional[SpanOperation]:
@@ -113,13 +119,15 @@ class AgentSpan:
     def __enter__(self) -> Span:
         operation = self._start(self.name or "agent")
         if operation is None:
-            self._active.append((None, None))
+            _ACTIVE.set((*_ACTIVE.get(), (None, None)))
             return INVALID_SPAN
-        self._active.append((operation, attach(operation.context)))
+        token = attach(operation.context)
+        _ACTIVE.set((*_ACTIVE.get(), (operation, token)))
         return operation.span
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        operation, token = self._active.pop()
+        *outer, (operation, token) = _ACTIVE.get()
+        _ACTIVE.set(tuple(outer))
         if operation is None:
             return
         detach(token)

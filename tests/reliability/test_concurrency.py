@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import cachetools
 import duckdb
 import pytest
+from opentelemetry import trace as trace_api
 
 import agentotel
 from agentotel import semconv
@@ -204,3 +205,38 @@ def telemetry_capture() -> Iterator[TelemetryCapture]:
         graphs.user_tracer_provider[0] = capture.tracer_provider
         yield capture
         graphs.user_tracer_provider[0] = None
+
+
+def test_shared_agent_context_manager_across_threads(telemetry_capture: TelemetryCapture) -> None:
+    """One ``agentotel.agent(...)`` object used as a context manager by many threads at once."""
+    capture = telemetry_capture
+    tracer = capture.tracer_provider.get_tracer("app")
+    shared_agent = agentotel.agent(name="shared")
+    entered = threading.Barrier(THREADS, timeout=TIMEOUT_S)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            with shared_agent as span:
+                entered.wait()  # every thread is inside before any leaves
+                tracer.start_span(f"step {index}").end()
+                own = span.get_span_context().span_id
+            assert trace_api.get_current_span().get_span_context().is_valid is False  # nothing left attached
+            with tracer.start_as_current_span(f"after {index}") as after:
+                assert after.parent is None or after.parent.span_id != own
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT_S)
+    assert not [t for t in threads if t.is_alive()] and not errors, errors[:3]
+    spans = capture.spans()
+    agents = {s.context.span_id: s for s in spans if s.name == "invoke_agent shared"}
+    assert len(agents) == THREADS
+    for step in (s for s in spans if s.name.startswith("step ")):
+        assert step.parent is not None and step.parent.span_id in agents
+    assert len({s.parent.span_id for s in spans if s.name.startswith("step ")}) == THREADS
+    assert [s for s in spans if s.name.startswith("after ") and s.parent is not None] == []
