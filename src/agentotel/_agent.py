@@ -97,6 +97,13 @@ class AgentSpan:
     def _start(self, name: str) -> Optional[SpanOperation]:
         if not _telemetry.is_enabled():
             return None
+        try:
+            return self._start_span(name)
+        except Exception as exc:  # the function runs untraced rather than fail
+            _telemetry.log_internal_error("agentotel.agent", exc)
+            return None
+
+    def _start_span(self, name: str) -> SpanOperation:
         tracer, histogram = _tracer_and_histogram()
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_INVOKE_AGENT,

@@ -250,3 +250,39 @@ def test_exporter_failure_never_reaches_the_app(agentotel_log: pytest.LogCapture
         agentotel.uninstrument()
         provider.shutdown()
         capture.shutdown()
+
+
+# --------------------------------------------------------------------------- agentotel.agent
+def test_agent_decorator_failure_is_contained(agentotel_log: pytest.LogCaptureFixture,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    @agentotel.agent(name="plain")
+    def plain(x: int) -> int:
+        return x + 1
+
+    @agentotel.agent(name="coro")
+    async def coro(x: int) -> int:
+        return x + 2
+
+    @agentotel.agent(name="gen")
+    def gen(x: int) -> Iterator[int]:
+        yield x + 3
+
+    def block(x: int) -> int:
+        with agentotel.agent(name="block"):
+            return x + 4
+
+    def run_all() -> list[int]:
+        return [plain(1), asyncio.run(coro(1)), next(iter(gen(1))), block(1)]
+
+    with capture_telemetry() as capture:
+        with monkeypatch.context() as patch:
+            patch.setattr("agentotel._agent._tracer_and_histogram", boom)
+            for _ in range(REPEAT):
+                assert run_all() == [2, 3, 4, 5]
+        assert_one_warning(agentotel_log)
+        assert capture.spans() == []
+        assert run_all() == [2, 3, 4, 5]
+        assert sorted(s.name for s in capture.spans()) == [
+            "invoke_agent block", "invoke_agent coro", "invoke_agent gen", "invoke_agent plain"]
