@@ -341,3 +341,110 @@ def test_langgraph_graph_shapes_are_transparent(shape: dict[str, Any]) -> None:
         assert len(runs) == 2
     else:  # the first failure of a batch cancels the input not started yet
         assert 1 <= len(runs) <= 2
+
+
+# --------------------------------------------------------------------------- cachetools and agentotel.agent
+_cache_ops = st.lists(st.tuples(st.sampled_from(["set", "get", "getitem", "del", "pop", "contains", "len", "tick"]),
+                                st.integers(0, 5), st.integers(-3, 3)), max_size=40)
+
+
+def _cachetools_trace(kind: str, ops: list[tuple[str, int, int]]) -> list[Any]:
+    import cachetools
+
+    class Missing(cachetools.LRUCache):
+        def __missing__(self, key: Any) -> Any:
+            return f"made {key}"
+
+    now = [0.0]
+    cache: Any = {
+        "lru": lambda: cachetools.LRUCache(3), "lfu": lambda: cachetools.LFUCache(3),
+        "fifo": lambda: cachetools.FIFOCache(3), "rr": lambda: cachetools.RRCache(3, choice=min),
+        "ttl": lambda: cachetools.TTLCache(3, ttl=2, timer=lambda: now[0]), "missing": lambda: Missing(3),
+    }[kind]()
+    seen: list[Any] = []
+    for op, key, value in ops:
+        try:
+            if op == "set":
+                cache[key] = value
+                seen.append(None)
+            elif op == "get":
+                seen.append(cache.get(key, "default"))
+            elif op == "getitem":
+                seen.append(cache[key])
+            elif op == "del":
+                del cache[key]
+                seen.append(None)
+            elif op == "pop":
+                seen.append(cache.pop(key, "absent"))
+            elif op == "contains":
+                seen.append(key in cache)
+            elif op == "len":
+                seen.append(len(cache))
+            else:
+                now[0] += 1
+                seen.append(sorted(cache.items()))
+        except KeyError as exc:
+            seen.append(("KeyError", exc.args))
+    return seen
+
+
+@pytest.mark.parametrize("kind", ["lru", "lfu", "fifo", "rr", "ttl", "missing"])
+@HYPOTHESIS
+@given(ops=_cache_ops)
+def test_cachetools_caches_are_transparent(kind: str, ops: list[tuple[str, int, int]]) -> None:
+    from agentotel.instrumentation.cachetools import CachetoolsInstrumentor
+
+    plain = _cachetools_trace(kind, ops)
+    capture = TelemetryCapture()
+    instrumentor = CachetoolsInstrumentor()
+    instrumentor.instrument(tracer_provider=capture.tracer_provider, meter_provider=capture.meter_provider)
+    try:
+        traced = _cachetools_trace(kind, ops)
+    finally:
+        instrumentor.uninstrument()
+        capture.shutdown()
+    assert traced == plain
+
+
+def _agent_outcome(kind: str, fail: bool, value: int) -> tuple[Any, ...]:
+    import agentotel
+
+    def body(x: int) -> int:
+        if fail:
+            try:
+                {}[x]
+            except KeyError as cause:
+                raise NodeFailed(f"agent failed on {x}") from cause
+        return x * 3
+
+    try:
+        if kind == "function":
+            result: Any = agentotel.agent(name="f")(body)(value)
+        elif kind == "coroutine":
+            async def coroutine(x: int) -> int:
+                return body(x)
+            result = asyncio.run(agentotel.agent(name="c")(coroutine)(value))
+        elif kind == "generator":
+            def generator(x: int) -> Any:
+                yield body(x)
+                yield x
+            result = list(agentotel.agent(name="g")(generator)(value))
+        else:
+            with agentotel.agent(name="b"):
+                result = body(value)
+    except Exception as exc:
+        return ("raised", _describe(exc), user_frames(exc, HERE))
+    return ("returned", result)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True, database=None)
+@given(kind=st.sampled_from(["function", "coroutine", "generator", "block"]), fail=st.booleans(),
+       value=st.integers(-5, 5))
+def test_agent_decorator_is_transparent(kind: str, fail: bool, value: int) -> None:
+    from agentotel.testing import capture_telemetry
+
+    plain = _agent_outcome(kind, fail, value)
+    with capture_telemetry() as capture:
+        traced = _agent_outcome(kind, fail, value)
+        assert len(capture.spans()) == 1
+    assert traced == plain
