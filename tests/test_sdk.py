@@ -126,7 +126,24 @@ def test_bsp_variables_win_and_bad_values_fall_back(monkeypatch, caplog):
 
 
 # --------------------------------------------------------------------------- drops made visible
-def test_full_queue_drops_are_counted_reported_once_and_exposed_as_a_metric(caplog):
+@pytest.fixture
+def telemetry_enabled():
+    """agentotel's emit switch on (``uninstrument()`` in an earlier test may have turned it off)."""
+    from agentotel import _telemetry
+
+    was = _telemetry.is_enabled()
+    _telemetry.set_enabled(True)
+    yield _telemetry
+    _telemetry.set_enabled(was)
+
+
+def dropped_points(reader: InMemoryMetricReader) -> list:
+    data = reader.get_metrics_data()
+    return [p for rm in (data.resource_metrics if data else ()) for sm in rm.scope_metrics
+            for m in sm.metrics if m.name == semconv.EXPORT_SPANS_DROPPED for p in m.data.data_points]
+
+
+def test_full_queue_drops_are_counted_reported_once_and_exposed_as_a_metric(caplog, telemetry_enabled):
     exporter = GatedExporter()
     processor = make_processor(exporter)
     provider = TracerProvider()
@@ -142,9 +159,10 @@ def test_full_queue_drops_are_counted_reported_once_and_exposed_as_a_metric(capl
     warnings = [r.getMessage() for r in caplog.records if "dropping spans" in r.getMessage()]
     assert len(warnings) == 1 and "1 so far: the queue is full (8 spans)" in warnings[0]
 
-    points = [p for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
-              for m in sm.metrics if m.name == semconv.EXPORT_SPANS_DROPPED for p in m.data.data_points]
-    assert [p.value for p in points] == [5]
+    assert [p.value for p in dropped_points(reader)] == [5]
+    telemetry_enabled.set_enabled(False)  # after agentotel.uninstrument() nothing of ours is reported
+    assert dropped_points(reader) == []
+    telemetry_enabled.set_enabled(True)
 
     exporter.release.set()
     with caplog.at_level(logging.WARNING, logger="agentotel"):
