@@ -87,8 +87,8 @@ def test_versions_instrumentors_and_settings_are_reported(capsys, monkeypatch):
 
     assert f"duckdb{' ' * (40 - len('duckdb'))} {duckdb.__version__}" in out
     assert "endpoint=http://localhost:4317" in out
-    assert "OTEL_BSP_MAX_QUEUE_SIZE          4096\n" in out
-    assert "AGENTOTEL_SHUTDOWN_TIMEOUT       5000 (agentotel default)" in out
+    assert "    OTEL_BSP_MAX_QUEUE_SIZE          4096\n" in out
+    assert "    AGENTOTEL_SHUTDOWN_TIMEOUT       5000 (agentotel default)" in out
     states = {s.name: s for s in doctor.instrumentor_statuses()}
     assert states["duckdb"].state == "active" and states["duckdb"].entry_point
     assert states["cachetools"].state == "disabled"

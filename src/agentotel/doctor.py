@@ -293,9 +293,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             headers = ", ".join(f"{k}={v}" for k, v in target.masked_headers().items()) or "none"
             line += f"  protocol={target.protocol}  endpoint={target.url}  headers: {headers}"
         print(line)
+    print("  export settings (agentotel's defaults apply when `import agentotel.auto` sets up the SDK; "
+          "under opentelemetry-instrument the SDK's own):")
     for variable, default in EXPORT_SETTINGS:
         value = os.environ.get(variable)
-        print(f"  {variable:<32} {value if value else default}{'' if value else ' (agentotel default)'}")
+        print(f"    {variable:<32} {value if value else default}{'' if value else ' (agentotel default)'}")
 
     print("\nLive check")
     if args.no_live:
