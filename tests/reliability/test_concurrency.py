@@ -240,3 +240,32 @@ def test_shared_agent_context_manager_across_threads(telemetry_capture: Telemetr
         assert step.parent is not None and step.parent.span_id in agents
     assert len({s.parent.span_id for s in spans if s.name.startswith("step ")}) == THREADS
     assert [s for s in spans if s.name.startswith("after ") and s.parent is not None] == []
+
+
+def test_statement_cache_evictions_under_contention() -> None:
+    """16 threads of distinct texts through a tiny statement LRU: every query traced once, the LRU bounded."""
+    from agentotel.instrumentation.duckdb import DuckDBInstrumentor
+    from tests.reliability.conftest import duckdb_traced
+
+    per_thread = scaled(150, 1500)
+    errors: list[BaseException] = []
+    with duckdb_traced(sql_cache_size=8) as capture:
+        con = duckdb.connect()
+
+        def query(index: int) -> None:
+            cursor = con.cursor()
+            try:
+                for n in range(per_thread):
+                    text = f"SELECT {n} AS t{index}_{n % 40}"
+                    assert cursor.execute(text).fetchall() == [(n,)]
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=query, args=(i,), daemon=True) for i in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT_S)
+        assert not [t for t in threads if t.is_alive()] and not errors, errors[:3]
+        assert len(capture.spans()) == THREADS * per_thread
+        assert len(DuckDBInstrumentor()._tracer._prepared) <= 8
