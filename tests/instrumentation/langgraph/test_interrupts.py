@@ -105,3 +105,34 @@ def test_interrupted_runs_map_is_bounded(telemetry: TelemetryCapture, monkeypatc
     assert len(INTERRUPTED_RUNS) == 3
     assert INTERRUPTED_RUNS.pop("t9") is not None
     assert INTERRUPTED_RUNS.pop("t0") is None
+
+
+def test_parent_command_from_a_subgraph_is_not_an_error(telemetry: TelemetryCapture) -> None:
+    from langgraph.graph import END, START, StateGraph
+
+    from tests.instrumentation.langgraph.graphs import State
+
+    def hop(state: State) -> Command:
+        return Command(graph=Command.PARENT, goto="after", update={"x": state["x"] + 100})
+
+    inner = StateGraph(State)
+    inner.add_node("hop", hop)
+    inner.add_edge(START, "hop")
+    outer = StateGraph(State)
+    outer.add_node("sub", inner.compile(name="inner"))
+    outer.add_node("after", lambda state: {"x": state["x"] + 1})
+    outer.add_edge(START, "sub")
+    outer.add_edge("after", END)
+
+    assert outer.compile(name="outer").invoke({"x": 1})["x"] == 102
+
+    assert telemetry.tree() == (
+        "invoke_workflow outer [INTERNAL]\n"
+        "  sub [INTERNAL]\n"
+        "    invoke_workflow inner [INTERNAL]\n"
+        "      hop [INTERNAL]\n"
+        "  after [INTERNAL]"
+    )
+    for span in telemetry.spans():
+        _no_error(span)
+        assert not span.events
