@@ -128,6 +128,9 @@ def instrument(
             _uninstrument_locked()
         _telemetry.configure(tracer_provider, meter_provider, settings)
         _telemetry.set_enabled(True)
+        from agentotel._export import install_export_log_throttle
+
+        install_export_log_throttle()
         for name in INSTRUMENTORS:
             if name in settings.disabled_instrumentations:
                 continue
