@@ -135,7 +135,13 @@ print("SMOKE OK")
 @pytest.mark.parametrize("wrapt_version", ["1.14.0", "2.0.0"])
 def test_minimum_versions_smoke(tmp_path: Path, wrapt_version: str) -> None:
     requirements = _requirements()
-    pins = [f"{name}=={_minimum(requirement)}" for name, requirement in requirements.items() if name != "wrapt"]
+    # opentelemetry-instrumentation 0.51b0 requires wrapt<2: with wrapt 2.x the OpenTelemetry
+    # packages are left to pip (>= their lower bounds); everything else is at its minimum.
+    def pin(name: str, requirement: str) -> str:
+        floats = wrapt_version.startswith("2.") and name.startswith("opentelemetry-")
+        return f"{name}{'>=' if floats else '=='}{_minimum(requirement)}"
+
+    pins = [pin(name, requirement) for name, requirement in requirements.items() if name != "wrapt"]
     pins += [f"wrapt=={wrapt_version}", "langchain-core==0.3.0"]
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
