@@ -269,3 +269,37 @@ def test_statement_cache_evictions_under_contention() -> None:
         assert not [t for t in threads if t.is_alive()] and not errors, errors[:3]
         assert len(capture.spans()) == THREADS * per_thread
         assert len(DuckDBInstrumentor()._tracer._prepared) <= 8
+
+
+async def test_cancelled_tasks_leak_nothing(telemetry_capture: TelemetryCapture) -> None:
+    """1000 tasks, every other one cancelled mid-call: no lease, flight or open span is left behind."""
+    shared = Shared(telemetry_capture)
+    gate = asyncio.Event()
+
+    async def slow(instance: str) -> str:
+        await gate.wait()
+        return instance
+
+    async def load() -> str:
+        await gate.wait()
+        return "loaded"
+
+    async def work(index: int) -> Any:
+        with shared.tracer.start_as_current_span(f"task {index}"):
+            if index % 2:
+                return await shared.balancer.acall(slow)
+            return await shared.cache.aget_or_load(f"c{index % 7}", load)
+
+    tasks = [asyncio.create_task(work(k)) for k in range(TASKS)]
+    await asyncio.sleep(0.05)
+    for task in tasks[::3]:
+        task.cancel()
+    gate.set()
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), TIMEOUT_S)
+    cancelled = sum(isinstance(r, asyncio.CancelledError) for r in results)
+    assert cancelled == len(tasks[::3])  # both the balancer and the cache paths
+    assert all(r in ("a", "b", "c", "loaded") for r in results if not isinstance(r, BaseException))
+    assert all(shared.balancer.inflight(instance) == 0 for instance in ("a", "b", "c"))
+    assert not shared.cache._flights
+    roots = [s for s in telemetry_capture.spans() if s.name.startswith("task ")]
+    assert len(roots) == TASKS  # every span ended, cancelled ones included
