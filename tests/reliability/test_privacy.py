@@ -19,10 +19,7 @@ from typing import Annotated, Any, Iterator, Optional, TypedDict
 import cachetools
 import duckdb
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
-from opentelemetry import trace
 
 import agentotel
 from agentotel import semconv
@@ -67,10 +64,6 @@ class SecretModel(ToolCallingChatModel):
     tool_name: Optional[str] = "echo"
     tool_args: dict[str, Any] = {"text": TOOL_ARGUMENT + PAD}
     answer: str = COMPLETION + PAD
-
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self._respond(messages))])
 
 
 @tool
