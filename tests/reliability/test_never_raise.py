@@ -170,7 +170,8 @@ def test_component_survives_a_hostile_current_span(agentotel_log: pytest.LogCapt
         with trace.use_span(HostileSpan(), end_on_exit=False):
             for _ in range(REPEAT):
                 assert run() == expected
-        assert len(internal_errors(agentotel_log.records)) <= 1
+        writes_to_span = op != "limiter.acquire"  # the rate limiter never touches the current span
+        assert len(internal_errors(agentotel_log.records)) == (1 if writes_to_span else 0)
 
 
 # --------------------------------------------------------------------------- cachetools
