@@ -39,7 +39,7 @@ from opentelemetry.metrics import Histogram
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, attach, detach
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, attach, detach, run_in
 
 __all__ = ["agent", "AgentSpan"]
 
@@ -190,16 +190,7 @@ class AgentSpan:
                 operation = start(name)
                 if operation is None:
                     return await func(*args, **kwargs)
-                token = attach(operation.context)
-                try:
-                    result = await func(*args, **kwargs)
-                except BaseException as exc:
-                    operation.finish(exc)
-                    raise
-                finally:
-                    detach(token)
-                operation.finish()
-                return result
+                return await arun_in(operation, func, args, kwargs)
 
             return coroutine_wrapper  # type: ignore[return-value]
 
@@ -208,16 +199,7 @@ class AgentSpan:
             operation = start(name)
             if operation is None:
                 return func(*args, **kwargs)
-            token = attach(operation.context)
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                operation.finish(exc)
-                raise
-            finally:
-                detach(token)
-            operation.finish()
-            return result
+            return run_in(operation, func, args, kwargs)
 
         return wrapper  # type: ignore[return-value]
 

@@ -28,7 +28,9 @@ from opentelemetry.trace import Span, Status, StatusCode
 from agentotel import semconv
 from agentotel._telemetry import error_type, log_internal_error
 
-__all__ = ["Operation", "SpanOperation", "SpanIterator", "AsyncSpanIterator", "attach", "detach"]
+__all__ = [
+    "Operation", "SpanOperation", "SpanIterator", "AsyncSpanIterator", "attach", "detach", "run_in", "arun_in",
+]
 
 
 def attach(ctx: Context) -> object:
@@ -63,6 +65,58 @@ class Operation(Protocol):
 
     def abandon(self) -> None:
         """End because the consumer stopped early; idempotent, a no-op once finished."""
+
+
+OnResult = Optional[Callable[[Any, Any], None]]
+
+
+def run_in(
+    operation: Operation,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    on_result: OnResult = None,
+) -> Any:
+    """Call ``func(*args, **kwargs)`` with ``operation`` current, then end ``operation`` with the outcome.
+
+    An exception ends the operation as failed and is re-raised unchanged. On
+    success, ``on_result(operation, result)`` (which must not raise) runs before
+    the operation ends.
+    """
+    token = attach(operation.context)
+    try:
+        result = func(*args, **kwargs)
+    except BaseException as exc:
+        operation.finish(exc)
+        raise
+    finally:
+        detach(token)
+    if on_result is not None:
+        on_result(operation, result)
+    operation.finish()
+    return result
+
+
+async def arun_in(
+    operation: Operation,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    on_result: OnResult = None,
+) -> Any:
+    """:func:`run_in` for a coroutine function: awaits ``func(*args, **kwargs)`` with ``operation`` current."""
+    token = attach(operation.context)
+    try:
+        result = await func(*args, **kwargs)
+    except BaseException as exc:
+        operation.finish(exc)
+        raise
+    finally:
+        detach(token)
+    if on_result is not None:
+        on_result(operation, result)
+    operation.finish()
+    return result
 
 
 class SpanOperation:

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, attach, detach
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, run_in
 from agentotel.instrumentation.langgraph._content import chat_input, chat_output, record_content
 from agentotel.instrumentation.langgraph._providers import normalize_provider, provider_sdk_instrumented
 from agentotel.instrumentation.langgraph._setup import Hooks
@@ -217,17 +217,7 @@ def invoke_wrapper(hooks: Hooks) -> Wrapper:
         operation = _safe_start(hooks, instance, args, kwargs, stream=False)
         if operation is None:
             return wrapped(*args, **kwargs)
-        token = attach(operation.context)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            operation.finish(exc)
-            raise
-        finally:
-            detach(token)
-        operation.on_message(result)
-        operation.finish()
-        return result
+        return run_in(operation, wrapped, args, kwargs, ChatOperation.on_message)
 
     return invoke
 
@@ -239,17 +229,7 @@ def ainvoke_wrapper(hooks: Hooks) -> Wrapper:
         operation = _safe_start(hooks, instance, args, kwargs, stream=False)
         if operation is None:
             return await wrapped(*args, **kwargs)
-        token = attach(operation.context)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            operation.finish(exc)
-            raise
-        finally:
-            detach(token)
-        operation.on_message(result)
-        operation.finish()
-        return result
+        return await arun_in(operation, wrapped, args, kwargs, ChatOperation.on_message)
 
     return ainvoke
 

@@ -18,7 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import SpanOperation, attach, detach
+from agentotel._spanctx import SpanOperation, arun_in, run_in
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["NodeOperation", "run_with_retry_wrapper", "arun_with_retry_wrapper"]
@@ -71,16 +71,7 @@ def run_with_retry_wrapper(hooks: Hooks) -> Wrapper:
         operation = _safe_start(hooks, args, kwargs)
         if operation is None:
             return wrapped(*args, **kwargs)
-        token = attach(operation.context)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            operation.finish(exc)
-            raise
-        finally:
-            detach(token)
-        operation.finish()
-        return result
+        return run_in(operation, wrapped, args, kwargs)
 
     return run_with_retry
 
@@ -92,15 +83,6 @@ def arun_with_retry_wrapper(hooks: Hooks) -> Wrapper:
         operation = _safe_start(hooks, args, kwargs)
         if operation is None:
             return await wrapped(*args, **kwargs)
-        token = attach(operation.context)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            operation.finish(exc)
-            raise
-        finally:
-            detach(token)
-        operation.finish()
-        return result
+        return await arun_in(operation, wrapped, args, kwargs)
 
     return arun_with_retry

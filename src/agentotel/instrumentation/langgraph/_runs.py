@@ -28,7 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, attach, detach
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, run_in
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import Hooks
 
@@ -190,16 +190,7 @@ def invoke_wrapper(hooks: Hooks) -> Wrapper:
         if run is None:
             return wrapped(*args, **kwargs)
         run.delegated_to = instance
-        token = attach(run.context)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            run.finish(exc)
-            raise
-        finally:
-            detach(token)
-        run.finish()
-        return result
+        return run_in(run, wrapped, args, kwargs)
 
     return invoke
 
@@ -212,16 +203,7 @@ def ainvoke_wrapper(hooks: Hooks) -> Wrapper:
         if run is None:
             return await wrapped(*args, **kwargs)
         run.delegated_to = instance
-        token = attach(run.context)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            run.finish(exc)
-            raise
-        finally:
-            detach(token)
-        run.finish()
-        return result
+        return await arun_in(run, wrapped, args, kwargs)
 
     return ainvoke
 

@@ -15,7 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import SpanOperation, attach, detach
+from agentotel._spanctx import SpanOperation, arun_in, run_in
 from agentotel.instrumentation.langgraph._content import record_content
 from agentotel.instrumentation.langgraph._setup import Hooks
 
@@ -88,12 +88,11 @@ def _safe_start(hooks: Hooks, tool: Any, args: Any, kwargs: Any) -> Optional[Too
         return None
 
 
-def _done(operation: ToolOperation, result: Any) -> None:
+def _inspect(operation: ToolOperation, result: Any) -> None:
     try:
         operation.on_result(result)
     except Exception as exc:
         _telemetry.log_internal_error("langgraph tool result", exc)
-    operation.finish()
 
 
 def run_wrapper(hooks: Hooks) -> Callable[..., Any]:
@@ -103,16 +102,7 @@ def run_wrapper(hooks: Hooks) -> Callable[..., Any]:
         operation = _safe_start(hooks, instance, args, kwargs)
         if operation is None:
             return wrapped(*args, **kwargs)
-        token = attach(operation.context)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            operation.finish(exc)
-            raise
-        finally:
-            detach(token)
-        _done(operation, result)
-        return result
+        return run_in(operation, wrapped, args, kwargs, _inspect)
 
     return run
 
@@ -124,15 +114,6 @@ def arun_wrapper(hooks: Hooks) -> Callable[..., Any]:
         operation = _safe_start(hooks, instance, args, kwargs)
         if operation is None:
             return await wrapped(*args, **kwargs)
-        token = attach(operation.context)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            operation.finish(exc)
-            raise
-        finally:
-            detach(token)
-        _done(operation, result)
-        return result
+        return await arun_in(operation, wrapped, args, kwargs, _inspect)
 
     return arun
