@@ -16,33 +16,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import time
-from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import TracerProvider
+from _harness import medians, print_table, providers, sample_rotated
 
 import agentotel
 from agentotel import LoadBalancer
 
 STRATEGIES = ("p2c_ewma", "round_robin", "random", "least_requests", "weighted_round_robin")
 SIZES = (10, 100, 1000, 10_000)
-
-
-class _DiscardMetrics(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
 
 
 def _balancer(strategy: str, size: int) -> LoadBalancer:
@@ -67,26 +49,24 @@ def main() -> None:
     parser.add_argument("--picks", type=int, default=2_000)
     args = parser.parse_args()
 
-    reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=5_000)
-    agentotel.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
+    tracer_provider, meter_provider = providers(5_000, export_spans=False)
+    agentotel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
     pairs = [(strategy, size) for strategy in STRATEGIES for size in SIZES]
     balancers = {pair: _balancer(*pair) for pair in pairs}
-    samples: dict[tuple[str, int], list[float]] = {pair: [] for pair in pairs}
-    for rep in range(args.reps):
-        order = pairs[rep % len(pairs):] + pairs[:rep % len(pairs)]
-        for pair in order:
-            picks = args.picks if pair[0] != "weighted_round_robin" else max(50, args.picks * 10 // pair[1])
-            samples[pair].append(_timed(balancers[pair], picks))
-    median = {pair: statistics.median(values) for pair, values in samples.items()}
+
+    def measure(pair: tuple[str, int]) -> float:
+        picks = args.picks if pair[0] != "weighted_round_robin" else max(50, args.picks * 10 // pair[1])
+        return _timed(balancers[pair], picks)
+
+    median = medians(sample_rotated(pairs, args.reps, measure))
 
     print(f"LoadBalancer acquire + release, {args.reps} reps, medians (µs per pick)\n")
-    print("| strategy | " + " | ".join(f"{size:,} instances" for size in SIZES) + " | 10,000 vs 10 |")
-    print("|---|" + "---|" * (len(SIZES) + 1))
-    for strategy in STRATEGIES:
-        cells = " | ".join(f"{median[(strategy, size)] * 1e6:.2f}" for size in SIZES)
-        ratio = median[(strategy, SIZES[-1])] / median[(strategy, SIZES[0])]
-        print(f"| {strategy} | {cells} | {ratio:.2f}x |")
+    print_table(
+        ["strategy", *(f"{size:,} instances" for size in SIZES), "10,000 vs 10"],
+        ([strategy, *(f"{median[(strategy, size)] * 1e6:.2f}" for size in SIZES),
+          f"{median[(strategy, SIZES[-1])] / median[(strategy, SIZES[0])]:.2f}x"] for strategy in STRATEGIES),
+    )
     agentotel.uninstrument()
 
 

@@ -21,42 +21,17 @@ Variants:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from typing import Any, Callable
 
 import pybreaker
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import TracerProvider
+from _harness import medians, print_table, providers, sample_rotated, timed
 
 import agentotel
 from agentotel import CircuitBreaker
 
 
-class _DiscardMetrics(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
-
-
 def work(x: int) -> int:
     return x + 1
-
-
-def _timed(run: Callable[[], Any], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        run()
-    return (time.perf_counter() - start) / n
 
 
 def main() -> None:
@@ -65,38 +40,31 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50_000)
     args = parser.parse_args()
 
-    reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=1_000)
-    agentotel.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
+    tracer_provider, meter_provider = providers(1_000, export_spans=False)
+    agentotel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
     py = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=60)
     ours = CircuitBreaker("bench")
     decorated = ours(work)
     slow = CircuitBreaker("bench-slow", slow_call_duration=5.0)
-    timed = CircuitBreaker("bench-time", sliding_window="time", window_size=60)
+    time_window = CircuitBreaker("bench-time", sliding_window="time", window_size=60)
     variants: dict[str, Callable[[], Any]] = {
         "bare": lambda: work(1),
         "pybreaker": lambda: py.call(work, 1),
         "agentotel": lambda: ours.call(work, 1),
         "agentotel @decorator": lambda: decorated(1),
         "agentotel slow-calls": lambda: slow.call(work, 1),
-        "agentotel time window": lambda: timed.call(work, 1),
+        "agentotel time window": lambda: time_window.call(work, 1),
     }
-    names = list(variants)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(args.reps):
-        order = names[rep % len(names):] + names[:rep % len(names)]
-        for name in order:
-            samples[name].append(_timed(variants[name], args.calls))
-    median = {name: statistics.median(values) for name, values in samples.items()}
+    median = medians(sample_rotated(list(variants), args.reps, lambda name: timed(variants[name], args.calls)[0]))
     bare = median["bare"]
     py_overhead = median["pybreaker"] - bare
     print(f"CircuitBreaker closed-state call, {args.reps} reps x {args.calls} calls, medians\n")
-    print("| variant | per call | overhead | overhead vs pybreaker |")
-    print("|---|---|---|---|")
-    for name in names:
-        overhead = median[name] - bare
-        ratio = "" if name == "bare" else f"{overhead / py_overhead:.2f}x"
-        print(f"| {name} | {median[name] * 1e9:.0f} ns | {overhead * 1e9:.0f} ns | {ratio} |")
+    print_table(
+        ["variant", "per call", "overhead", "overhead vs pybreaker"],
+        ([name, f"{median[name] * 1e9:.0f} ns", f"{(median[name] - bare) * 1e9:.0f} ns",
+          "" if name == "bare" else f"{(median[name] - bare) / py_overhead:.2f}x"] for name in variants),
+    )
     assert ours.counters()["calls"]["success"] > 0
     agentotel.uninstrument()
 

@@ -18,38 +18,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import cachetools
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from _harness import medians, print_table, providers, rotated
 
 import agentotel
 from agentotel import Cache
 from agentotel.instrumentation.cachetools import CachetoolsInstrumentor
-
-
-class _DiscardSpans(SpanExporter):
-    def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class _DiscardMetrics(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
 
 
 def _per_op(run: Callable[[int], None], ops: int, empty: float) -> float:
@@ -100,10 +77,7 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=200_000)
     args = parser.parse_args()
 
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(_DiscardSpans()))
-    reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=5_000)
-    meter_provider = MeterProvider(metric_readers=[reader])
+    tracer_provider, meter_provider = providers(5_000)
     agentotel.instrument(
         tracer_provider=tracer_provider, meter_provider=meter_provider,
         disabled_instrumentations={"cachetools"},  # switched on and off below
@@ -161,8 +135,7 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(args.reps):
         empty = min(_timed_empty(args.ops) for _ in range(3))
-        order = names[rep % len(names):] + names[:rep % len(names)]
-        for name in order:
+        for name in rotated(names, rep):
             ops = args.ops if "miss" not in name else args.ops // 20
             if name in instrumented_cases:
                 instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
@@ -173,11 +146,10 @@ def main() -> None:
             else:
                 samples[name].append(_per_op(cases[name], ops, empty))
 
-    median = {name: statistics.median(values) for name, values in samples.items()}
+    median = medians(samples)
     base = median["cachetools.TTLCache[k] hit, uninstrumented"]
     load = os.getloadavg()[0]
-    print(f"| case (median of {args.reps}, ns/op; load average {load:.1f} on {os.cpu_count()} cores) | ns | ratio |")
-    print("|---|---:|---:|")
+    rows = []
     for name in names:
         if "set, full" in name:
             ratio = median[name] / median["agentotel.Cache.set, full cache of 1e3 (evicts)"]
@@ -187,7 +159,9 @@ def main() -> None:
             note = "x uninstrumented"
         else:
             ratio, note = median[name] / base, "x TTLCache hit"
-        print(f"| {name} | {median[name]:.0f} | {ratio:.2f} {note} |")
+        rows.append([name, f"{median[name]:.0f}", f"{ratio:.2f} {note}"])
+    print_table([f"case (median of {args.reps}, ns/op; load average {load:.1f} on {os.cpu_count()} cores)", "ns",
+                 "ratio"], rows, numeric=True)
     agentotel.uninstrument()
     tracer_provider.shutdown()
     meter_provider.shutdown()

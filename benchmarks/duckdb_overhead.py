@@ -26,14 +26,11 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import duckdb
+from _harness import medians, print_table, providers, sample_rotated, timed
 from opentelemetry.instrumentation.dbapi import instrument_connection
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from agentotel.instrumentation.duckdb import DuckDBInstrumentor
 
@@ -43,62 +40,9 @@ QUERIES = {
 }
 
 
-class _DiscardSpans(SpanExporter):
-    def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-
-class _DiscardMetrics(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
-
-
-def _providers() -> tuple[TracerProvider, MeterProvider]:
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(_DiscardSpans(), max_queue_size=1 << 16))
-    reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=1_000)
-    return tracer_provider, MeterProvider(metric_readers=[reader])
-
-
 def _setup(con: Any) -> None:
     con.execute("SET threads = 1")
     con.execute("CREATE TABLE facts AS SELECT range % 100 AS g, range AS v FROM range(10000)")
-
-
-def _timed(run: Callable[[], None], n: int) -> tuple[float, float]:
-    """Seconds per call of ``run``: (wall clock, this thread's CPU time)."""
-    wall, cpu = time.perf_counter(), time.thread_time()
-    for _ in range(n):
-        run()
-    return (time.perf_counter() - wall) / n, (time.thread_time() - cpu) / n
-
-
-def _rotated(variants: dict[str, Callable[[], None]], reps: int, n: int,
-             around: Callable[[str], Any] | None = None) -> dict[str, float]:
-    """Median thread-CPU µs per call of each variant, repetitions in rotated order."""
-    names = list(variants)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(reps):
-        for name in names[rep % len(names):] + names[: rep % len(names)]:
-            restore = around(name) if around else None
-            try:
-                samples[name].append(_timed(variants[name], n)[1])
-            finally:
-                if restore:
-                    restore()
-    return {name: statistics.median(values) * 1e6 for name, values in samples.items()}
 
 
 def breakdown(reps: int, n: int) -> None:
@@ -110,7 +54,7 @@ def breakdown(reps: int, n: int) -> None:
     from agentotel.instrumentation.duckdb._hooks import execute_hook
     from agentotel.instrumentation.duckdb._tracer import QueryTracer
 
-    tracer_provider, meter_provider = _providers()
+    tracer_provider, meter_provider = providers(1_000, span_queue_size=1 << 16)
     tracer = tracer_provider.get_tracer("bench")
     query_tracer = QueryTracer(tracer, meter_provider.get_meter("bench"), Settings())
     direct = meter_provider.get_meter("bench-direct").create_histogram("direct", unit="s")
@@ -178,18 +122,20 @@ def breakdown(reps: int, n: int) -> None:
         cur.fetchall()
         span.end()
 
-    def install(name: str) -> Callable[[], None]:
-        cls.execute = hooks.get(name, original)  # type: ignore[method-assign]
-        return lambda: setattr(cls, "execute", original)
+    def measure(name: str) -> float:
+        if name not in hooks:
+            return timed(bare, n)[1]
+        cls.execute = hooks[name]  # type: ignore[method-assign]
+        try:
+            return timed(run, n)[1]
+        finally:
+            cls.execute = original  # type: ignore[method-assign]
 
-    variants = {name: run for name in hooks}
-    variants["bare span around the call"] = bare
-    med = _rotated(variants, reps, n, around=install)
+    med = {name: value * 1e6 for name, value in
+           medians(sample_rotated([*hooks, "bare span around the call"], reps, measure)).items()}
     print("\nbreakdown, SELECT 42, thread CPU µs per query (medians):\n")
-    print("| variant | µs | over raw |")
-    print("|---|---|---|")
-    for name, value in med.items():
-        print(f"| {name} | {value:.1f} | {value - med['raw']:+.1f} |")
+    print_table(["variant", "µs", "over raw"],
+                ([name, f"{value:.1f}", f"{value - med['raw']:+.1f}"] for name, value in med.items()))
     tracer_provider.shutdown()
     meter_provider.shutdown()
 
@@ -202,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also rebuild the hook step by step to show where the time goes")
     args = parser.parse_args(argv)
 
-    tracer_provider, meter_provider = _providers()
+    tracer_provider, meter_provider = providers(1_000, span_queue_size=1 << 16)
     tracer = tracer_provider.get_tracer("bench")
     instrumentor = DuckDBInstrumentor()
 
@@ -217,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"duckdb {duckdb.__version__}, python {sys.version.split()[0]}, "
           f"{args.reps} reps x {args.queries} queries per variant\n")
-    rows: dict[str, list[str]] = {"wall": [], "thread CPU": []}
+    rows: dict[str, list[list[str]]] = {"wall": [], "thread CPU": []}
     for label, query in QUERIES.items():
         n = args.queries if label == "SELECT 42" else max(args.queries // 10, 20)
 
@@ -236,36 +182,32 @@ def main(argv: list[str] | None = None) -> int:
             dbapi_cur.fetchall()
 
         variants: dict[str, Callable[[], None]] = {"raw": raw, "bare": bare, "agentotel": raw, "dbapi": dbapi}
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-        names = list(variants)
         for _ in range(3):  # warm-up: caches, the SDK's first span, the statement LRU
-            for name in names:
-                _timed(variants[name], 20)
-        for rep in range(args.reps):
-            order = names[rep % len(names):] + names[: rep % len(names)]
-            for name in order:
-                if name == "agentotel":
-                    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-                    try:
-                        samples[name].append(_timed(raw, n))
-                    finally:
-                        instrumentor.uninstrument()
-                else:
-                    samples[name].append(_timed(variants[name], n))
+            for run in variants.values():
+                timed(run, 20)
+
+        def measure(name: str) -> tuple[float, float]:
+            if name != "agentotel":
+                return timed(variants[name], n)
+            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            try:
+                return timed(raw, n)
+            finally:
+                instrumentor.uninstrument()
+
+        samples = sample_rotated(list(variants), args.reps, measure)
         for clock, index in (("wall", 0), ("thread CPU", 1)):
             med = {name: statistics.median(v[index] for v in values) * 1e6 for name, values in samples.items()}
             over = {name: med[name] - med["raw"] for name in ("bare", "agentotel", "dbapi")}
-            rows[clock].append(
-                f"| {label} | {med['raw']:.1f} | {med['bare']:.1f} | {med['agentotel']:.1f} | {med['dbapi']:.1f} "
-                f"| {over['agentotel']:.1f} | {over['dbapi']:.1f} | {over['bare']:.1f} "
-                f"| {over['agentotel'] / over['dbapi']:.2f} | {over['agentotel'] / over['bare']:.2f} |"
-            )
-    for clock, lines in rows.items():
+            rows[clock].append([
+                label, *(f"{med[name]:.1f}" for name in ("raw", "bare", "agentotel", "dbapi")),
+                *(f"{over[name]:.1f}" for name in ("agentotel", "dbapi", "bare")),
+                f"{over['agentotel'] / over['dbapi']:.2f}", f"{over['agentotel'] / over['bare']:.2f}",
+            ])
+    for clock, cells in rows.items():
         print(f"\n{clock} (µs per query, medians):\n")
-        print("| query | raw | bare span | agentotel | dbapi | agentotel overhead | dbapi overhead "
-              "| bare span overhead | agentotel / dbapi | agentotel / bare span |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        print("\n".join(lines))
+        print_table(["query", "raw", "bare span", "agentotel", "dbapi", "agentotel overhead", "dbapi overhead",
+                     "bare span overhead", "agentotel / dbapi", "agentotel / bare span"], cells)
     tracer_provider.shutdown()
     meter_provider.shutdown()
     if args.breakdown:

@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from _harness import rotated
+
 LOOPBACK = "127.0.0.1"
 CHUNK = 50  # spans per paced chunk: 10 traces of 5 spans
 ATTRIBUTES = {
@@ -208,7 +210,7 @@ def main() -> None:
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         try:
             for rep in range(args.reps):
-                for scenario, protocol, port in plan[rep % len(plan):] + plan[:rep % len(plan)]:
+                for scenario, protocol, port in rotated(plan, rep):
                     result = _child(scenario, protocol, port, args)
                     results.setdefault((scenario, protocol), []).append(result)
                     print(f"  rep {rep}: {scenario:<19} {protocol:<14} {result['us_per_span']:.1f} us/span "

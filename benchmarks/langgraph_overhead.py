@@ -47,6 +47,8 @@ import sys
 import time
 from typing import Any, Iterator, Optional, Sequence
 
+from _harness import rotated
+
 VARIANTS = ("raw", "agentotel", "agentotel+content", "traceloop", "traceloop+content", "openinference")
 PEERS = {"traceloop", "traceloop+content", "openinference"}
 MISSING = 3  # worker exit code: the variant's package is not installed in this interpreter
@@ -199,8 +201,7 @@ def _run_worker(python: str, variant: str, invokes: int, warmup: int, batches: i
 
 def _rotations(variants: Sequence[str], rounds: int) -> Iterator[list[str]]:
     for i in range(rounds):
-        shift = i % len(variants)
-        order = list(variants[shift:]) + list(variants[:shift])
+        order = rotated(variants, i)
         yield order if i % 2 == 0 else order[::-1]
 
 
