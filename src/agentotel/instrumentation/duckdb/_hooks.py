@@ -23,6 +23,7 @@ from agentotel._telemetry import log_internal_error
 from agentotel.instrumentation.duckdb._tracer import Prepared, QueryTracer, namespace_of_database
 
 __all__ = [
+    "adopt",
     "connect_hook",
     "connection_child_hook",
     "default_connection_hook",
@@ -40,6 +41,13 @@ Original = Callable[..., Any]
 #: ``guard.busy`` is True while a statement of ours runs on this thread: a terminal called inside
 #: another (``to_dicts`` -> ``fetchall``) is the same execution and gets no span of its own.
 guard = threading.local()
+
+
+def adopt(hook: Original, original: Original) -> Original:
+    """Return ``hook`` marked as standing in for ``original``: its ``__wrapped__`` and docstring."""
+    hook.__wrapped__ = original  # type: ignore[attr-defined]
+    hook.__doc__ = getattr(original, "__doc__", None)
+    return hook
 
 
 def query_text(query: Any) -> Optional[str]:
@@ -148,9 +156,7 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
             log_internal_error("duckdb execute", ours)
         return result
 
-    execute.__wrapped__ = original  # type: ignore[attr-defined]
-    execute.__doc__ = getattr(original, "__doc__", None)
-    return execute
+    return adopt(execute, original)
 
 
 def module_execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False) -> Original:
@@ -173,9 +179,7 @@ def module_execute_hook(original: Original, tracer: QueryTracer, *, many: bool =
         return traced(tracer, prepared, original, args, kwargs,
                        parameters if tracer.settings.capture_sql_parameters else None, batch_size)
 
-    execute.__wrapped__ = original  # type: ignore[attr-defined]
-    execute.__doc__ = getattr(original, "__doc__", None)
-    return execute
+    return adopt(execute, original)
 
 
 def module_namespace(tracer: QueryTracer, kwargs: dict[str, Any]) -> Optional[str]:
@@ -198,9 +202,7 @@ def connect_hook(original: Original, tracer: QueryTracer) -> Original:
             log_internal_error("duckdb connect", exc)
         return connection
 
-    connect.__wrapped__ = original  # type: ignore[attr-defined]
-    connect.__doc__ = getattr(original, "__doc__", None)
-    return connect
+    return adopt(connect, original)
 
 
 def connection_child_hook(original: Original, tracer: QueryTracer) -> Original:
@@ -216,9 +218,7 @@ def connection_child_hook(original: Original, tracer: QueryTracer) -> Original:
             log_internal_error("duckdb cursor", exc)
         return connection
 
-    child.__wrapped__ = original  # type: ignore[attr-defined]
-    child.__doc__ = getattr(original, "__doc__", None)
-    return child
+    return adopt(child, original)
 
 
 def default_connection_hook(original: Original, tracer: QueryTracer) -> Original:
@@ -232,6 +232,4 @@ def default_connection_hook(original: Original, tracer: QueryTracer) -> Original
             log_internal_error("duckdb default connection", exc)
         return connection
 
-    default.__wrapped__ = original  # type: ignore[attr-defined]
-    default.__doc__ = getattr(original, "__doc__", None)
-    return default
+    return adopt(default, original)

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 
 from agentotel._telemetry import log_internal_error
-from agentotel.instrumentation.duckdb._hooks import Original, guard, module_namespace, query_text, traced
+from agentotel.instrumentation.duckdb._hooks import Original, adopt, guard, module_namespace, query_text, traced
 from agentotel.instrumentation.duckdb._tracer import Prepared, QueryTracer
 
 __all__ = ["Relations", "TERMINALS", "iter_rows_hook", "module_sql_hook", "relation_query_hook", "sql_hook",
@@ -126,9 +126,7 @@ def sql_hook(original: Original, tracer: QueryTracer, relations: Relations) -> O
         query = args[0] if args else kwargs.get("query")
         return _run_sql(tracer, relations, original, (self, *args), kwargs, query, tracer.namespaces.get(self))
 
-    sql.__wrapped__ = original  # type: ignore[attr-defined]
-    sql.__doc__ = getattr(original, "__doc__", None)
-    return sql
+    return adopt(sql, original)
 
 
 def module_sql_hook(original: Original, tracer: QueryTracer, relations: Relations) -> Original:
@@ -141,9 +139,7 @@ def module_sql_hook(original: Original, tracer: QueryTracer, relations: Relation
         query = args[0] if args else kwargs.get("query")
         return _run_sql(tracer, relations, original, args, kwargs, query, module_namespace(tracer, kwargs))
 
-    sql.__wrapped__ = original  # type: ignore[attr-defined]
-    sql.__doc__ = getattr(original, "__doc__", None)
-    return sql
+    return adopt(sql, original)
 
 
 def relation_query_hook(original: Original, tracer: QueryTracer, relations: Relations) -> Original:
@@ -161,9 +157,7 @@ def relation_query_hook(original: Original, tracer: QueryTracer, relations: Rela
             namespace = None
         return _run_sql(tracer, relations, original, (self, *args), kwargs, text, namespace)
 
-    query.__wrapped__ = original  # type: ignore[attr-defined]
-    query.__doc__ = getattr(original, "__doc__", None)
-    return query
+    return adopt(query, original)
 
 
 # ---------------------------------------------------------------------------- relation terminals
@@ -229,9 +223,7 @@ def terminal_hook(original: Original, tracer: QueryTracer, relations: Relations,
             _note_stream(relations, self, result)
         return result
 
-    terminal.__wrapped__ = original  # type: ignore[attr-defined]
-    terminal.__doc__ = getattr(original, "__doc__", None)
-    return terminal
+    return adopt(terminal, original)
 
 
 def _note_stream(relations: Relations, relation: Any, result: Any) -> None:
@@ -274,6 +266,4 @@ def iter_rows_hook(original: Original, tracer: QueryTracer, relations: Relations
     def iter_rows(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
         return traced_rows(self, original(self, *args, **kwargs))
 
-    iter_rows.__wrapped__ = original  # type: ignore[attr-defined]
-    iter_rows.__doc__ = getattr(original, "__doc__", None)
-    return iter_rows
+    return adopt(iter_rows, original)
