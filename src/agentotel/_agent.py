@@ -39,7 +39,9 @@ from opentelemetry.metrics import Histogram
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, attach, detach, run_in
+from agentotel._spanctx import (
+    AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, attach, detach, iterate_in, run_in,
+)
 
 __all__ = ["agent", "AgentSpan"]
 
@@ -158,12 +160,7 @@ class AgentSpan:
                 operation = start(name)
                 if operation is None:
                     return func(*args, **kwargs)
-                try:
-                    iterator = func(*args, **kwargs)  # creates the generator; its body runs on iteration
-                except BaseException as exc:
-                    operation.finish(exc)
-                    raise
-                return AsyncSpanIterator(iterator, operation)
+                return iterate_in(operation, func, args, kwargs, AsyncSpanIterator)  # the body runs on iteration
 
             return async_generator_wrapper  # type: ignore[return-value]
 
@@ -174,12 +171,7 @@ class AgentSpan:
                 operation = start(name)
                 if operation is None:
                     return func(*args, **kwargs)
-                try:
-                    iterator = func(*args, **kwargs)  # creates the generator; its body runs on iteration
-                except BaseException as exc:
-                    operation.finish(exc)
-                    raise
-                return SpanIterator(iterator, operation)
+                return iterate_in(operation, func, args, kwargs, SpanIterator)  # the body runs on iteration
 
             return generator_wrapper  # type: ignore[return-value]
 

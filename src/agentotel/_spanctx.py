@@ -30,6 +30,7 @@ from agentotel._telemetry import error_type, log_internal_error
 
 __all__ = [
     "Operation", "SpanOperation", "SpanIterator", "AsyncSpanIterator", "attach", "detach", "run_in", "arun_in",
+    "iterate_in",
 ]
 
 
@@ -341,3 +342,24 @@ class AsyncSpanIterator:
             self._operation.abandon()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
+
+
+def iterate_in(
+    operation: Operation,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    proxy: Callable[[Any, Operation, OnItem], Any],
+    on_item: OnItem = None,
+) -> Any:
+    """Make the iterator ``func(*args, **kwargs)`` and return it wrapped in ``proxy`` (an iterator proxy class).
+
+    The operation then covers the whole iteration; an exception while making the
+    iterator ends it as failed and is re-raised unchanged.
+    """
+    try:
+        iterator = func(*args, **kwargs)
+    except BaseException as exc:
+        operation.finish(exc)
+        raise
+    return proxy(iterator, operation, on_item)

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, iterate_in, run_in
 from agentotel.instrumentation.langgraph._content import chat_input, chat_output, record_content
 from agentotel.instrumentation.langgraph._providers import normalize_provider, provider_sdk_instrumented
 from agentotel.instrumentation.langgraph._setup import Hooks
@@ -241,12 +241,7 @@ def stream_wrapper(hooks: Hooks) -> Wrapper:
         operation = _safe_start(hooks, instance, args, kwargs, stream=True)
         if operation is None:
             return wrapped(*args, **kwargs)
-        try:
-            iterator = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            operation.finish(exc)
-            raise
-        return SpanIterator(iterator, operation, operation.on_chunk)
+        return iterate_in(operation, wrapped, args, kwargs, SpanIterator, operation.on_chunk)
 
     return stream
 
@@ -258,11 +253,6 @@ def astream_wrapper(hooks: Hooks) -> Wrapper:
         operation = _safe_start(hooks, instance, args, kwargs, stream=True)
         if operation is None:
             return wrapped(*args, **kwargs)
-        try:
-            iterator = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            operation.finish(exc)
-            raise
-        return AsyncSpanIterator(iterator, operation, operation.on_chunk)
+        return iterate_in(operation, wrapped, args, kwargs, AsyncSpanIterator, operation.on_chunk)
 
     return astream

@@ -28,7 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, iterate_in, run_in
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import Hooks
 
@@ -217,12 +217,7 @@ def stream_wrapper(hooks: Hooks) -> Wrapper:
         run = _safe_start(hooks, instance, args, kwargs)
         if run is None:
             return wrapped(*args, **kwargs)
-        try:
-            iterator = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            run.finish(exc)
-            raise
-        return SpanIterator(iterator, run)
+        return iterate_in(run, wrapped, args, kwargs, SpanIterator)
 
     return stream
 
@@ -236,12 +231,7 @@ def astream_wrapper(hooks: Hooks) -> Wrapper:
         run = _safe_start(hooks, instance, args, kwargs)
         if run is None:
             return wrapped(*args, **kwargs)
-        try:
-            iterator = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            run.finish(exc)
-            raise
-        return AsyncSpanIterator(iterator, run)
+        return iterate_in(run, wrapped, args, kwargs, AsyncSpanIterator)
 
     return astream
 
