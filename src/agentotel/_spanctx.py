@@ -210,15 +210,33 @@ OnItem = Optional[Callable[[Any], None]]
 _OWN_SLOTS = frozenset({"_iterator", "_operation", "_on_item"})
 
 
-class SpanIterator:
-    """Iterator proxy: the operation's context is current only while the wrapped iterator runs."""
+class _IteratorProxy:
+    """What both proxies share: the wrapped iterator, its operation, attribute forwarding, end on collection."""
 
     __slots__ = ("_iterator", "_operation", "_on_item", "__weakref__")
 
-    def __init__(self, iterator: Iterator[Any], operation: Operation, on_item: OnItem = None) -> None:
+    def __init__(self, iterator: Any, operation: Operation, on_item: OnItem = None) -> None:
         self._iterator = iterator
         self._operation = operation
         self._on_item = on_item
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN_SLOTS:  # not set yet: __init__ did not run to the end
+            raise AttributeError(name)
+        return getattr(self._iterator, name)
+
+    def __del__(self) -> None:
+        try:
+            self._operation.abandon()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+class SpanIterator(_IteratorProxy):
+    """Iterator proxy: the operation's context is current only while the wrapped iterator runs."""
+
+    __slots__ = ()
+    _iterator: Iterator[Any]
 
     def __iter__(self) -> "SpanIterator":
         return self
@@ -265,27 +283,12 @@ class SpanIterator:
                 detach(token)
         self._operation.abandon()
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _OWN_SLOTS:  # not set yet: __init__ did not run to the end
-            raise AttributeError(name)
-        return getattr(self._iterator, name)
 
-    def __del__(self) -> None:
-        try:
-            self._operation.abandon()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
-
-
-class AsyncSpanIterator:
+class AsyncSpanIterator(_IteratorProxy):
     """Async iterator proxy: the operation's context is current only inside each ``__anext__``."""
 
-    __slots__ = ("_iterator", "_operation", "_on_item", "__weakref__")
-
-    def __init__(self, iterator: AsyncIterator[Any], operation: Operation, on_item: OnItem = None) -> None:
-        self._iterator = iterator
-        self._operation = operation
-        self._on_item = on_item
+    __slots__ = ()
+    _iterator: AsyncIterator[Any]
 
     def __aiter__(self) -> "AsyncSpanIterator":
         return self
@@ -331,17 +334,6 @@ class AsyncSpanIterator:
             finally:
                 detach(token)
         self._operation.abandon()
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _OWN_SLOTS:  # not set yet: __init__ did not run to the end
-            raise AttributeError(name)
-        return getattr(self._iterator, name)
-
-    def __del__(self) -> None:
-        try:
-            self._operation.abandon()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
 
 
 def iterate_in(
