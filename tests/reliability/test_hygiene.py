@@ -16,12 +16,13 @@ import os
 import re
 import subprocess
 import sys
+import venv
+from pathlib import Path
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
-import venv
-from pathlib import Path
 
 import pytest
 
