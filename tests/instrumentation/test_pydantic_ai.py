@@ -72,3 +72,18 @@ def test_uninstrument_switches_it_off() -> None:
     assert len(capture.spans()) == emitted
     assert Agent._instrument_default is False
     capture.shutdown()
+
+
+def test_captured_content_is_capped_and_stays_valid_json() -> None:
+    prompt = "What is parcel 42? " + "very long question " * 200
+    with capture_telemetry(capture_message_content=True, max_attribute_length=300) as telemetry:
+        make_agent().run_sync(prompt)
+
+    assert telemetry.tree().startswith("invoke_agent helper [INTERNAL]")  # spans nest as before
+    chat = telemetry.spans("chat test")[0]
+    messages = chat.attributes["gen_ai.input.messages"]
+    assert len(messages) <= 300
+    assert "What is parcel 42?" in json.dumps(json.loads(messages))
+    for span in telemetry.spans():
+        for value in (span.attributes or {}).values():
+            assert not (isinstance(value, str) and len(value) > 300)

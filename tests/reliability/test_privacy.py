@@ -247,8 +247,6 @@ def test_each_switch_reveals_only_its_kind_capped(run_workload: Any, options: di
             s for s in KINDS["content"] if leaks(found, [s])}
 
 
-@pytest.mark.xfail(strict=True, reason="pydantic-ai's own content attributes ignore AGENTOTEL_MAX_ATTRIBUTE_LENGTH "
-                   "(InstrumentationSettings has no length cap)")
 def test_pydantic_ai_content_is_capped(run_workload: Any) -> None:
     capture, _ = run_workload(capture_message_content="SPAN_AND_EVENT")
     assert _capped(capture, scopes=("pydantic",)) == []

@@ -12,20 +12,26 @@ does not configure instrumentation itself, so that ``import agentotel.auto``,
 
 Prompts, completions and tool arguments/results are included only when
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (``capture_message_content``)
-asks for content, like everywhere else in agentotel. ``uninstrument()`` restores
-the previous default.
+asks for content, like everywhere else in agentotel, and are then capped at
+``AGENTOTEL_MAX_ATTRIBUTE_LENGTH`` characters (JSON values stay valid JSON): pydantic-ai
+has no cap of its own, so its tracers are wrapped to cap string attribute and event
+values as they are set. ``uninstrument()`` restores the previous default.
 """
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from typing import Any, Collection, Iterator, Mapping, Optional
 
+import wrapt
+from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.util._decorator import _agnosticcontextmanager
 
 from pydantic_ai import Agent
 from pydantic_ai.models.instrumented import InstrumentationSettings
 
 from agentotel import _telemetry
+from agentotel._jsoncap import cap_text
 
 __all__ = ["PydanticAIInstrumentor"]
 
@@ -42,9 +48,13 @@ class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
-        content = _telemetry.current_settings().capture_message_content.enabled
+        settings_now = _telemetry.current_settings()
+        content = settings_now.capture_message_content.enabled
+        tracer_provider = kwargs.get("tracer_provider") or _telemetry._tracer_provider or trace.get_tracer_provider()
+        if content:
+            tracer_provider = _CappingTracerProvider(tracer_provider, settings_now.max_attribute_length)
         settings = InstrumentationSettings(
-            tracer_provider=kwargs.get("tracer_provider") or _telemetry._tracer_provider,
+            tracer_provider=tracer_provider,
             meter_provider=kwargs.get("meter_provider") or _telemetry._meter_provider,
             include_content=content,
             include_binary_content=content,
@@ -56,3 +66,65 @@ class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         Agent.instrument_all(self._previous)
         self._previous = False
+
+
+def _capped(attributes: Optional[Mapping[str, Any]], limit: int) -> Optional[Mapping[str, Any]]:
+    if not attributes or not any(isinstance(v, str) and len(v) > limit for v in attributes.values()):
+        return attributes
+    return {k: cap_text(v, limit) if isinstance(v, str) else v for k, v in attributes.items()}
+
+
+class _CappingSpan(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A span whose string attribute and event values are capped as they are set."""
+
+    def __init__(self, span: trace.Span, limit: int) -> None:
+        super().__init__(span)
+        self._self_limit = limit
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if isinstance(value, str) and len(value) > self._self_limit:
+            value = cap_text(value, self._self_limit)
+        self.__wrapped__.set_attribute(key, value)
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        self.__wrapped__.set_attributes(_capped(attributes, self._self_limit))
+
+    def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None, timestamp: Optional[int] = None) -> None:
+        self.__wrapped__.add_event(name, _capped(attributes, self._self_limit), timestamp)
+
+
+class _CappingTracer(trace.Tracer):
+    """Starts spans through the real tracer and hands out :class:`_CappingSpan` proxies."""
+
+    def __init__(self, tracer: trace.Tracer, limit: int) -> None:
+        self._tracer = tracer
+        self._limit = limit
+
+    def start_span(self, name: str, context: Any = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+                   attributes: Any = None, links: Any = None, start_time: Optional[int] = None,
+                   record_exception: bool = True, set_status_on_exception: bool = True) -> trace.Span:
+        span = self._tracer.start_span(name, context, kind, _capped(attributes, self._limit), links, start_time,
+                                       record_exception, set_status_on_exception)
+        return _CappingSpan(span, self._limit)
+
+    @_agnosticcontextmanager
+    def start_as_current_span(self, name: str, context: Any = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+                              attributes: Any = None, links: Any = None, start_time: Optional[int] = None,
+                              record_exception: bool = True, set_status_on_exception: bool = True,
+                              end_on_exit: bool = True) -> Iterator[trace.Span]:
+        span = self.start_span(name, context, kind, attributes, links, start_time, record_exception,
+                               set_status_on_exception)
+        with trace.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
+                            set_status_on_exception=set_status_on_exception) as current:
+            yield current
+
+
+class _CappingTracerProvider(trace.TracerProvider):
+    """Wraps the tracer provider handed to pydantic-ai so that captured content respects our cap."""
+
+    def __init__(self, provider: trace.TracerProvider, limit: int) -> None:
+        self._provider = provider
+        self._limit = limit
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _CappingTracer(self._provider.get_tracer(*args, **kwargs), self._limit)
