@@ -20,10 +20,10 @@ runs to the end of the text. Results are cached by query text in a bounded
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final, Optional
+
+from agentotel._bounded import BoundedLRU
 
 __all__ = ["Statement", "StatementCache", "analyze", "MAX_CACHED_LENGTH", "MAX_SUMMARY_LENGTH", "MAX_SCAN_LENGTH"]
 
@@ -354,30 +354,20 @@ class StatementCache:
     :data:`MAX_CACHED_LENGTH` are not kept. Safe from many threads.
     """
 
-    __slots__ = ("_entries", "_lock", "_size", "_max_length", "_keep_literals")
+    __slots__ = ("_entries", "_max_length", "_keep_literals")
 
     def __init__(self, size: int, *, max_length: int, keep_literals: bool) -> None:
-        self._entries: OrderedDict[str, Statement] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
+        self._entries: BoundedLRU[str, Statement] = BoundedLRU(size)
         self._max_length = max_length
         self._keep_literals = keep_literals
 
     def get(self, query: str) -> Statement:
         """The analysis of ``query``, from the cache when it is there."""
         entry = self._entries.get(query)
-        if entry is not None:
-            try:
-                self._entries.move_to_end(query)
-            except KeyError:  # evicted by another thread in between
-                pass
-            return entry
-        entry = analyze(query, max_length=self._max_length, keep_literals=self._keep_literals)
-        if self._size and len(query) <= MAX_CACHED_LENGTH:
-            with self._lock:
-                self._entries[query] = entry
-                while len(self._entries) > self._size:
-                    self._entries.popitem(last=False)
+        if entry is None:
+            entry = analyze(query, max_length=self._max_length, keep_literals=self._keep_literals)
+            if len(query) <= MAX_CACHED_LENGTH:
+                self._entries.put(query, entry)
         return entry
 
     def __len__(self) -> int:

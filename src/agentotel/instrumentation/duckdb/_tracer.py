@@ -11,10 +11,8 @@ distinct text.
 from __future__ import annotations
 
 import os
-import threading
 import traceback
 import weakref
-from collections import OrderedDict
 from time import perf_counter
 from typing import Any, Mapping, Optional
 
@@ -22,6 +20,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from agentotel import semconv
+from agentotel._bounded import BoundedLRU
 from agentotel._config import Settings
 from agentotel._telemetry import error_type
 from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, Statement, StatementCache, analyze
@@ -126,13 +125,11 @@ class QueryTracer:
         self._keep_literals = settings.capture_sql_parameters
         self._capture_text = settings.capture_query_text
         self._capture_parameters = settings.capture_sql_parameters
-        self._cache_size = settings.sql_cache_size
         #: Query text -> analysis; (query text, namespace) -> attributes. Both bounded by sql_cache_size.
         self._statements = StatementCache(
             settings.sql_cache_size, max_length=self._max_length, keep_literals=self._keep_literals
         )
-        self._prepared: OrderedDict[tuple[str, Optional[str]], Prepared] = OrderedDict()
-        self._lock = threading.Lock()
+        self._prepared: BoundedLRU[tuple[str, Optional[str]], Prepared] = BoundedLRU(settings.sql_cache_size)
         #: Connection -> db.namespace, filled by the connect/cursor hooks (connections have no __dict__).
         self.namespaces = ConnectionNamespaces()
 
@@ -141,18 +138,10 @@ class QueryTracer:
         """The :class:`Prepared` for ``query`` on ``namespace``, from the LRU when there."""
         key = (query, namespace)
         found = self._prepared.get(key)
-        if found is not None:
-            try:
-                self._prepared.move_to_end(key)
-            except KeyError:  # evicted by another thread in between
-                pass
-            return found
-        found = Prepared(self._statements.get(query), namespace, self._capture_text)
-        if self._cache_size and len(query) <= MAX_CACHED_LENGTH:
-            with self._lock:
-                self._prepared[key] = found
-                while len(self._prepared) > self._cache_size:
-                    self._prepared.popitem(last=False)
+        if found is None:
+            found = Prepared(self._statements.get(query), namespace, self._capture_text)
+            if len(query) <= MAX_CACHED_LENGTH:
+                self._prepared.put(key, found)
         return found
 
     def statement(self, query: str) -> Statement:
