@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable, Hashable, Iterable, Optional, Sequence, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-__all__ = ["DiscardSpans", "DiscardMetrics", "providers", "rotated", "sample_rotated", "medians", "timed",
-           "print_table"]
+__all__ = [
+    "DiscardSpans",
+    "DiscardMetrics",
+    "providers",
+    "rotated",
+    "sample_rotated",
+    "medians",
+    "timed",
+    "print_table",
+]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -49,7 +58,7 @@ class DiscardMetrics(MetricExporter):
 
 
 def providers(
-    metric_interval_ms: int, *, export_spans: bool = True, span_queue_size: Optional[int] = None
+    metric_interval_ms: int, *, export_spans: bool = True, span_queue_size: int | None = None
 ) -> tuple[TracerProvider, MeterProvider]:
     """A real SDK TracerProvider and MeterProvider whose exports are discarded.
 

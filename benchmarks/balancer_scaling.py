@@ -28,8 +28,12 @@ SIZES = (10, 100, 1000, 10_000)
 
 
 def _balancer(strategy: str, size: int) -> LoadBalancer:
-    lb = LoadBalancer(f"{strategy}-{size}", [f"10.0.{i // 250}.{i % 250}:8000" for i in range(size)],
-                      strategy=strategy, rng=random.Random(size))
+    lb = LoadBalancer(
+        f"{strategy}-{size}",
+        [f"10.0.{i // 250}.{i % 250}:8000" for i in range(size)],
+        strategy=strategy,
+        rng=random.Random(size),
+    )
     for _ in range(size):  # every instance gets a latency sample
         lb.acquire().release()
     return lb
@@ -64,8 +68,14 @@ def main() -> None:
     print(f"LoadBalancer acquire + release, {args.reps} reps, medians (µs per pick)\n")
     print_table(
         ["strategy", *(f"{size:,} instances" for size in SIZES), "10,000 vs 10"],
-        ([strategy, *(f"{median[(strategy, size)] * 1e6:.2f}" for size in SIZES),
-          f"{median[(strategy, SIZES[-1])] / median[(strategy, SIZES[0])]:.2f}x"] for strategy in STRATEGIES),
+        (
+            [
+                strategy,
+                *(f"{median[(strategy, size)] * 1e6:.2f}" for size in SIZES),
+                f"{median[(strategy, SIZES[-1])] / median[(strategy, SIZES[0])]:.2f}x",
+            ]
+            for strategy in STRATEGIES
+        ),
     )
     agentotel.uninstrument()
 

@@ -21,7 +21,8 @@ Variants:
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pybreaker
 from _harness import medians, print_table, providers, sample_rotated, timed
@@ -62,8 +63,15 @@ def main() -> None:
     print(f"CircuitBreaker closed-state call, {args.reps} reps x {args.calls} calls, medians\n")
     print_table(
         ["variant", "per call", "overhead", "overhead vs pybreaker"],
-        ([name, f"{median[name] * 1e9:.0f} ns", f"{(median[name] - bare) * 1e9:.0f} ns",
-          "" if name == "bare" else f"{(median[name] - bare) / py_overhead:.2f}x"] for name in variants),
+        (
+            [
+                name,
+                f"{median[name] * 1e9:.0f} ns",
+                f"{(median[name] - bare) * 1e9:.0f} ns",
+                "" if name == "bare" else f"{(median[name] - bare) / py_overhead:.2f}x",
+            ]
+            for name in variants
+        ),
     )
     assert ours.counters()["calls"]["success"] > 0
     agentotel.uninstrument()

@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cachetools
 from _harness import medians, print_table, providers, rotated
@@ -79,7 +80,8 @@ def main() -> None:
 
     tracer_provider, meter_provider = providers(5_000)
     agentotel.instrument(
-        tracer_provider=tracer_provider, meter_provider=meter_provider,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
         disabled_instrumentations={"cachetools"},  # switched on and off below
     )
     instrumentor = CachetoolsInstrumentor()
@@ -160,8 +162,11 @@ def main() -> None:
         else:
             ratio, note = median[name] / base, "x TTLCache hit"
         rows.append([name, f"{median[name]:.0f}", f"{ratio:.2f} {note}"])
-    print_table([f"case (median of {args.reps}, ns/op; load average {load:.1f} on {os.cpu_count()} cores)", "ns",
-                 "ratio"], rows, numeric=True)
+    print_table(
+        [f"case (median of {args.reps}, ns/op; load average {load:.1f} on {os.cpu_count()} cores)", "ns", "ratio"],
+        rows,
+        numeric=True,
+    )
     agentotel.uninstrument()
     tracer_provider.shutdown()
     meter_provider.shutdown()

@@ -28,7 +28,8 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import duckdb
 from _harness import medians, print_table, providers, sample_rotated, timed
@@ -134,11 +135,15 @@ def breakdown(reps: int, n: int) -> None:
         finally:
             cls.execute = original  # type: ignore[method-assign]
 
-    med = {name: value * 1e6 for name, value in
-           medians(sample_rotated([*hooks, "bare span around the call"], reps, measure)).items()}
+    med = {
+        name: value * 1e6
+        for name, value in medians(sample_rotated([*hooks, "bare span around the call"], reps, measure)).items()
+    }
     print("\nbreakdown, SELECT 42, thread CPU µs per query (medians):\n")
-    print_table(["variant", "µs", "over raw"],
-                ([name, f"{value:.1f}", f"{value - med['raw']:+.1f}"] for name, value in med.items()))
+    print_table(
+        ["variant", "µs", "over raw"],
+        ([name, f"{value:.1f}", f"{value - med['raw']:+.1f}"] for name, value in med.items()),
+    )
     tracer_provider.shutdown()
     meter_provider.shutdown()
 
@@ -147,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=40)
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also rebuild the hook step by step to show where the time goes")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also rebuild the hook step by step to show where the time goes"
+    )
     args = parser.parse_args(argv)
 
     tracer_provider, meter_provider = providers(1_000, span_queue_size=1 << 16)
@@ -164,42 +170,57 @@ def main(argv: list[str] | None = None) -> int:
     _setup(dbapi_con.cursor())
     dbapi_cur = dbapi_con.cursor()
 
-    print(f"duckdb {duckdb.__version__}, python {sys.version.split()[0]}, "
-          f"{args.reps} reps x {args.queries} queries per variant\n")
+    print(
+        f"duckdb {duckdb.__version__}, python {sys.version.split()[0]}, "
+        f"{args.reps} reps x {args.queries} queries per variant\n"
+    )
     rows: dict[str, list[list[str]]] = {"wall": [], "thread CPU": []}
     for label, query in QUERIES.items():
         n = args.queries if label == "SELECT 42" else max(args.queries // 10, 20)
 
-        def raw() -> None:
+        def raw(query: str = query) -> None:
             raw_cur.execute(query)
             raw_cur.fetchall()
 
-        def bare() -> None:
+        def bare(query: str = query) -> None:
             span = tracer.start_span("SELECT")
             raw_cur.execute(query)
             raw_cur.fetchall()
             span.end()
 
-        attributes = {"db.system.name": "duckdb", "db.namespace": "memory", "db.operation.name": "SELECT",
-                      "db.collection.name": "landuse", "db.query.summary": "SELECT landuse", "db.query.text": query}
+        attributes = {
+            "db.system.name": "duckdb",
+            "db.namespace": "memory",
+            "db.operation.name": "SELECT",
+            "db.collection.name": "landuse",
+            "db.query.summary": "SELECT landuse",
+            "db.query.text": query,
+        }
 
-        def bare_attrs() -> None:
+        def bare_attrs(query: str = query, attributes: dict[str, str] = attributes) -> None:
             span = tracer.start_span("SELECT", kind=SpanKind.CLIENT, attributes=attributes)
             raw_cur.execute(query)
             raw_cur.fetchall()
             span.end()
 
-        def dbapi() -> None:
+        def dbapi(query: str = query) -> None:
             dbapi_cur.execute(query)
             dbapi_cur.fetchall()
 
         variants: dict[str, Callable[[], None]] = {
-            "raw": raw, "bare": bare, "bare+attrs": bare_attrs, "agentotel": raw, "dbapi": dbapi}
+            "raw": raw,
+            "bare": bare,
+            "bare+attrs": bare_attrs,
+            "agentotel": raw,
+            "dbapi": dbapi,
+        }
         for _ in range(3):  # warm-up: caches, the SDK's first span, the statement LRU
             for run in variants.values():
                 timed(run, 20)
 
-        def measure(name: str) -> tuple[float, float]:
+        def measure(
+            name: str, variants: dict[str, Callable[[], None]] = variants, n: int = n, raw: Callable[[], None] = raw
+        ) -> tuple[float, float]:
             if name != "agentotel":
                 return timed(variants[name], n)
             instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
@@ -212,17 +233,36 @@ def main(argv: list[str] | None = None) -> int:
         for clock, index in (("wall", 0), ("thread CPU", 1)):
             med = {name: statistics.median(v[index] for v in values) * 1e6 for name, values in samples.items()}
             over = {name: med[name] - med["raw"] for name in ("bare", "bare+attrs", "agentotel", "dbapi")}
-            rows[clock].append([
-                label, *(f"{med[name]:.1f}" for name in ("raw", "bare", "bare+attrs", "agentotel", "dbapi")),
-                *(f"{over[name]:.1f}" for name in ("agentotel", "dbapi", "bare", "bare+attrs")),
-                f"{over['agentotel'] / over['dbapi']:.2f}", f"{over['agentotel'] / over['bare']:.2f}",
-                f"{over['agentotel'] / over['bare+attrs']:.2f}",
-            ])
+            rows[clock].append(
+                [
+                    label,
+                    *(f"{med[name]:.1f}" for name in ("raw", "bare", "bare+attrs", "agentotel", "dbapi")),
+                    *(f"{over[name]:.1f}" for name in ("agentotel", "dbapi", "bare", "bare+attrs")),
+                    f"{over['agentotel'] / over['dbapi']:.2f}",
+                    f"{over['agentotel'] / over['bare']:.2f}",
+                    f"{over['agentotel'] / over['bare+attrs']:.2f}",
+                ]
+            )
     for clock, cells in rows.items():
         print(f"\n{clock} (µs per query, medians):\n")
-        print_table(["query", "raw", "bare span", "bare span + 6 attrs", "agentotel", "dbapi", "agentotel overhead",
-                     "dbapi overhead", "bare span overhead", "bare span + attrs overhead", "agentotel / dbapi",
-                     "agentotel / bare span", "agentotel / bare span + attrs"], cells)
+        print_table(
+            [
+                "query",
+                "raw",
+                "bare span",
+                "bare span + 6 attrs",
+                "agentotel",
+                "dbapi",
+                "agentotel overhead",
+                "dbapi overhead",
+                "bare span overhead",
+                "bare span + attrs overhead",
+                "agentotel / dbapi",
+                "agentotel / bare span",
+                "agentotel / bare span + attrs",
+            ],
+            cells,
+        )
     tracer_provider.shutdown()
     meter_provider.shutdown()
     if args.breakdown:

@@ -30,16 +30,20 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from _harness import rotated
 
 LOOPBACK = "127.0.0.1"
 CHUNK = 50  # spans per paced chunk: 10 traces of 5 spans
 ATTRIBUTES = {
-    "db.system.name": "duckdb", "db.namespace": "memory", "db.operation.name": "SELECT",
-    "db.collection.name": "landuse", "db.query.summary": "SELECT landuse",
+    "db.system.name": "duckdb",
+    "db.namespace": "memory",
+    "db.operation.name": "SELECT",
+    "db.collection.name": "landuse",
+    "db.query.summary": "SELECT landuse",
     "db.query.text": "SELECT kind, count(*) FROM landuse WHERE area > ? GROUP BY kind",
 }
 
@@ -135,9 +139,16 @@ def run_scenario(scenario: str, protocol: str, port: int, seconds: float, rate: 
     flush = time.perf_counter() - flush_start
     dropped = processor.dropped - dropped_before if hasattr(processor, "dropped") else produced - exporter.accepted
     return {
-        "scenario": scenario, "protocol": protocol, "spans": produced, "rate": produced / wall,
-        "us_per_span": busy / produced * 1e6, "cpu_us_per_span": cpu / produced * 1e6, "accepted": exporter.accepted, "dropped": dropped,
-        "lost": produced - exporter.accepted, "shutdown_s": flush,
+        "scenario": scenario,
+        "protocol": protocol,
+        "spans": produced,
+        "rate": produced / wall,
+        "us_per_span": busy / produced * 1e6,
+        "cpu_us_per_span": cpu / produced * 1e6,
+        "accepted": exporter.accepted,
+        "dropped": dropped,
+        "lost": produced - exporter.accepted,
+        "shutdown_s": flush,
     }
 
 
@@ -166,18 +177,42 @@ def start_rotel(workdir: Path) -> tuple[subprocess.Popen, int, int]:
     binary = Path(spec.origin).parent / "rotel-agent"
     grpc_port, http_port = _free_port(), _free_port()
     process = subprocess.Popen(
-        [str(binary), "start", "--otlp-grpc-endpoint", f"{LOOPBACK}:{grpc_port}",
-         "--otlp-http-endpoint", f"{LOOPBACK}:{http_port}", "--exporter", "blackhole",
-         "--pid-file", str(workdir / "rotel.pid"), "--log-file", str(workdir / "rotel.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            str(binary),
+            "start",
+            "--otlp-grpc-endpoint",
+            f"{LOOPBACK}:{grpc_port}",
+            "--otlp-http-endpoint",
+            f"{LOOPBACK}:{http_port}",
+            "--exporter",
+            "blackhole",
+            "--pid-file",
+            str(workdir / "rotel.pid"),
+            "--log-file",
+            str(workdir / "rotel.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_for_port(grpc_port)
     _wait_for_port(http_port)
     return process, grpc_port, http_port
 
 
 def _child(scenario: str, protocol: str, port: int, args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", scenario, protocol, str(port),
-               "--seconds", str(args.seconds), "--rate", str(args.rate)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        scenario,
+        protocol,
+        str(port),
+        "--seconds",
+        str(args.seconds),
+        "--rate",
+        str(args.rate),
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTOTEL_"))}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     if done.returncode != 0:
@@ -205,16 +240,22 @@ def main() -> None:
         ports = {"grpc": grpc_port, "http/protobuf": http_port}
         plan = [("burst-sdk-defaults", "grpc", grpc_port)]
         for protocol in ports:
-            plan += [("burst", protocol, ports[protocol]), ("sustained", protocol, ports[protocol]),
-                     ("down", protocol, dead_port)]
+            plan += [
+                ("burst", protocol, ports[protocol]),
+                ("sustained", protocol, ports[protocol]),
+                ("down", protocol, dead_port),
+            ]
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         try:
             for rep in range(args.reps):
                 for scenario, protocol, port in rotated(plan, rep):
                     result = _child(scenario, protocol, port, args)
                     results.setdefault((scenario, protocol), []).append(result)
-                    print(f"  rep {rep}: {scenario:<19} {protocol:<14} {result['us_per_span']:.1f} us/span "
-                          f"({result['cpu_us_per_span']:.1f} CPU) dropped {result['dropped']}", file=sys.stderr)
+                    print(
+                        f"  rep {rep}: {scenario:<19} {protocol:<14} {result['us_per_span']:.1f} us/span "
+                        f"({result['cpu_us_per_span']:.1f} CPU) dropped {result['dropped']}",
+                        file=sys.stderr,
+                    )
         finally:
             rotel.terminate()
             rotel.wait(10)
@@ -228,20 +269,27 @@ def main() -> None:
         "sustained": f"{args.rate:,}/s for {args.seconds:g} s, collector up",
         "down": f"{args.rate:,}/s for {args.seconds:g} s, collector down",
     }
-    print("| scenario | protocol | spans | produced spans/s | app µs/span (wall) | app µs/span (CPU) "
-          "| accepted by collector | dropped (queue full) | exit flush s |")
+    print(
+        "| scenario | protocol | spans | produced spans/s | app µs/span (wall) | app µs/span (CPU) "
+        "| accepted by collector | dropped (queue full) | exit flush s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
-    for (scenario, protocol) in results:
+    for scenario, protocol in results:
         key = (scenario, protocol)
-        print(f"| {labels[scenario]} | {protocol} | {median(key, 'spans'):,.0f} | {median(key, 'rate'):,.0f} | "
-              f"{median(key, 'us_per_span'):.1f} | {median(key, 'cpu_us_per_span'):.1f} | {median(key, 'accepted'):,.0f} | {median(key, 'dropped'):,.0f} | "
-              f"{median(key, 'shutdown_s'):.2f} |")
+        print(
+            f"| {labels[scenario]} | {protocol} | {median(key, 'spans'):,.0f} | {median(key, 'rate'):,.0f} | "
+            f"{median(key, 'us_per_span'):.1f} | {median(key, 'cpu_us_per_span'):.1f} | "
+            f"{median(key, 'accepted'):,.0f} | {median(key, 'dropped'):,.0f} | "
+            f"{median(key, 'shutdown_s'):.2f} |"
+        )
     print()
     for protocol in ports:
         wall = median(("down", protocol), "us_per_span") / median(("sustained", protocol), "us_per_span")
         cpu = median(("down", protocol), "cpu_us_per_span") / median(("sustained", protocol), "cpu_us_per_span")
-        print(f"app-side cost per span, collector down / up ({protocol}): {wall:.2f}x wall, {cpu:.2f}x CPU "
-              "(target <= 1.1x)")
+        print(
+            f"app-side cost per span, collector down / up ({protocol}): {wall:.2f}x wall, {cpu:.2f}x CPU "
+            "(target <= 1.1x)"
+        )
 
 
 if __name__ == "__main__":

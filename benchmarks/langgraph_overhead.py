@@ -45,7 +45,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from _harness import rotated
 
@@ -75,22 +76,26 @@ def _agent() -> Any:
         def _llm_type(self) -> str:
             return "bench"
 
-        def _get_ls_params(self, stop: Optional[list[str]] = None, **kwargs: Any) -> dict[str, Any]:
+        def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
             return {"ls_provider": "openai", "ls_model_name": self.model, "ls_model_type": "chat"}
 
         def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
             return self.bind(tools=[t.name for t in tools])
 
-        def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                      **kwargs: Any) -> ChatResult:
+        def _generate(
+            self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> ChatResult:
             usage = {"input_tokens": 120, "output_tokens": 20, "total_tokens": 140}
             meta = {"model_name": "bench-model-1", "finish_reason": "stop"}
             if isinstance(messages[-1], ToolMessage):
                 message = AIMessage("Parcel 42 is farmland.", usage_metadata=usage, response_metadata=meta)
             else:
-                message = AIMessage("", tool_calls=[{"name": "land_use", "args": {"parcel": 42},
-                                                     "id": f"call_{len(messages)}"}],
-                                    usage_metadata=usage, response_metadata={**meta, "finish_reason": "tool_calls"})
+                message = AIMessage(
+                    "",
+                    tool_calls=[{"name": "land_use", "args": {"parcel": 42}, "id": f"call_{len(messages)}"}],
+                    usage_metadata=usage,
+                    response_metadata={**meta, "finish_reason": "tool_calls"},
+                )
             return ChatResult(generations=[ChatGeneration(message=message)])
 
     @tool
@@ -185,12 +190,25 @@ def worker(variant: str, invokes: int, warmup: int, batches: int) -> dict[str, A
 # --------------------------------------------------------------------------- #
 # Driver: rounds of one process per variant, rotated order, medians
 # --------------------------------------------------------------------------- #
-def _run_worker(python: str, variant: str, invokes: int, warmup: int, batches: int) -> Optional[dict[str, Any]]:
+def _run_worker(python: str, variant: str, invokes: int, warmup: int, batches: int) -> dict[str, Any] | None:
     env = {**os.environ, "OTEL_SDK_DISABLED": "false", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
-        [python, __file__, "--worker", variant, "--invokes", str(invokes), "--warmup", str(warmup),
-         "--batches", str(batches)],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            python,
+            __file__,
+            "--worker",
+            variant,
+            "--invokes",
+            str(invokes),
+            "--warmup",
+            str(warmup),
+            "--batches",
+            str(batches),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     if proc.returncode == MISSING:
         return {"missing": json.loads(proc.stdout.strip().splitlines()[-1])["missing"]}
@@ -205,10 +223,11 @@ def _rotations(variants: Sequence[str], rounds: int) -> Iterator[list[str]]:
         yield order if i % 2 == 0 else order[::-1]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--python", default=sys.executable,
-                        help="interpreter for the peer variants (one with the peers installed)")
+    parser.add_argument(
+        "--python", default=sys.executable, help="interpreter for the peer variants (one with the peers installed)"
+    )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--invokes", type=int, default=40, help="invokes per timed batch")
     parser.add_argument("--batches", type=int, default=8, help="timed batches per process (the best counts)")
@@ -245,23 +264,31 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             shape[variant] = result
         for variant, value in measured.items():
             ratios[variant].append(value / measured["raw"])
-        print(f"round {round_no} (CPU): " + ", ".join(f"{v} {measured[v]:.0f}us" for v in order if v in measured),
-              file=sys.stderr)
+        print(
+            f"round {round_no} (CPU): " + ", ".join(f"{v} {measured[v]:.0f}us" for v in order if v in measured),
+            file=sys.stderr,
+        )
 
-    print(f"\n{args.rounds} rounds, one process per variant per round, best of {args.batches} batches of "
-          f"{args.invokes} invokes per process, medians over rounds; "
-          f"python {sys.version.split()[0]}\n")
-    print("| variant | CPU per invoke (µs) | ratio to raw | wall per invoke (µs) | spans per run "
-          "| attribute bytes per run |")
+    print(
+        f"\n{args.rounds} rounds, one process per variant per round, best of {args.batches} batches of "
+        f"{args.invokes} invokes per process, medians over rounds; "
+        f"python {sys.version.split()[0]}\n"
+    )
+    print(
+        "| variant | CPU per invoke (µs) | ratio to raw | wall per invoke (µs) | spans per run "
+        "| attribute bytes per run |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for variant in variants:
         if variant in missing:
             print(f"| {variant} | not installed ({missing[variant]}) | | | | |")
             continue
         info = shape[variant]
-        print(f"| {variant} | {statistics.median(times[variant]):.0f} | {statistics.median(ratios[variant]):.2f}x "
-              f"| {statistics.median(wall[variant]):.0f} | {info['spans_per_run']:.0f} "
-              f"| {info['attribute_bytes_per_run']:.0f} |")
+        print(
+            f"| {variant} | {statistics.median(times[variant]):.0f} | {statistics.median(ratios[variant]):.2f}x "
+            f"| {statistics.median(wall[variant]):.0f} | {info['spans_per_run']:.0f} "
+            f"| {info['attribute_bytes_per_run']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -18,20 +18,20 @@ your own machine, not for someone else's server).
 
 from __future__ import annotations
 
-import agentotel.auto  # noqa: F401  first: SDK from OTEL_* variables, everything instrumented
-
 import argparse
 import asyncio
 import ipaddress
 import math
 import sys
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Optional, Sequence
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
+
+import agentotel.auto  # noqa: F401  first: SDK from OTEL_* variables, everything instrumented
 
 MAX_USERS = 200
 MAX_DURATION_S = 600.0
@@ -44,8 +44,8 @@ class Scenario:
 
     users: int
     ramp_up_s: float
-    requests: Optional[int] = None
-    duration_s: Optional[float] = None
+    requests: int | None = None
+    duration_s: float | None = None
     think_time_s: float = 0.0
 
     def __post_init__(self) -> None:
@@ -133,10 +133,12 @@ class AgentLoadTester:
         self.request_timeout_s = request_timeout_s
         self._tracer = trace.get_tracer("examples.load_test")
         meter = metrics.get_meter("examples.load_test")
-        self._requests = meter.create_counter("load_test.requests", unit="{request}",
-                                              description="Load-test requests by outcome.")
-        self._duration = meter.create_histogram("load_test.request.duration", unit="s",
-                                                description="Load-test request latency.")
+        self._requests = meter.create_counter(
+            "load_test.requests", unit="{request}", description="Load-test requests by outcome."
+        )
+        self._duration = meter.create_histogram(
+            "load_test.request.duration", unit="s", description="Load-test request latency."
+        )
 
     async def run(self, scenario: Scenario) -> Results:
         """Start the users over the ramp-up, wait for all of them, return the results."""
@@ -158,7 +160,7 @@ class AgentLoadTester:
                 await asyncio.sleep(min(scenario.think_time_s, max(0.0, budget.deadline - time.monotonic())))
 
     async def _one(self, user: int, question: str, results: Results) -> None:
-        error: Optional[str] = None
+        error: str | None = None
         start = time.perf_counter()
         with self._tracer.start_as_current_span("load_test.request", attributes={"load_test.user": user}) as span:
             try:
@@ -236,7 +238,7 @@ def _scenario(args: argparse.Namespace) -> Scenario:
     )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the load test, print the report; exit code 1 if any request failed."""
     from agentotel.demo.data import SMALL_SCALE
     from agentotel.demo.questions import DEFAULT_QUESTIONS
@@ -254,8 +256,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         scenario = _scenario(args)
-        target, close = (http_target(require_loopback(args.url), scenario.users, args.timeout) if args.url
-                         else in_process_target(args.scale))
+        target, close = (
+            http_target(require_loopback(args.url), scenario.users, args.timeout)
+            if args.url
+            else in_process_target(args.scale)
+        )
     except ValueError as exc:
         print(f"load_test: {exc}", file=sys.stderr)
         return 2
@@ -267,9 +272,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             await close()
 
     where = args.url or "the in-process agent"
-    print(f"load test: {args.scenario} ({scenario.users} users, ramp-up {scenario.ramp_up_s:g} s, "
-          f"{scenario.requests or 'unlimited'} requests, {scenario.duration_s or 'no'} s limit, "
-          f"think time {scenario.think_time_s:g} s) against {where}")
+    print(
+        f"load test: {args.scenario} ({scenario.users} users, ramp-up {scenario.ramp_up_s:g} s, "
+        f"{scenario.requests or 'unlimited'} requests, {scenario.duration_s or 'no'} s limit, "
+        f"think time {scenario.think_time_s:g} s) against {where}"
+    )
     results = asyncio.run(run())
     print(results.render())
     return 1 if results.failed else 0

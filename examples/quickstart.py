@@ -1,4 +1,5 @@
 """Quickstart: one import, then DuckDB queries and LangGraph runs are traced (OTEL_TRACES_EXPORTER=console)."""
+
 import agentotel.auto  # noqa: F401  first import: sets up the SDK from OTEL_* variables, instruments all
 
 import duckdb

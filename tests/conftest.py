@@ -8,7 +8,7 @@ from agentotel.testing import TelemetryCapture, capture_telemetry
 
 
 @pytest.fixture
-def telemetry() -> "TelemetryCapture":
+def telemetry() -> TelemetryCapture:
     """agentotel instrumented into in-memory providers; uninstrumented afterwards."""
     with capture_telemetry() as captured:
         yield captured

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from opentelemetry import trace
@@ -110,7 +110,7 @@ def test_generator_span_covers_the_iteration(telemetry: TelemetryCapture) -> Non
             yield word
 
     outside = []
-    for word in words():
+    for _word in words():
         outside.append(trace.get_current_span())  # the consumer is not inside the agent span
 
     assert telemetry.tree() == "invoke_agent streamer [INTERNAL]\n  a [INTERNAL]\n  b [INTERNAL]"

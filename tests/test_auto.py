@@ -23,8 +23,15 @@ print("RESULT", con.execute("SELECT sum(acres) FROM landuse WHERE state = 'CA'")
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTOTEL_"))}
-    env.update({"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
-                "OTEL_SERVICE_NAME": "auto-test", "OTEL_BSP_SCHEDULE_DELAY": "50"})
+    env.update(
+        {
+            "OTEL_TRACES_EXPORTER": "console",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_SERVICE_NAME": "auto-test",
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+        }
+    )
     env.update(extra)
     return env
 
@@ -71,7 +78,9 @@ def test_import_agentotel_auto_sets_up_sdk_and_traces_duckdb(tmp_path):
 
 
 def test_import_agentotel_auto_keeps_the_applications_providers(tmp_path):
-    app = _script(tmp_path, """
+    app = _script(
+        tmp_path,
+        """
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -85,7 +94,8 @@ def test_import_agentotel_auto_keeps_the_applications_providers(tmp_path):
         import duckdb
         duckdb.connect().execute("SELECT 42").fetchall()
         print("MINE", [s.name for s in exporter.get_finished_spans()])
-    """)
+    """,
+    )
     result = _run([sys.executable, app], _env())
     assert result.returncode == 0, result.stderr
     assert "MINE ['SELECT']" in result.stdout
@@ -93,7 +103,9 @@ def test_import_agentotel_auto_keeps_the_applications_providers(tmp_path):
 
 
 def test_otel_sdk_disabled_turns_everything_off(tmp_path):
-    app = _script(tmp_path, "import agentotel.auto\nimport agentotel\nprint('STATE', agentotel.instrumented())\n" + WORKLOAD)
+    app = _script(
+        tmp_path, "import agentotel.auto\nimport agentotel\nprint('STATE', agentotel.instrumented())\n" + WORKLOAD
+    )
     result = _run([sys.executable, app], _env(OTEL_SDK_DISABLED="true"))
     assert result.returncode == 0, result.stderr
     assert "'duckdb': False" in result.stdout
@@ -110,8 +122,10 @@ def test_opentelemetry_instrument_loads_our_entry_points(tmp_path):
 
 def test_disabled_instrumentations_switches_ours_off_under_opentelemetry_instrument(tmp_path):
     app = _script(tmp_path, WORKLOAD)
-    result = _run([str(BIN / "opentelemetry-instrument"), sys.executable, app],
-                  _env(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="duckdb"))
+    result = _run(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, app],
+        _env(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="duckdb"),
+    )
     assert result.returncode == 0, result.stderr
     assert "RESULT [(12.5,)]" in result.stdout
     assert not [s for s in _spans(result.stdout) if s["attributes"].get("db.system.name") == "duckdb"]
@@ -128,7 +142,9 @@ def test_malformed_otel_number_warns_once_and_uses_the_default(tmp_path):
 
 @pytest.mark.parametrize("module", ["agentotel", "agentotel.auto"])
 def test_import_makes_no_network_connection(tmp_path, module):
-    app = _script(tmp_path, f"""
+    app = _script(
+        tmp_path,
+        f"""
         import socket
         def refuse(*args, **kwargs):
             raise AssertionError("network access at import time")
@@ -136,7 +152,8 @@ def test_import_makes_no_network_connection(tmp_path, module):
         socket.create_connection = refuse
         import {module}
         print("IMPORTED")
-    """)
+    """,
+    )
     result = _run([sys.executable, app], _env(OTEL_TRACES_EXPORTER="otlp"))
     assert result.returncode == 0, result.stderr
     assert "IMPORTED" in result.stdout

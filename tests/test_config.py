@@ -45,12 +45,14 @@ def test_content_capture_accepts_booleans_and_modes(raw, expected):
 
 
 def test_environment_values_are_parsed():
-    settings = load_settings({
-        "AGENTOTEL_CAPTURE_SQL_PARAMETERS": "yes",
-        "AGENTOTEL_MAX_ATTRIBUTE_LENGTH": "512",
-        "AGENTOTEL_SQL_CACHE_SIZE": "0",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "duckdb, langgraph",
-    })
+    settings = load_settings(
+        {
+            "AGENTOTEL_CAPTURE_SQL_PARAMETERS": "yes",
+            "AGENTOTEL_MAX_ATTRIBUTE_LENGTH": "512",
+            "AGENTOTEL_SQL_CACHE_SIZE": "0",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "duckdb, langgraph",
+        }
+    )
     assert settings.capture_sql_parameters is True
     assert settings.max_attribute_length == 512
     assert settings.sql_cache_size == 0
@@ -70,8 +72,12 @@ def test_keywords_override_environment():
         ("AGENTOTEL_MAX_ATTRIBUTE_LENGTH", "-5", "max_attribute_length", 2048),
         ("AGENTOTEL_SQL_CACHE_SIZE", "1.5", "sql_cache_size", 1024),
         ("AGENTOTEL_CAPTURE_SQL_PARAMETERS", "maybe", "capture_sql_parameters", False),
-        ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "everything", "capture_message_content",
-         ContentCapture.NO_CONTENT),
+        (
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+            "everything",
+            "capture_message_content",
+            ContentCapture.NO_CONTENT,
+        ),
     ],
 )
 def test_bad_values_warn_once_naming_variable_and_accepted_values(caplog, variable, bad, field, default):

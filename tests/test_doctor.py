@@ -13,15 +13,15 @@ from tests.pipeline.conftest import RotelCollector
 from tests.pipeline.otlp_sink import OtlpSink
 from tests.support.servers import free_port
 
-
 OTHER_INSTRUMENTORS = "langgraph,cachetools,pydantic_ai"  # their own tests cover them; duckdb stays on
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
     for name in list(os.environ):
-        if name.startswith(("OTEL_EXPORTER_OTLP", "OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER",
-                            "OTEL_PYTHON_DISABLED")):
+        if name.startswith(
+            ("OTEL_EXPORTER_OTLP", "OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_PYTHON_DISABLED")
+        ):
             monkeypatch.delenv(name)
 
 
@@ -47,8 +47,10 @@ def test_live_check_reaches_a_real_collector(rotel, protocol, capsys, monkeypatc
     assert "top-secret" not in out
     assert out.count("ok   1 ") == 2 and "Result: all checks passed" in out
 
-    rotel.sink.wait_for(lambda sink: sink.spans_named(semconv.DOCTOR_SPAN) and sink.points_of(semconv.DOCTOR_CHECKS),
-                        what="the doctor's span and metric")
+    rotel.sink.wait_for(
+        lambda sink: sink.spans_named(semconv.DOCTOR_SPAN) and sink.points_of(semconv.DOCTOR_CHECKS),
+        what="the doctor's span and metric",
+    )
     span = rotel.sink.spans_named(semconv.DOCTOR_SPAN)[0]
     assert span.resource["agentotel.doctor"] is True
     assert [p.value for p in rotel.sink.points_of(semconv.DOCTOR_CHECKS)] == [1]
@@ -59,8 +61,10 @@ def test_dead_port_fails_with_a_concrete_fix(capsys):
     code = doctor.main(["--endpoint", f"http://127.0.0.1:{port}"])
     out = capsys.readouterr().out
     assert code == 1
-    assert (f"FAIL nothing listening on 127.0.0.1:{port} — start the stack with "
-            "`docker compose -f collector/docker-compose.yaml up`") in out
+    assert (
+        f"FAIL nothing listening on 127.0.0.1:{port} — start the stack with "
+        "`docker compose -f collector/docker-compose.yaml up`"
+    ) in out
     assert "Result: problems found" in out
 
 
@@ -69,9 +73,16 @@ def test_a_listener_that_is_not_otlp_is_explained(capsys):
 
     with socket.create_server(("127.0.0.1", 0)) as listener:  # accepts, never answers
         port = listener.getsockname()[1]
-        check = doctor.live_check(doctor._sdk.otlp_target("TRACES").__class__(
-            signal="TRACES", protocol="http/protobuf", url=f"http://127.0.0.1:{port}/v1/traces",
-            host="127.0.0.1", port=port), timeout=0.5)
+        check = doctor.live_check(
+            doctor._sdk.otlp_target("TRACES").__class__(
+                signal="TRACES",
+                protocol="http/protobuf",
+                url=f"http://127.0.0.1:{port}/v1/traces",
+                host="127.0.0.1",
+                port=port,
+            ),
+            timeout=0.5,
+        )
     assert not check.ok
     assert "accepts connections but did not accept 1 span over http/protobuf" in check.message
     assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc with port 4317" in check.message
@@ -99,8 +110,9 @@ def test_versions_instrumentors_and_settings_are_reported(capsys, monkeypatch):
 
 
 def test_missing_target_and_version_conflict_are_explained(monkeypatch):
-    import agentotel
     from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+    import agentotel
 
     class NeedsAFutureDuckDB(BaseInstrumentor):
         def instrumentation_dependencies(self):
@@ -115,10 +127,14 @@ def test_missing_target_and_version_conflict_are_explained(monkeypatch):
     module = type(sys)("tests_fake_instrumentor")
     module.Future = NeedsAFutureDuckDB
     monkeypatch.setitem(sys.modules, "tests_fake_instrumentor", module)
-    monkeypatch.setattr(agentotel, "INSTRUMENTORS", {
-        "future": "tests_fake_instrumentor:Future",
-        "absent": "agentotel.instrumentation.no_such_library:Nothing",
-    })
+    monkeypatch.setattr(
+        agentotel,
+        "INSTRUMENTORS",
+        {
+            "future": "tests_fake_instrumentor:Future",
+            "absent": "agentotel.instrumentation.no_such_library:Nothing",
+        },
+    )
     states = {s.name: s for s in doctor.instrumentor_statuses(try_instrument=False)}
     assert states["future"].state == "conflict" and "duckdb >= 99" in states["future"].detail
     assert states["future"].failed
@@ -128,7 +144,8 @@ def test_missing_target_and_version_conflict_are_explained(monkeypatch):
 def test_the_console_script_runs_doctor():
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["OTEL_TRACES_EXPORTER"] = env["OTEL_METRICS_EXPORTER"] = "none"
-    done = subprocess.run([sys.executable, "-m", "agentotel.cli", "doctor"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "agentotel.cli", "doctor"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "skipped: no OTLP exporter configured" in done.stdout

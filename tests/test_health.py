@@ -57,8 +57,9 @@ def test_open_breaker_degrades() -> None:
 
 def test_every_instance_ejected_is_unhealthy() -> None:
     policy = OutlierPolicy(consecutive_failures=1, max_ejection_percent=100.0)
-    lb = LoadBalancer("h-ejected", ["a", "b"], outliers=policy, strategy="round_robin",
-                      rng=random.Random(1), clock=FakeClock())
+    lb = LoadBalancer(
+        "h-ejected", ["a", "b"], outliers=policy, strategy="round_robin", rng=random.Random(1), clock=FakeClock()
+    )
     lease = lb.acquire()
     lease.release("failure")
     assert find(agentotel.health(), "load_balancer", "h-ejected")["status"] == "degraded"
@@ -105,8 +106,10 @@ def test_health_is_the_function_whichever_import_came_first() -> None:
     import subprocess
     import sys
 
-    code = ("import agentotel._health, agentotel; from agentotel._health import STATUSES; "
-            "assert agentotel.health()['status'] in STATUSES; "
-            "from agentotel import health; assert health()['status'] in STATUSES")
+    code = (
+        "import agentotel._health, agentotel; from agentotel._health import STATUSES; "
+        "assert agentotel.health()['status'] in STATUSES; "
+        "from agentotel import health; assert health()['status'] in STATUSES"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

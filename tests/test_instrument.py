@@ -63,8 +63,11 @@ def test_reinstrument_with_other_providers_moves_telemetry(capture):
 
 
 def test_disabled_instrumentations_are_skipped(capture):
-    agentotel.instrument(tracer_provider=capture.tracer_provider, meter_provider=capture.meter_provider,
-                         disabled_instrumentations={"duckdb"})
+    agentotel.instrument(
+        tracer_provider=capture.tracer_provider,
+        meter_provider=capture.meter_provider,
+        disabled_instrumentations={"duckdb"},
+    )
     duckdb.connect().execute("SELECT 1").fetchall()
     assert _query_spans(capture) == []
     assert agentotel.instrumented()["duckdb"] is False
@@ -78,8 +81,12 @@ def test_disabled_instrumentations_from_environment(capture, monkeypatch):
 
 
 def test_options_reach_current_settings(capture):
-    agentotel.instrument(tracer_provider=capture.tracer_provider, meter_provider=capture.meter_provider,
-                         capture_sql_parameters=True, max_attribute_length=100)
+    agentotel.instrument(
+        tracer_provider=capture.tracer_provider,
+        meter_provider=capture.meter_provider,
+        capture_sql_parameters=True,
+        max_attribute_length=100,
+    )
     settings = _telemetry.current_settings()
     assert settings.capture_sql_parameters is True
     assert settings.max_attribute_length == 100

@@ -15,10 +15,18 @@ def test_process_metrics_report_semconv_names_with_plausible_values():
         telemetry.metrics()  # the first collection primes CPU utilization
         sum(i * i for i in range(200_000))
         found = telemetry.metrics()
-        for name in (semconv.PROCESS_CPU_TIME, semconv.PROCESS_CPU_UTILIZATION, semconv.PROCESS_MEMORY_USAGE,
-                     semconv.PROCESS_MEMORY_VIRTUAL, semconv.PROCESS_MEMORY_UTILIZATION, semconv.PROCESS_THREAD_COUNT,
-                     semconv.PROCESS_CONTEXT_SWITCHES, semconv.PROCESS_UNIX_FILE_DESCRIPTOR_COUNT,
-                     semconv.PROCESS_UPTIME, semconv.CPYTHON_GC_COLLECTIONS):
+        for name in (
+            semconv.PROCESS_CPU_TIME,
+            semconv.PROCESS_CPU_UTILIZATION,
+            semconv.PROCESS_MEMORY_USAGE,
+            semconv.PROCESS_MEMORY_VIRTUAL,
+            semconv.PROCESS_MEMORY_UTILIZATION,
+            semconv.PROCESS_THREAD_COUNT,
+            semconv.PROCESS_CONTEXT_SWITCHES,
+            semconv.PROCESS_UNIX_FILE_DESCRIPTOR_COUNT,
+            semconv.PROCESS_UPTIME,
+            semconv.CPYTHON_GC_COLLECTIONS,
+        ):
             assert name in found, name
         units = {m.name: m.unit for m in semconv.METRICS}
         for name, metric in found.items():
@@ -33,7 +41,9 @@ def test_process_metrics_report_semconv_names_with_plausible_values():
         modes = {p.attributes["cpu.mode"]: p.value for p in telemetry.metric_points(semconv.PROCESS_CPU_UTILIZATION)}
         assert set(modes) == {"user", "system"}
         assert all(0 <= v <= 1.0 for v in modes.values())
-        generations = {p.attributes["cpython.gc.generation"] for p in telemetry.metric_points(semconv.CPYTHON_GC_COLLECTIONS)}
+        generations = {
+            p.attributes["cpython.gc.generation"] for p in telemetry.metric_points(semconv.CPYTHON_GC_COLLECTIONS)
+        }
         assert generations >= {0, 1, 2}
 
 

@@ -22,10 +22,22 @@ def test_all_names_resolve_and_have_docstrings():
 def test_all_lists_exactly_the_public_names():
     expected = {
         # fixed by DESIGN.md §1
-        "instrument", "uninstrument", "Cache", "CircuitBreaker", "CircuitOpenError", "LoadBalancer",
+        "instrument",
+        "uninstrument",
+        "Cache",
+        "CircuitBreaker",
+        "CircuitOpenError",
+        "LoadBalancer",
         # ours, around them
-        "CircuitState", "NoInstanceAvailable", "RateLimiter", "RateLimitExceeded", "agent", "health",
-        "instrumented", "stable_key", "__version__",
+        "CircuitState",
+        "NoInstanceAvailable",
+        "RateLimiter",
+        "RateLimitExceeded",
+        "agent",
+        "health",
+        "instrumented",
+        "stable_key",
+        "__version__",
     }
     assert set(agentotel.__all__) == expected
     assert len(agentotel.__all__) == len(expected)
@@ -39,8 +51,9 @@ def test_design_imports_work():
 
 
 def test_instrumentors_are_registered_as_entry_points():
-    registered = {e.name: e.value for e in entry_points(group="opentelemetry_instrumentor")
-                  if e.value.startswith("agentotel.")}
+    registered = {
+        e.name: e.value for e in entry_points(group="opentelemetry_instrumentor") if e.value.startswith("agentotel.")
+    }
     assert registered == {name: target for name, target in agentotel.INSTRUMENTORS.items()}
     from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 

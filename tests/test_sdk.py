@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -49,8 +49,13 @@ class GatedExporter(SpanExporter):
 
 
 def make_processor(exporter: SpanExporter, **overrides) -> BoundedBatchSpanProcessor:
-    options = dict(max_queue_size=8, max_export_batch_size=4, schedule_delay_millis=60_000,
-                   export_timeout_millis=1000, shutdown_timeout_millis=5000)
+    options = dict(
+        max_queue_size=8,
+        max_export_batch_size=4,
+        schedule_delay_millis=60_000,
+        export_timeout_millis=1000,
+        shutdown_timeout_millis=5000,
+    )
     options.update(overrides)
     return BoundedBatchSpanProcessor(exporter, **options)
 
@@ -64,7 +69,12 @@ def end_spans(provider: TracerProvider, count: int) -> None:
 # --------------------------------------------------------------------------- endpoint resolution
 def test_default_target_is_local_grpc():
     target = _sdk.otlp_target("TRACES")
-    assert (target.protocol, target.host, target.port, target.url) == ("grpc", "localhost", 4317, "http://localhost:4317")
+    assert (target.protocol, target.host, target.port, target.url) == (
+        "grpc",
+        "localhost",
+        4317,
+        "http://localhost:4317",
+    )
 
 
 def test_http_protocol_appends_signal_path_to_the_generic_endpoint(monkeypatch):
@@ -139,8 +149,14 @@ def telemetry_enabled():
 
 def dropped_points(reader: InMemoryMetricReader) -> list:
     data = reader.get_metrics_data()
-    return [p for rm in (data.resource_metrics if data else ()) for sm in rm.scope_metrics
-            for m in sm.metrics if m.name == semconv.EXPORT_SPANS_DROPPED for p in m.data.data_points]
+    return [
+        p
+        for rm in (data.resource_metrics if data else ())
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == semconv.EXPORT_SPANS_DROPPED
+        for p in m.data.data_points
+    ]
 
 
 def test_full_queue_drops_are_counted_reported_once_and_exposed_as_a_metric(caplog, telemetry_enabled):
@@ -206,8 +222,9 @@ def test_an_unreachable_collector_shrinks_what_is_held_until_it_is_back(caplog):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     listener.close()  # nothing listens there now
-    processor = make_processor(exporter, max_queue_size=64, max_export_batch_size=32, outage_queue_size=8,
-                               endpoint=("127.0.0.1", port))
+    processor = make_processor(
+        exporter, max_queue_size=64, max_export_batch_size=32, outage_queue_size=8, endpoint=("127.0.0.1", port)
+    )
     provider = TracerProvider()
     provider.add_span_processor(processor)
     assert (processor.limit, processor.outage_capacity) == (64, 8)
@@ -219,8 +236,11 @@ def test_an_unreachable_collector_shrinks_what_is_held_until_it_is_back(caplog):
         assert processor.limit == 8
         end_spans(provider, 20)
     assert (processor.queued, processor.dropped) == (8, 12)
-    assert any("dropping spans, 1 so far: the collector at 127.0.0.1:" in r.getMessage()
-               and "is unreachable, so at most 8 spans are held" in r.getMessage() for r in caplog.records)
+    assert any(
+        "dropping spans, 1 so far: the collector at 127.0.0.1:" in r.getMessage()
+        and "is unreachable, so at most 8 spans are held" in r.getMessage()
+        for r in caplog.records
+    )
 
     with socket.create_server(("127.0.0.1", port)):  # the collector is back
         exporter.result = SpanExportResult.SUCCESS
@@ -258,8 +278,9 @@ def test_shutdown_gives_up_after_its_budget(caplog):
     end_spans(provider, 2)
     with caplog.at_level(logging.WARNING, logger="agentotel"):
         provider.shutdown()
-    assert any("2 spans were not exported within the shutdown budget of 50 ms" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "2 spans were not exported within the shutdown budget of 50 ms" in r.getMessage() for r in caplog.records
+    )
 
 
 # --------------------------------------------------------------------------- throttled export logs
@@ -279,7 +300,7 @@ def test_export_log_throttle_passes_one_message_per_interval():
     logger.addHandler(handler)
     logger.addFilter(throttle)
     try:
-        for attempt in range(5):
+        for _attempt in range(5):
             logger.error("Failed to export %s to %s", "traces", "localhost:4317")
             now[0] += 10
         logger.debug("debug records are not throttled")
@@ -323,13 +344,20 @@ def run_setup_script(env_overrides: dict[str, str], script: str = SETUP_SCRIPT) 
 
 
 def test_setup_sdk_installs_hardened_providers_and_the_console_exporter_works():
-    done = run_setup_script({"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none",
-                             "OTEL_SERVICE_NAME": "sdk-test"})
+    done = run_setup_script(
+        {"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none", "OTEL_SERVICE_NAME": "sdk-test"}
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     report = json.loads(lines[0])
-    assert report == {"same_tracer": True, "same_meter": True, "processors": ["BoundedBatchSpanProcessor"],
-                      "capacity": 32768, "throttled": True, "current": True}
+    assert report == {
+        "same_tracer": True,
+        "same_meter": True,
+        "processors": ["BoundedBatchSpanProcessor"],
+        "capacity": 32768,
+        "throttled": True,
+        "current": True,
+    }
     printed = "\n".join(lines[1:])  # the console exporter's output, flushed by the atexit shutdown
     assert '"name": "hello"' in printed and '"service.name": "sdk-test"' in printed
 

@@ -10,7 +10,10 @@ import pytest
 from agentotel import semconv
 
 ROOT = Path(__file__).resolve().parents[1]
-REGISTRY_CANDIDATES = (ROOT.parent / "shared" / "semconv-registry.json", ROOT / "tests" / "data" / "semconv-registry.json")
+REGISTRY_CANDIDATES = (
+    ROOT.parent / "shared" / "semconv-registry.json",
+    ROOT / "tests" / "data" / "semconv-registry.json",
+)
 CHECKED_PREFIXES = ("gen_ai.", "db.", "error.", "server.", "process.")
 
 # Values the registry lists as an enum that we extend, as semantic conventions allow (enums are open).
@@ -72,8 +75,12 @@ def test_catalogue_attribute_types_match_registry(registry):
 
 def test_enum_values_we_emit_are_registry_members_or_declared_extensions(registry):
     operation_names = set(registry["attributes"]["gen_ai.operation.name"]["type"]["enum"])
-    for value in (semconv.GEN_AI_OPERATION_CHAT, semconv.GEN_AI_OPERATION_EXECUTE_TOOL,
-                  semconv.GEN_AI_OPERATION_INVOKE_AGENT, semconv.GEN_AI_OPERATION_INVOKE_WORKFLOW):
+    for value in (
+        semconv.GEN_AI_OPERATION_CHAT,
+        semconv.GEN_AI_OPERATION_EXECUTE_TOOL,
+        semconv.GEN_AI_OPERATION_INVOKE_AGENT,
+        semconv.GEN_AI_OPERATION_INVOKE_WORKFLOW,
+    ):
         assert value in operation_names
     system_names = set(registry["attributes"]["db.system.name"]["type"]["enum"])
     assert OPEN_ENUM_VALUES["db.system.name"] - system_names == {semconv.DB_SYSTEM_DUCKDB}
@@ -82,10 +89,10 @@ def test_enum_values_we_emit_are_registry_members_or_declared_extensions(registr
 def test_bucket_lists_follow_the_conventions():
     duration = semconv.GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS
     assert duration[0] == 0.01 and duration[-1] == 81.92
-    assert all(abs(b / a - 2) < 1e-9 for a, b in zip(duration, duration[1:]))
+    assert all(abs(b / a - 2) < 1e-9 for a, b in zip(duration, duration[1:], strict=False))
     tokens = semconv.GEN_AI_CLIENT_TOKEN_USAGE_BUCKETS
     assert tokens[0] == 1 and tokens[-1] == 67108864
-    assert all(b == a * 4 for a, b in zip(tokens, tokens[1:]))
+    assert all(b == a * 4 for a, b in zip(tokens, tokens[1:], strict=False))
     assert semconv.DB_CLIENT_OPERATION_DURATION_BUCKETS == (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 
 
@@ -98,7 +105,8 @@ def test_catalogue_has_no_duplicates():
 def test_every_metric_constant_is_in_the_catalogue():
     catalogued = {metric.name for metric in semconv.METRICS}
     metric_like = {
-        value for const, value in _string_constants().items()
+        value
+        for const, value in _string_constants().items()
         if value.startswith("agentotel.") or value in _registry_metric_names()
     }
     assert metric_like <= catalogued, sorted(metric_like - catalogued)

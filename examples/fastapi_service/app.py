@@ -17,12 +17,10 @@ Telemetry goes where the ``OTEL_*`` variables say (OTLP to localhost:4317 by def
 
 from __future__ import annotations
 
-import agentotel.auto  # noqa: F401  first: SDK from OTEL_* variables, everything instrumented
-
 import argparse
 import os
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Optional, Sequence
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -31,6 +29,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, Field
 
 import agentotel
+import agentotel.auto  # noqa: F401  first: SDK from OTEL_* variables, everything instrumented
 from agentotel.demo.agent import LandUseAgent
 from agentotel.demo.data import SMALL_SCALE, cached_database
 
@@ -83,7 +82,7 @@ def health() -> JSONResponse:
     return JSONResponse(snapshot, status_code=503 if snapshot.get("status") == "unhealthy" else 200)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Serve on loopback with uvicorn."""
     import uvicorn
 

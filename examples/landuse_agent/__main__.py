@@ -1,13 +1,12 @@
 """Ask the land-use agent questions, traced through the standard OpenTelemetry setup.
 
-    python -m examples.landuse_agent "Which states have the most urban expansion?"
-    OTEL_TRACES_EXPORTER=console python -m examples.landuse_agent      # the five demo questions
+python -m examples.landuse_agent "Which states have the most urban expansion?"
+OTEL_TRACES_EXPORTER=console python -m examples.landuse_agent      # the five demo questions
 """
-
-import agentotel.auto  # noqa: F401  first: SDK from OTEL_* (OTLP to localhost:4317 by default), instrument all
 
 import sys
 
+import agentotel.auto  # noqa: F401  first: SDK from OTEL_* (OTLP to localhost:4317 by default), instrument all
 from examples.landuse_agent import DEFAULT_QUESTIONS, SMALL_SCALE, LandUseAgent, cached_database
 
 

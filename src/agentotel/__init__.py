@@ -19,7 +19,7 @@ import importlib
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
@@ -80,7 +80,7 @@ _LAZY: dict[str, str] = {
 
 _lock = threading.RLock()
 _active: dict[str, Any] = {}  # name -> instrumentor instance we instrumented
-_instrumented_with: Optional[tuple[Any, ...]] = None
+_instrumented_with: tuple[Any, ...] | None = None
 
 
 def __getattr__(name: str) -> Any:
@@ -106,8 +106,8 @@ def _load_instrumentor(name: str) -> Any:
 
 
 def instrument(
-    tracer_provider: Optional[TracerProvider] = None,
-    meter_provider: Optional[MeterProvider] = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
     **options: Any,
 ) -> None:
     """Instrument every available target library and start process metrics.

@@ -33,14 +33,22 @@ import contextvars
 import functools
 import inspect
 import threading
-from typing import Any, Callable, Optional, TypeVar, Union, overload
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 from opentelemetry.metrics import Histogram
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 
 from agentotel import _telemetry, semconv
 from agentotel._spanctx import (
-    AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, attach, detach, iterate_in, run_in,
+    AsyncSpanIterator,
+    SpanIterator,
+    SpanOperation,
+    arun_in,
+    attach,
+    detach,
+    iterate_in,
+    run_in,
 )
 
 __all__ = ["agent", "AgentSpan"]
@@ -48,8 +56,8 @@ __all__ = ["agent", "AgentSpan"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _instruments_lock = threading.Lock()
-_instruments_key: Optional[tuple[Any, Any]] = None
-_instruments: Optional[tuple[Tracer, Histogram]] = None
+_instruments_key: tuple[Any, Any] | None = None
+_instruments: tuple[Tracer, Histogram] | None = None
 
 
 def _tracer_and_histogram() -> tuple[Tracer, Histogram]:
@@ -75,8 +83,9 @@ def _tracer_and_histogram() -> tuple[Tracer, Histogram]:
 
 # Blocks entered and not yet left, per thread / asyncio task (blocks nest, so a stack): one
 # AgentSpan may be entered by many threads and tasks at once, each leaving its own block.
-_ACTIVE: contextvars.ContextVar[tuple[tuple[Optional[SpanOperation], object], ...]] = contextvars.ContextVar(
-    "agentotel.agent.active", default=())
+_ACTIVE: contextvars.ContextVar[tuple[tuple[SpanOperation | None, object], ...]] = contextvars.ContextVar(
+    "agentotel.agent.active", default=()
+)
 
 
 class AgentSpan:
@@ -84,11 +93,11 @@ class AgentSpan:
 
     def __init__(
         self,
-        name: Optional[str] = None,
+        name: str | None = None,
         *,
-        description: Optional[str] = None,
-        agent_id: Optional[str] = None,
-        conversation_id: Optional[str] = None,
+        description: str | None = None,
+        agent_id: str | None = None,
+        conversation_id: str | None = None,
     ) -> None:
         self.name = name
         self.description = description
@@ -96,7 +105,7 @@ class AgentSpan:
         self.conversation_id = conversation_id
 
     # ------------------------------------------------------------ operations
-    def _start(self, name: str) -> Optional[SpanOperation]:
+    def _start(self, name: str) -> SpanOperation | None:
         if not _telemetry.is_enabled():
             return None
         try:
@@ -134,7 +143,7 @@ class AgentSpan:
         _ACTIVE.set((*_ACTIVE.get(), (operation, token)))
         return operation.span
 
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         *outer, (operation, token) = _ACTIVE.get()
         _ACTIVE.set(tuple(outer))
         if operation is None:
@@ -145,7 +154,7 @@ class AgentSpan:
     async def __aenter__(self) -> Span:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
 
     # ------------------------------------------------------------- decorator
@@ -202,20 +211,20 @@ def agent(name: F) -> F: ...
 
 @overload
 def agent(
-    name: Optional[str] = None,
+    name: str | None = None,
     *,
-    description: Optional[str] = None,
-    agent_id: Optional[str] = None,
-    conversation_id: Optional[str] = None,
+    description: str | None = None,
+    agent_id: str | None = None,
+    conversation_id: str | None = None,
 ) -> AgentSpan: ...
 
 
 def agent(
-    name: Union[str, Callable[..., Any], None] = None,
+    name: str | Callable[..., Any] | None = None,
     *,
-    description: Optional[str] = None,
-    agent_id: Optional[str] = None,
-    conversation_id: Optional[str] = None,
+    description: str | None = None,
+    agent_id: str | None = None,
+    conversation_id: str | None = None,
 ) -> Any:
     """Trace a function, method, generator or block as an ``invoke_agent {name}`` span.
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Generic, Hashable, Optional, TypeVar
+from collections.abc import Hashable
+from typing import Generic, TypeVar
 
 __all__ = ["BoundedLRU"]
 
@@ -27,7 +28,7 @@ class BoundedLRU(Generic[K, V]):
         self._lock = threading.Lock()
         self._size = size
 
-    def get(self, key: K) -> Optional[V]:
+    def get(self, key: K) -> V | None:
         """The value for ``key`` (now the most recent), or ``None``."""
         value = self._entries.get(key)
         if value is not None:

@@ -12,8 +12,9 @@ import enum
 import logging
 import os
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Final, Mapping
+from typing import Any, Final
 
 _logger = logging.getLogger("agentotel")
 
@@ -57,7 +58,10 @@ def report_bad_value(name: str, value: object, accepted: str, default: object) -
         _reported.add(key)
     _logger.warning(
         "agentotel: %s=%r is not valid (accepted: %s); using the default %r.",
-        name, value, accepted, default,
+        name,
+        value,
+        accepted,
+        default,
     )
 
 
@@ -112,25 +116,70 @@ class Option:
 
 
 OPTIONS: Final[tuple[Option, ...]] = (
-    Option("capture_message_content", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", _parse_content,
-           "true, false, NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT", ContentCapture.NO_CONTENT,
-           "Record prompts, completions, tool arguments and results (`true` means `SPAN_ONLY`)."),
-    Option("capture_sql_parameters", "AGENTOTEL_CAPTURE_SQL_PARAMETERS", parse_bool,
-           "true, false", False,
-           "Record DuckDB query parameters as `db.query.parameter.<n>` and keep literals in `db.query.text`."),
-    Option("capture_query_text", "AGENTOTEL_CAPTURE_QUERY_TEXT", parse_bool, "true, false", True,
-           "Record `db.query.text` (sanitised: literals replaced by `?`)."),
-    Option("capture_cache_keys", "AGENTOTEL_CAPTURE_CACHE_KEYS", parse_bool, "true, false", False,
-           "Record cache keys as `cache.key` on cache spans."),
-    Option("max_attribute_length", "AGENTOTEL_MAX_ATTRIBUTE_LENGTH", _positive_int, "a positive integer", 2048,
-           "Cap, in characters, for query text and captured content (JSON stays valid)."),
-    Option("sql_cache_size", "AGENTOTEL_SQL_CACHE_SIZE", _non_negative_int, "an integer >= 0", 1024,
-           "Entries in the bounded map of sanitised query texts and summaries (0 disables it)."),
-    Option("process_metrics", "AGENTOTEL_PROCESS_METRICS", parse_bool, "true, false", True,
-           "Report `process.*` metrics (CPU, memory, threads, file descriptors, GC)."),
-    Option("disabled_instrumentations", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", _name_list,
-           "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai", frozenset(),
-           "Instrumentors that `agentotel.instrument()` and `import agentotel.auto` skip."),
+    Option(
+        "capture_message_content",
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        _parse_content,
+        "true, false, NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT",
+        ContentCapture.NO_CONTENT,
+        "Record prompts, completions, tool arguments and results (`true` means `SPAN_ONLY`).",
+    ),
+    Option(
+        "capture_sql_parameters",
+        "AGENTOTEL_CAPTURE_SQL_PARAMETERS",
+        parse_bool,
+        "true, false",
+        False,
+        "Record DuckDB query parameters as `db.query.parameter.<n>` and keep literals in `db.query.text`.",
+    ),
+    Option(
+        "capture_query_text",
+        "AGENTOTEL_CAPTURE_QUERY_TEXT",
+        parse_bool,
+        "true, false",
+        True,
+        "Record `db.query.text` (sanitised: literals replaced by `?`).",
+    ),
+    Option(
+        "capture_cache_keys",
+        "AGENTOTEL_CAPTURE_CACHE_KEYS",
+        parse_bool,
+        "true, false",
+        False,
+        "Record cache keys as `cache.key` on cache spans.",
+    ),
+    Option(
+        "max_attribute_length",
+        "AGENTOTEL_MAX_ATTRIBUTE_LENGTH",
+        _positive_int,
+        "a positive integer",
+        2048,
+        "Cap, in characters, for query text and captured content (JSON stays valid).",
+    ),
+    Option(
+        "sql_cache_size",
+        "AGENTOTEL_SQL_CACHE_SIZE",
+        _non_negative_int,
+        "an integer >= 0",
+        1024,
+        "Entries in the bounded map of sanitised query texts and summaries (0 disables it).",
+    ),
+    Option(
+        "process_metrics",
+        "AGENTOTEL_PROCESS_METRICS",
+        parse_bool,
+        "true, false",
+        True,
+        "Report `process.*` metrics (CPU, memory, threads, file descriptors, GC).",
+    ),
+    Option(
+        "disabled_instrumentations",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+        _name_list,
+        "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai",
+        frozenset(),
+        "Instrumentors that `agentotel.instrument()` and `import agentotel.auto` skip.",
+    ),
 )
 
 _BY_KEYWORD: Final = {option.keyword: option for option in OPTIONS}
@@ -149,7 +198,7 @@ class Settings:
     process_metrics: bool = True
     disabled_instrumentations: frozenset[str] = frozenset()
 
-    def with_overrides(self, **overrides: Any) -> "Settings":
+    def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with keyword overrides applied (validated like variables)."""
         return replace(self, **_validate_keywords(overrides))
 
@@ -159,9 +208,7 @@ def _validate_keywords(overrides: Mapping[str, Any]) -> dict[str, Any]:
     for keyword, value in overrides.items():
         option = _BY_KEYWORD.get(keyword)
         if option is None:
-            raise TypeError(
-                f"agentotel: unknown option {keyword!r}; known options: {', '.join(sorted(_BY_KEYWORD))}"
-            )
+            raise TypeError(f"agentotel: unknown option {keyword!r}; known options: {', '.join(sorted(_BY_KEYWORD))}")
         if value is None:
             continue
         if isinstance(value, str) or (keyword == "capture_message_content" and isinstance(value, bool)):
@@ -212,14 +259,25 @@ assert {f.name for f in fields(Settings)} == set(_BY_KEYWORD), "Settings and OPT
 
 # --------------------------------------------------------------------------- the SDK's own variables
 _SDK_LIMITS: Final = (
-    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_SPAN_EVENT_COUNT_LIMIT", "OTEL_SPAN_LINK_COUNT_LIMIT",
-    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT",
+    "OTEL_SPAN_LINK_COUNT_LIMIT",
+    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
 )
-_SDK_TIMEOUTS: Final = ("OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-                        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT")
-_SDK_COMPRESSIONS: Final = ("OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-                            "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION")
+_SDK_TIMEOUTS: Final = (
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+)
+_SDK_COMPRESSIONS: Final = (
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+)
 
 
 def _non_negative_number(raw: str) -> float:
@@ -229,7 +287,7 @@ def _non_negative_number(raw: str) -> float:
     return number
 
 
-def check_sdk_environment(environ: "os._Environ[str] | dict[str, str] | None" = None) -> list[str]:
+def check_sdk_environment(environ: os._Environ[str] | dict[str, str] | None = None) -> list[str]:
     """Drop malformed ``OTEL_*`` values that would make the SDK or its exporters raise; return their names.
 
     The SDK raises at import (span limits) or when an exporter is built (timeout,
@@ -262,4 +320,3 @@ def _compression(raw: str) -> str:
     if value not in ("gzip", "deflate", "none"):
         raise ValueError(raw)
     return value
-

@@ -16,7 +16,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Callable, Iterable, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.sdk.trace import ReadableSpan
@@ -73,7 +73,7 @@ class ExportLogThrottle(logging.Filter):
         self.interval = interval
         self._clock = clock
         self._lock = threading.Lock()
-        self._last: Optional[float] = None
+        self._last: float | None = None
         self._suppressed = 0
 
     @property
@@ -104,7 +104,7 @@ class ExportLogThrottle(logging.Filter):
         return True
 
 
-_throttle: Optional[ExportLogThrottle] = None
+_throttle: ExportLogThrottle | None = None
 _throttle_lock = threading.Lock()
 
 
@@ -176,8 +176,8 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         schedule_delay_millis: float,
         export_timeout_millis: float,
         shutdown_timeout_millis: float = 5000,
-        endpoint: Optional[tuple[str, int]] = None,
-        outage_queue_size: Optional[int] = None,
+        endpoint: tuple[str, int] | None = None,
+        outage_queue_size: int | None = None,
         log_interval: float = DEFAULT_LOG_INTERVAL_S,
     ) -> None:
         self.capacity = max_queue_size
@@ -200,7 +200,7 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         self._queue = getattr(getattr(self, "_batch_processor", None), "_queue", ())
         self._drop_lock = threading.Lock()
         self._dropped = 0
-        self._last_report: Optional[float] = None
+        self._last_report: float | None = None
 
     @property
     def dropped(self) -> int:
@@ -232,11 +232,15 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         if self.limit < self.capacity:
             reason = f"the collector{_where(self.endpoint)} is unreachable, so at most {self.limit} spans are held"
         else:
-            reason = (f"the queue is full ({self.capacity} spans): the collector{_where(self.endpoint)} is not "
-                      "keeping up (raise OTEL_BSP_MAX_QUEUE_SIZE for longer bursts)")
+            reason = (
+                f"the queue is full ({self.capacity} spans): the collector{_where(self.endpoint)} is not "
+                "keeping up (raise OTEL_BSP_MAX_QUEUE_SIZE for longer bursts)"
+            )
         _logger.warning(
             "agentotel: dropping spans, %d so far: %s. The application is unaffected; check the endpoint "
-            "with `agentotel doctor`.", dropped, reason,
+            "with `agentotel doctor`.",
+            dropped,
+            reason,
         )
 
     def shutdown(self) -> None:
@@ -254,24 +258,31 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         if unreachable:
             _logger.warning(
                 "agentotel: %d spans were not exported: nothing listens on %s:%d.",
-                lost, *self.endpoint,  # type: ignore[misc]
+                lost,
+                *self.endpoint,  # type: ignore[misc]
             )
         elif lost:
             _logger.warning(
                 "agentotel: %d spans were not exported within the shutdown budget of %g ms "
-                "(AGENTOTEL_SHUTDOWN_TIMEOUT).", lost, self.shutdown_timeout_millis,
+                "(AGENTOTEL_SHUTDOWN_TIMEOUT).",
+                lost,
+                self.shutdown_timeout_millis,
             )
         if self._dropped:
-            _logger.warning("agentotel: %d spans were dropped in total because the export queue was full "
-                            "(OTEL_BSP_MAX_QUEUE_SIZE=%d).", self._dropped, self.capacity)
+            _logger.warning(
+                "agentotel: %d spans were dropped in total because the export queue was full "
+                "(OTEL_BSP_MAX_QUEUE_SIZE=%d).",
+                self._dropped,
+                self.capacity,
+            )
 
 
-def _where(endpoint: Optional[tuple[str, int]]) -> str:
+def _where(endpoint: tuple[str, int] | None) -> str:
     return f" at {endpoint[0]}:{endpoint[1]}" if endpoint else ""
 
 
 def register_dropped_spans_metric(
-    processors: Iterable[BoundedBatchSpanProcessor], meter_provider: Optional[MeterProvider] = None
+    processors: Iterable[BoundedBatchSpanProcessor], meter_provider: MeterProvider | None = None
 ) -> None:
     """Report ``agentotel.export.spans.dropped`` (observable counter) for ``processors``."""
     watched = tuple(processors)
@@ -282,6 +293,8 @@ def register_dropped_spans_metric(
         return [Observation(sum(processor.dropped for processor in watched))]
 
     get_meter(f"{semconv.SCOPE_NAME}.export", meter_provider).create_observable_counter(
-        semconv.EXPORT_SPANS_DROPPED, [observe], unit="{span}",
+        semconv.EXPORT_SPANS_DROPPED,
+        [observe],
+        unit="{span}",
         description="Spans dropped because the export queue was full.",
     )

@@ -64,8 +64,11 @@ def _snapshot(kind: str, component: Any) -> dict[str, Any]:
         snapshot = dict(component.health_snapshot())
     except Exception as exc:
         _telemetry.log_internal_error(f"health snapshot of {kind}", exc)
-        return {"name": str(getattr(component, "name", "?")), "status": "unhealthy",
-                "error": _telemetry.error_type(exc)}
+        return {
+            "name": str(getattr(component, "name", "?")),
+            "status": "unhealthy",
+            "error": _telemetry.error_type(exc),
+        }
     snapshot.setdefault("name", str(getattr(component, "name", "?")))
     return snapshot
 
@@ -87,15 +90,17 @@ def _process() -> dict[str, Any]:
             info["cpu_utilization"] = proc.cpu_percent(interval=None) / 100.0 / (psutil.cpu_count() or 1)
             memory = proc.memory_info()
             cpu = proc.cpu_times()
-            info.update({
-                "memory_rss_bytes": memory.rss,
-                "memory_virtual_bytes": memory.vms,
-                "memory_utilization": memory.rss / psutil.virtual_memory().total,
-                "cpu_user_seconds": cpu.user,
-                "cpu_system_seconds": cpu.system,
-                "threads": proc.num_threads(),
-                "uptime_seconds": max(0.0, time.time() - proc.create_time()),
-            })
+            info.update(
+                {
+                    "memory_rss_bytes": memory.rss,
+                    "memory_virtual_bytes": memory.vms,
+                    "memory_utilization": memory.rss / psutil.virtual_memory().total,
+                    "cpu_user_seconds": cpu.user,
+                    "cpu_system_seconds": cpu.system,
+                    "threads": proc.num_threads(),
+                    "uptime_seconds": max(0.0, time.time() - proc.create_time()),
+                }
+            )
     except Exception as exc:  # psutil missing or failing must not break the health endpoint
         _telemetry.log_internal_error("health process info", exc)
     return info

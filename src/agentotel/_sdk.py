@@ -25,8 +25,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 from urllib.parse import unquote, urlparse
 
 from opentelemetry import metrics, trace
@@ -37,13 +37,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentotel._config import check_sdk_environment, parse_bool, report_bad_value
-from agentotel._telemetry import log_internal_error
 from agentotel._export import (
     BoundedBatchSpanProcessor,
     endpoint_reachable,
     install_export_log_throttle,
     register_dropped_spans_metric,
 )
+from agentotel._telemetry import log_internal_error
 
 __all__ = [
     "OtlpTarget",
@@ -114,13 +114,13 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
         return default
 
 
-def _signal_env(signal: str, suffix: str, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+def _signal_env(signal: str, suffix: str, environ: Mapping[str, str] | None = None) -> str | None:
     """``OTEL_EXPORTER_OTLP_{signal}_{suffix}``, else ``OTEL_EXPORTER_OTLP_{suffix}``."""
     env = os.environ if environ is None else environ
     return env.get(f"OTEL_EXPORTER_OTLP_{signal}_{suffix}") or env.get(f"OTEL_EXPORTER_OTLP_{suffix}")
 
 
-def _protocol(signal: str, environ: Optional[Mapping[str, str]] = None) -> str:
+def _protocol(signal: str, environ: Mapping[str, str] | None = None) -> str:
     raw = _signal_env(signal, "PROTOCOL", environ) or "grpc"
     protocol = raw.strip().lower()
     if protocol not in _DEFAULT_PORTS:
@@ -154,7 +154,7 @@ class OtlpTarget:
         return {key: "****" for key in self.headers}
 
 
-def otlp_target(signal: str = "TRACES", environ: Optional[Mapping[str, str]] = None) -> OtlpTarget:
+def otlp_target(signal: str = "TRACES", environ: Mapping[str, str] | None = None) -> OtlpTarget:
     """The OTLP endpoint, protocol and headers for ``signal`` (``TRACES`` or ``METRICS``).
 
     Read from ``environ`` (default ``os.environ``) as the OTLP exporter specification says:
@@ -219,7 +219,7 @@ def _load_exporter(group: str, name: str, signal: str):
     return _load_exporter(group, "otlp", signal)  # what the message says: the default is used
 
 
-def _otlp_address(name: str, signal: str) -> Optional[tuple[str, int]]:
+def _otlp_address(name: str, signal: str) -> tuple[str, int] | None:
     """``(host, port)`` of exporter ``name`` when it is an OTLP exporter (used to skip dead flushes)."""
     if name == "otlp" or name.startswith("otlp_proto"):
         target = otlp_target(signal)
@@ -240,14 +240,13 @@ def make_metric_readers() -> list[MetricReader]:
         if isinstance(exporter, MetricReader):  # e.g. the Prometheus reader pulls
             readers.append(exporter)
         else:
-            readers.append(PeriodicExportingMetricReader(
-                exporter, export_interval_millis=interval, export_timeout_millis=timeout))
+            readers.append(
+                PeriodicExportingMetricReader(exporter, export_interval_millis=interval, export_timeout_millis=timeout)
+            )
     return readers
 
 
-def make_batch_processor(
-    exporter: SpanExporter, endpoint: Optional[tuple[str, int]] = None
-) -> BoundedBatchSpanProcessor:
+def make_batch_processor(exporter: SpanExporter, endpoint: tuple[str, int] | None = None) -> BoundedBatchSpanProcessor:
     """A batch processor sized for agent bursts; ``OTEL_BSP_*`` and ``AGENTOTEL_SHUTDOWN_TIMEOUT`` win."""
     queue = env_int("OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_BSP_MAX_QUEUE_SIZE)
     batch = min(env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE), queue)
@@ -269,10 +268,10 @@ def make_batch_processor(
 class SdkSetup:
     """What :func:`setup_sdk` installed (``None`` where the app's own provider was kept)."""
 
-    tracer_provider: Optional[TracerProvider]
-    meter_provider: Optional[MeterProvider]
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
     span_processors: list[BoundedBatchSpanProcessor] = field(default_factory=list)
-    metrics_endpoint: Optional[tuple[str, int]] = None
+    metrics_endpoint: tuple[str, int] | None = None
     shutdown_timeout_millis: int = DEFAULT_SHUTDOWN_TIMEOUT_MS
     _done: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -310,10 +309,10 @@ class SdkSetup:
                 _logger.debug("agentotel: metrics shutdown: %s", exc)
 
 
-_current: Optional[SdkSetup] = None
+_current: SdkSetup | None = None
 
 
-def current_setup() -> Optional[SdkSetup]:
+def current_setup() -> SdkSetup | None:
     """What the last :func:`setup_sdk` installed, if it ran."""
     return _current
 
@@ -326,11 +325,15 @@ def setup_sdk() -> SdkSetup:
     check_sdk_environment()
     install_export_log_throttle()
     resource = Resource.create()
-    setup = SdkSetup(None, None, shutdown_timeout_millis=env_int(
-        "AGENTOTEL_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_MS, minimum=0))
+    setup = SdkSetup(
+        None,
+        None,
+        shutdown_timeout_millis=env_int("AGENTOTEL_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_MS, minimum=0),
+    )
     if not meter_provider_is_configured():
         setup.meter_provider = MeterProvider(
-            resource=resource, metric_readers=make_metric_readers(), shutdown_on_exit=False)
+            resource=resource, metric_readers=make_metric_readers(), shutdown_on_exit=False
+        )
         names = exporter_names("OTEL_METRICS_EXPORTER")
         setup.metrics_endpoint = _otlp_address(names[0], "METRICS") if names else None
         metrics.set_meter_provider(setup.meter_provider)

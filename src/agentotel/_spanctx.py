@@ -17,7 +17,8 @@ the wrapped iterator only, in the same frame, and end the span exactly once:
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Optional, Protocol
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -29,7 +30,14 @@ from agentotel import semconv
 from agentotel._telemetry import error_type, log_internal_error
 
 __all__ = [
-    "Operation", "SpanOperation", "SpanIterator", "AsyncSpanIterator", "attach", "detach", "run_in", "arun_in",
+    "Operation",
+    "SpanOperation",
+    "SpanIterator",
+    "AsyncSpanIterator",
+    "attach",
+    "detach",
+    "run_in",
+    "arun_in",
     "iterate_in",
 ]
 
@@ -61,14 +69,14 @@ class Operation(Protocol):
 
     context: Context
 
-    def finish(self, exc: Optional[BaseException] = None) -> None:
+    def finish(self, exc: BaseException | None = None) -> None:
         """End normally (``exc is None``) or with the exception the producer raised; idempotent."""
 
     def abandon(self) -> None:
         """End because the consumer stopped early; idempotent, a no-op once finished."""
 
 
-OnResult = Optional[Callable[[Any, Any], None]]
+OnResult = Callable[[Any, Any], None] | None
 
 
 def run_in(
@@ -133,9 +141,9 @@ class SpanOperation:
     def __init__(
         self,
         span: Span,
-        histogram: Optional[Histogram],
+        histogram: Histogram | None,
         metric_attributes: Mapping[str, Any],
-        parent: Optional[Context] = None,
+        parent: Context | None = None,
     ) -> None:
         self.span = span
         self.context = trace.set_span_in_context(span, parent)
@@ -154,7 +162,7 @@ class SpanOperation:
         """True once the span has ended."""
         return self._done
 
-    def finish(self, exc: Optional[BaseException] = None) -> None:
+    def finish(self, exc: BaseException | None = None) -> None:
         """End the span; with ``exc``, as a failure (unless :meth:`_failed` says otherwise)."""
         if self._done:
             return
@@ -190,7 +198,7 @@ class SpanOperation:
         except Exception:  # already reported by the caller
             pass
 
-    def _failed(self, exc: BaseException) -> Optional[str]:
+    def _failed(self, exc: BaseException) -> str | None:
         """Mark the span failed by ``exc``; return its ``error.type`` (``None``: not a failure)."""
         kind = error_type(exc)
         span = self.span
@@ -206,7 +214,7 @@ class SpanOperation:
         self.span.end()
 
 
-OnItem = Optional[Callable[[Any], None]]
+OnItem = Callable[[Any], None] | None
 _OWN_SLOTS = frozenset({"_iterator", "_operation", "_on_item"})
 
 
@@ -238,7 +246,7 @@ class SpanIterator(_IteratorProxy):
     __slots__ = ()
     _iterator: Iterator[Any]
 
-    def __iter__(self) -> "SpanIterator":
+    def __iter__(self) -> SpanIterator:
         return self
 
     def __next__(self) -> Any:
@@ -290,7 +298,7 @@ class AsyncSpanIterator(_IteratorProxy):
     __slots__ = ()
     _iterator: AsyncIterator[Any]
 
-    def __aiter__(self) -> "AsyncSpanIterator":
+    def __aiter__(self) -> AsyncSpanIterator:
         return self
 
     async def __anext__(self) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Optional
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Meter, MeterProvider
@@ -34,9 +33,9 @@ __all__ = [
 _logger = logging.getLogger("agentotel")
 
 _lock = threading.Lock()
-_tracer_provider: Optional[TracerProvider] = None
-_meter_provider: Optional[MeterProvider] = None
-_settings: Optional[Settings] = None
+_tracer_provider: TracerProvider | None = None
+_meter_provider: MeterProvider | None = None
+_settings: Settings | None = None
 _enabled = True
 
 
@@ -62,9 +61,9 @@ def package_version() -> str:
 
 
 def configure(
-    tracer_provider: Optional[TracerProvider] = None,
-    meter_provider: Optional[MeterProvider] = None,
-    settings: Optional[Settings] = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Set the providers and settings that instrumentors and components use from now on."""
     global _tracer_provider, _meter_provider, _settings
@@ -87,24 +86,16 @@ def current_settings() -> Settings:
     return settings
 
 
-def get_tracer(
-    name: str = semconv.SCOPE_NAME, tracer_provider: Optional[TracerProvider] = None
-) -> Tracer:
+def get_tracer(name: str = semconv.SCOPE_NAME, tracer_provider: TracerProvider | None = None) -> Tracer:
     """A tracer from ``tracer_provider``, else the one given to ``instrument()``, else the global one."""
     provider = tracer_provider or _tracer_provider
-    return trace.get_tracer(
-        name, package_version(), provider, schema_url="https://opentelemetry.io/schemas/1.41.0"
-    )
+    return trace.get_tracer(name, package_version(), provider, schema_url="https://opentelemetry.io/schemas/1.41.0")
 
 
-def get_meter(
-    name: str = semconv.SCOPE_NAME, meter_provider: Optional[MeterProvider] = None
-) -> Meter:
+def get_meter(name: str = semconv.SCOPE_NAME, meter_provider: MeterProvider | None = None) -> Meter:
     """A meter from ``meter_provider``, else the one given to ``instrument()``, else the global one."""
     provider = meter_provider or _meter_provider
-    return metrics.get_meter(
-        name, package_version(), provider, schema_url="https://opentelemetry.io/schemas/1.41.0"
-    )
+    return metrics.get_meter(name, package_version(), provider, schema_url="https://opentelemetry.io/schemas/1.41.0")
 
 
 def error_type(exc: BaseException) -> str:
@@ -133,5 +124,7 @@ def log_internal_error(where: str, exc: BaseException | None = None) -> None:
     _last_logged[where] = now
     _logger.warning(
         "agentotel: internal error in %s; the application is unaffected and telemetry for this "
-        "call may be incomplete. Please report it.", where, exc_info=exc if exc is not None else True,
+        "call may be incomplete. Please report it.",
+        where,
+        exc_info=exc if exc is not None else True,
     )

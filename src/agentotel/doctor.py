@@ -17,10 +17,10 @@ import platform
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, entry_points, version
-from typing import Optional, Sequence
 
 from agentotel import _sdk, semconv
 
@@ -28,9 +28,19 @@ __all__ = ["InstrumentorStatus", "LiveCheck", "instrumentor_statuses", "live_che
 
 COMPOSE_HINT = "start the stack with `docker compose -f collector/docker-compose.yaml up`"
 DISTRIBUTIONS = (
-    "agentotel", "opentelemetry-api", "opentelemetry-sdk", "opentelemetry-instrumentation",
-    "opentelemetry-exporter-otlp-proto-grpc", "opentelemetry-exporter-otlp-proto-http",
-    "opentelemetry-distro", "duckdb", "langgraph", "langchain-core", "cachetools", "pydantic-ai-slim", "redis",
+    "agentotel",
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+    "opentelemetry-instrumentation",
+    "opentelemetry-exporter-otlp-proto-grpc",
+    "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry-distro",
+    "duckdb",
+    "langgraph",
+    "langchain-core",
+    "cachetools",
+    "pydantic-ai-slim",
+    "redis",
 )
 # Setting -> agentotel's default when we set up the SDK (``import agentotel.auto``).
 EXPORT_SETTINGS = (
@@ -43,7 +53,7 @@ EXPORT_SETTINGS = (
 )
 
 
-def _version(distribution: str) -> Optional[str]:
+def _version(distribution: str) -> str | None:
     try:
         return version(distribution)
     except PackageNotFoundError:
@@ -71,12 +81,14 @@ def instrumentor_statuses(try_instrument: bool = True) -> list[InstrumentorStatu
     With ``try_instrument`` every available instrumentor is switched on against
     throw-away in-memory providers and off again, so "active" means it really hooked in.
     """
-    import agentotel
-    from agentotel._config import load_settings
     from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
-    registered = {entry.name for entry in entry_points(group="opentelemetry_instrumentor")
-                  if entry.value.startswith("agentotel.")}
+    import agentotel
+    from agentotel._config import load_settings
+
+    registered = {
+        entry.name for entry in entry_points(group="opentelemetry_instrumentor") if entry.value.startswith("agentotel.")
+    }
     disabled = load_settings().disabled_instrumentations  # as the environment says now
     hooked: dict[str, bool] = {}
     if try_instrument:
@@ -86,14 +98,21 @@ def instrumentor_statuses(try_instrument: bool = True) -> list[InstrumentorStatu
         module_name, _, class_name = target.partition(":")
         listed = name in registered
         if name in disabled:
-            statuses.append(InstrumentorStatus(name, "disabled", "listed in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", listed))
+            statuses.append(
+                InstrumentorStatus(name, "disabled", "listed in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", listed)
+            )
             continue
         try:
             instrumentor = getattr(import_module(module_name), class_name)()
         except ImportError as exc:
-            statuses.append(InstrumentorStatus(
-                name, "missing", f"target library not installed ({exc}); pip install 'agentotel[instruments-any]'",
-                listed))
+            statuses.append(
+                InstrumentorStatus(
+                    name,
+                    "missing",
+                    f"target library not installed ({exc}); pip install 'agentotel[instruments-any]'",
+                    listed,
+                )
+            )
             continue
         except Exception as exc:  # a broken module must not stop the report
             statuses.append(InstrumentorStatus(name, "broken", f"{type(exc).__name__}: {exc}", listed))
@@ -109,8 +128,9 @@ def instrumentor_statuses(try_instrument: bool = True) -> list[InstrumentorStatu
         elif hooked.get(name):
             statuses.append(InstrumentorStatus(name, "active", f"hooks installed ({wanted})", listed))
         else:
-            statuses.append(InstrumentorStatus(name, "broken", "instrument() did not hook in; see the warning above",
-                                               listed))
+            statuses.append(
+                InstrumentorStatus(name, "broken", "instrument() did not hook in; see the warning above", listed)
+            )
     return statuses
 
 
@@ -143,21 +163,24 @@ class LiveCheck:
     message: str
 
 
-def _reachability_problem(target: _sdk.OtlpTarget, timeout: float) -> Optional[str]:
+def _reachability_problem(target: _sdk.OtlpTarget, timeout: float) -> str | None:
     try:
         with socket.create_connection((target.host, target.port), timeout=timeout):
             return None
     except ConnectionRefusedError:
         where = f"{target.host}:{target.port}"
         if target.host in ("localhost", "127.0.0.1", "::1"):
-            return (f"nothing listening on {where} — {COMPOSE_HINT}, or point OTEL_EXPORTER_OTLP_ENDPOINT "
-                    "at your collector")
+            return (
+                f"nothing listening on {where} — {COMPOSE_HINT}, or point OTEL_EXPORTER_OTLP_ENDPOINT at your collector"
+            )
         return f"nothing listening on {where} — is the collector running there, and is the port right?"
     except socket.gaierror as exc:
         return f"cannot resolve {target.host!r} ({exc}) — check OTEL_EXPORTER_OTLP_ENDPOINT"
     except OSError as exc:
-        return (f"cannot connect to {target.host}:{target.port} ({exc}) — check the address and that a firewall "
-                "lets you through")
+        return (
+            f"cannot connect to {target.host}:{target.port} ({exc}) — check the address and that a firewall "
+            "lets you through"
+        )
 
 
 class _Captured(logging.Handler):
@@ -210,7 +233,8 @@ def _send(target: _sdk.OtlpTarget, timeout: float) -> bool:
         reader = InMemoryMetricReader()
         provider = MeterProvider(resource=resource, metric_readers=[reader])
         provider.get_meter(semconv.SCOPE_NAME).create_counter(
-            semconv.DOCTOR_CHECKS, unit="{check}", description="Live checks sent by `agentotel doctor`.").add(1)
+            semconv.DOCTOR_CHECKS, unit="{check}", description="Live checks sent by `agentotel doctor`."
+        ).add(1)
         data = reader.get_metrics_data()
         provider.shutdown()
         return exporter.export(data, timeout_millis=timeout * 1000) is MetricExportResult.SUCCESS
@@ -242,26 +266,34 @@ def live_check(target: _sdk.OtlpTarget, timeout: float = 5.0) -> LiveCheck:
         return LiveCheck(signal, True, f"{what} accepted by {target.url} in {elapsed_ms:.0f} ms")
     other_protocol, other_port = ("http/protobuf", 4318) if target.protocol == "grpc" else ("grpc", 4317)
     detail = f" ({captured.messages[-1]})" if captured.messages else ""
-    return LiveCheck(signal, False, (
-        f"{target.url} accepts connections but did not accept {what} over {target.protocol}{detail} — is it an "
-        f"OTLP receiver for this protocol? The collector's defaults are gRPC on 4317 and HTTP on 4318 (try "
-        f"OTEL_EXPORTER_OTLP_PROTOCOL={other_protocol} with port {other_port}); if it requires authentication, "
-        "check OTEL_EXPORTER_OTLP_HEADERS"))
+    return LiveCheck(
+        signal,
+        False,
+        (
+            f"{target.url} accepts connections but did not accept {what} over {target.protocol}{detail} — is it an "
+            f"OTLP receiver for this protocol? The collector's defaults are gRPC on 4317 and HTTP on 4318 (try "
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={other_protocol} with port {other_port}); if it requires authentication, "
+            "check OTEL_EXPORTER_OTLP_HEADERS"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- report
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="agentotel doctor",
-        description="Check versions, instrumentors and the OTLP endpoint; send one test span and one metric.")
+        description="Check versions, instrumentors and the OTLP endpoint; send one test span and one metric.",
+    )
     parser.add_argument("--endpoint", help="OTLP endpoint to check (default: from OTEL_EXPORTER_OTLP_* variables)")
-    parser.add_argument("--protocol", choices=("grpc", "http/protobuf"), help="OTLP protocol (default: from the environment)")
+    parser.add_argument(
+        "--protocol", choices=("grpc", "http/protobuf"), help="OTLP protocol (default: from the environment)"
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds allowed per live check (default 5)")
     parser.add_argument("--no-live", action="store_true", help="skip sending the test span and metric")
     return parser.parse_args(list(argv))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the checks and print the report; returns the exit code (0 all good, 1 a check failed)."""
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     environ = dict(os.environ)  # command-line overrides apply to this report only
@@ -293,8 +325,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             headers = ", ".join(f"{k}={v}" for k, v in target.masked_headers().items()) or "none"
             line += f"  protocol={target.protocol}  endpoint={target.url}  headers: {headers}"
         print(line)
-    print("  export settings (agentotel's defaults apply when `import agentotel.auto` sets up the SDK; "
-          "under opentelemetry-instrument the SDK's own):")
+    print(
+        "  export settings (agentotel's defaults apply when `import agentotel.auto` sets up the SDK; "
+        "under opentelemetry-instrument the SDK's own):"
+    )
     for variable, default in EXPORT_SETTINGS:
         value = os.environ.get(variable)
         print(f"    {variable:<32} {value if value else default}{'' if value else ' (agentotel default)'}")
@@ -304,7 +338,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("  skipped (--no-live)")
     elif not targets:
         print("  skipped: no OTLP exporter configured (OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER)")
-    for signal, target in ([] if args.no_live else targets.items()):
+    for target in [] if args.no_live else targets.values():
         check = live_check(target, args.timeout)
         failed |= not check.ok
         print(f"  {check.signal:<8} {'ok  ' if check.ok else 'FAIL'} {check.message}")

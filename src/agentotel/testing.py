@@ -23,7 +23,8 @@ on exit, leaving the global providers untouched.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -45,7 +46,7 @@ class TelemetryCapture:
         self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
 
     # ----------------------------------------------------------------- spans
-    def spans(self, name: Optional[str] = None) -> list[ReadableSpan]:
+    def spans(self, name: str | None = None) -> list[ReadableSpan]:
         """Finished spans in end order, optionally only those called ``name``."""
         finished = list(self.span_exporter.get_finished_spans())
         if name is None:
@@ -70,15 +71,13 @@ class TelemetryCapture:
         """Finished spans without a parent, in start order."""
         return sorted((s for s in self.spans() if s.parent is None), key=lambda s: s.start_time or 0)
 
-    def tree(self, root: Optional[ReadableSpan] = None, attributes: Sequence[str] = ()) -> str:
+    def tree(self, root: ReadableSpan | None = None, attributes: Sequence[str] = ()) -> str:
         """The span tree as indented text (one line a span), e.g. for snapshot assertions."""
         lines: list[str] = []
 
         def walk(span: ReadableSpan, depth: int) -> None:
             extra = "".join(
-                f" {key}={span.attributes[key]!r}"
-                for key in attributes
-                if span.attributes and key in span.attributes
+                f" {key}={span.attributes[key]!r}" for key in attributes if span.attributes and key in span.attributes
             )
             lines.append(f"{'  ' * depth}{span.name} [{span.kind.name}]{extra}")
             for child in self.children(span):

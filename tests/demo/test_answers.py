@@ -40,7 +40,8 @@ def agent(small_db: data.DatabaseInfo):
 
 @pytest.fixture(scope="module")
 def facts(small_db: data.DatabaseInfo) -> list[tuple]:
-    """(scenario_id, rcp, ssp, period, state, fips, county, abbrev, from, to, from_cat, to_cat, acres) rows of changes."""
+    """Rows of changes: (scenario_id, rcp, ssp, period, state, fips, county, abbrev, from, to,
+    from_cat, to_cat, acres)."""
     with duckdb.connect(small_db.path, read_only=True) as con:
         return con.execute("""
             SELECT s.scenario_id, s.rcp_scenario, s.ssp_scenario, t.year_range, g.state_name, g.fips_code,
@@ -96,7 +97,7 @@ def test_california_agriculture(agent: LandUseAgent, facts: list[tuple]) -> None
     assert sorted(lost) == ["2020-2030", "2030-2040", "2040-2050", "2050-2060", "2060-2070"]
     for period in lost:
         assert _close(_number_after(answer.text, f"{period}: -"), lost[period])
-        segment = answer.text[answer.text.index(f"{period}: -"):]
+        segment = answer.text[answer.text.index(f"{period}: -") :]
         assert _close(_number_after(segment, " / +"), gained[period])
 
 
@@ -153,7 +154,12 @@ def test_unknown_question_gets_no_tool_call() -> None:
 
 def test_every_default_question_has_an_intent() -> None:
     assert [match_intent(q).name for q in DEFAULT_QUESTIONS] == [
-        "urban_by_state", "forest_by_rcp", "california_agriculture", "urban_by_scenario", "counties_by_development"]
+        "urban_by_state",
+        "forest_by_rcp",
+        "california_agriculture",
+        "urban_by_scenario",
+        "counties_by_development",
+    ]
 
 
 def test_outage_and_failure_rate_are_reproducible() -> None:

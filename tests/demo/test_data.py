@@ -16,22 +16,38 @@ def test_star_schema_shape(small_db: data.DatabaseInfo) -> None:
         views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         assert tables == {"dim_scenario", "dim_geography", "dim_landuse", "dim_time", "fact_landuse_transitions"}
         assert views == {"v_landuse_with_metadata", "v_state_urbanization", "v_scenario_summary"}
-        assert con.execute("SELECT count(*), count(DISTINCT rcp_scenario), count(DISTINCT climate_model) "
-                           "FROM dim_scenario").fetchone() == (20, 2, 5)
+        assert con.execute(
+            "SELECT count(*), count(DISTINCT rcp_scenario), count(DISTINCT climate_model) FROM dim_scenario"
+        ).fetchone() == (20, 2, 5)
         assert [r[0] for r in con.execute("SELECT landuse_name FROM dim_landuse ORDER BY landuse_id").fetchall()] == [
-            "Crop", "Pasture", "Range", "Forest", "Urban"]
-        assert con.execute("SELECT min(start_year), max(end_year), count(*) FROM dim_time").fetchone() == (2020, 2070, 5)
+            "Crop",
+            "Pasture",
+            "Range",
+            "Forest",
+            "Urban",
+        ]
+        assert con.execute("SELECT min(start_year), max(end_year), count(*) FROM dim_time").fetchone() == (
+            2020,
+            2070,
+            5,
+        )
         expected_counties = sum(max(1, round(n * data.SMALL_SCALE)) for *_, n in data.STATES)
         assert small_db.counties == expected_counties
         assert con.execute("SELECT count(DISTINCT state_code) FROM dim_geography").fetchone()[0] == 48
-        bad_fips = con.execute("SELECT count(*) FROM dim_geography WHERE NOT regexp_full_match(fips_code, '[0-9]{5}') "
-                               "OR substr(fips_code, 1, 2) <> state_code").fetchone()[0]
+        bad_fips = con.execute(
+            "SELECT count(*) FROM dim_geography WHERE NOT regexp_full_match(fips_code, '[0-9]{5}') "
+            "OR substr(fips_code, 1, 2) <> state_code"
+        ).fetchone()[0]
         assert bad_fips == 0
         # 20 scenarios x 5 periods x counties x 21 (from, to) pairs: urban never converts back
         assert small_db.fact_rows == 20 * 5 * expected_counties * 21 == data.fact_row_count(small_db.counties)
         assert small_db.counties == data.county_count(data.SMALL_SCALE)
-        assert con.execute("SELECT count(*) FROM fact_landuse_transitions "
-                           "WHERE from_landuse_id = 5 AND to_landuse_id <> 5").fetchone()[0] == 0
+        assert (
+            con.execute(
+                "SELECT count(*) FROM fact_landuse_transitions WHERE from_landuse_id = 5 AND to_landuse_id <> 5"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_invariants(small_db: data.DatabaseInfo) -> None:
@@ -42,12 +58,16 @@ def test_invariants(small_db: data.DatabaseInfo) -> None:
             FROM fact_landuse_transitions""").fetchone()
         assert (negative, wrong_type) == (0, 0)
         # High-growth SSP5 urbanizes more than low-growth SSP3; RCP8.5 loses more forest per scenario.
-        urban = dict(con.execute("""SELECT ssp_scenario, sum(acres) FROM v_landuse_with_metadata
-            WHERE to_landuse = 'Urban' AND transition_type = 'change' GROUP BY 1""").fetchall())
+        urban = dict(
+            con.execute("""SELECT ssp_scenario, sum(acres) FROM v_landuse_with_metadata
+            WHERE to_landuse = 'Urban' AND transition_type = 'change' GROUP BY 1""").fetchall()
+        )
         assert urban["ssp5"] > urban["ssp2"] > urban["ssp3"]
-        forest = dict(con.execute("""SELECT rcp_scenario, sum(acres) / count(DISTINCT scenario_id)
+        forest = dict(
+            con.execute("""SELECT rcp_scenario, sum(acres) / count(DISTINCT scenario_id)
             FROM v_landuse_with_metadata WHERE from_landuse = 'Forest' AND transition_type = 'change'
-            GROUP BY 1""").fetchall())
+            GROUP BY 1""").fetchall()
+        )
         assert forest["rcp85"] > forest["rcp45"]
         # The view joins every fact row exactly once.
         assert con.execute("SELECT count(*) FROM v_landuse_with_metadata").fetchone()[0] == small_db.fact_rows

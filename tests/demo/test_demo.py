@@ -7,8 +7,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -42,7 +42,7 @@ def _waterfall(output: str) -> list[str]:
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Trace "))
     end = lines.index("Summary", start)
-    return [line for line in lines[start + 2:end] if line.strip()]
+    return [line for line in lines[start + 2 : end] if line.strip()]
 
 
 def _depth(line: str) -> int:
@@ -77,9 +77,21 @@ def test_summary_has_cache_hits_ejection_and_numbers(demo_run: tuple[str, DemoRe
     assert len(summary.db_latencies_ms) >= 6 and summary.db_failed >= 1
     assert sum(summary.lb_picks.values()) == sum(summary.chat_calls.values())
     assert summary.memory_bytes and sum(summary.cpu_seconds.values()) > 0
-    text = output[output.index("Summary"):]
-    for label in ("questions/s", "p50", "p95", "p99", "tokens", "DuckDB queries", "hit rate",
-                  "breaker model.landuse-sql-flaky", "balancer picks", "balancer ejections", "CPU", "RSS"):
+    text = output[output.index("Summary") :]
+    for label in (
+        "questions/s",
+        "p50",
+        "p95",
+        "p99",
+        "tokens",
+        "DuckDB queries",
+        "hit rate",
+        "breaker model.landuse-sql-flaky",
+        "balancer picks",
+        "balancer ejections",
+        "CPU",
+        "RSS",
+    ):
         assert label in text, label
     assert re.search(r"cache landuse\.queries \[l1\] +\d+% hit rate \([1-9]\d* hits", text)
     assert re.search(r"balancer ejections +landuse-sql-flaky [1-9]", text)
@@ -91,8 +103,9 @@ def test_trace_file_holds_every_span_as_otlp_json(demo_run: tuple[str, DemoResul
     spans = read_spans(result.trace_file)
     assert len(spans) == written > 0
     ids = {span["spanId"] for span in spans}
-    assert all(re.fullmatch(r"[0-9a-f]{32}", s["traceId"]) and re.fullmatch(r"[0-9a-f]{16}", s["spanId"])
-               for s in spans)
+    assert all(
+        re.fullmatch(r"[0-9a-f]{32}", s["traceId"]) and re.fullmatch(r"[0-9a-f]{16}", s["spanId"]) for s in spans
+    )
     assert all(s.get("parentSpanId", "") in ids | {""} for s in spans)  # every parent is in the file
     trace = [s for s in spans if s["traceId"] == f"{result.trace_id:032x}"]
     roots = [s for s in trace if not s.get("parentSpanId")]
@@ -102,15 +115,18 @@ def test_trace_file_holds_every_span_as_otlp_json(demo_run: tuple[str, DemoResul
 
 
 @pytest.mark.e2e
-def test_collector_receives_the_same_trace(
-    demo_cache_dir: Path, tmp_path: Path, collector, otlp_sink
-) -> None:
+def test_collector_receives_the_same_trace(demo_cache_dir: Path, tmp_path: Path, collector, otlp_sink) -> None:
     output, result = _run(demo_cache_dir, tmp_path / "traces.jsonl", otlp=OtlpSettings(collector.grpc_endpoint))
     trace_id = f"{result.trace_id:032x}"
-    expected = {(s["name"], s["spanId"], s.get("parentSpanId", "")) for s in read_spans(result.trace_file)
-                if s["traceId"] == trace_id}
-    otlp_sink.wait_for(lambda sink: sum(s.trace_id == trace_id for s in sink.spans) >= len(expected),
-                       what=f"the {len(expected)} spans of trace {trace_id}")
+    expected = {
+        (s["name"], s["spanId"], s.get("parentSpanId", ""))
+        for s in read_spans(result.trace_file)
+        if s["traceId"] == trace_id
+    }
+    otlp_sink.wait_for(
+        lambda sink: sum(s.trace_id == trace_id for s in sink.spans) >= len(expected),
+        what=f"the {len(expected)} spans of trace {trace_id}",
+    )
     received = {(s.name, s.span_id, s.parent_span_id) for s in otlp_sink.spans if s.trace_id == trace_id}
     assert received == expected
     assert f"jaeger    http://localhost:16686/trace/{trace_id}" in output
@@ -123,23 +139,34 @@ def test_cli_exports_when_the_endpoint_variable_is_set(
     demo_cache_dir: Path, tmp_path: Path, collector, otlp_sink
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTOTEL_"))}
-    env.update(AGENTOTEL_DEMO_CACHE=str(demo_cache_dir), OTEL_EXPORTER_OTLP_ENDPOINT=collector.http_endpoint,
-               OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf", OTEL_SERVICE_NAME="demo-under-test")
+    env.update(
+        AGENTOTEL_DEMO_CACHE=str(demo_cache_dir),
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.http_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_SERVICE_NAME="demo-under-test",
+    )
     trace_file = tmp_path / "cli.jsonl"
-    done = subprocess.run([str(AGENTOTEL), "demo", "--small", "-n", "10", "--no-progress", "--trace-file",
-                           str(trace_file)], env=env, capture_output=True, text=True, timeout=90)
+    done = subprocess.run(
+        [str(AGENTOTEL), "demo", "--small", "-n", "10", "--no-progress", "--trace-file", str(trace_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert done.returncode == 0, done.stderr
     trace_id = re.search(r"jaeger +http://localhost:16686/trace/([0-9a-f]{32})", done.stdout).group(1)
     assert "search?service=demo-under-test" in done.stdout
     expected = sum(s["traceId"] == trace_id for s in read_spans(trace_file))
-    otlp_sink.wait_for(lambda sink: sum(s.trace_id == trace_id for s in sink.spans) >= expected,
-                       what=f"trace {trace_id}")
+    otlp_sink.wait_for(
+        lambda sink: sum(s.trace_id == trace_id for s in sink.spans) >= expected, what=f"trace {trace_id}"
+    )
     assert {s.resource["service.name"] for s in otlp_sink.spans} == {"demo-under-test"}
 
 
 def test_unreachable_collector_is_reported_not_waited_for(demo_cache_dir: Path, tmp_path: Path) -> None:
-    output, result = _run(demo_cache_dir, tmp_path / "traces.jsonl", count=5,
-                          otlp=OtlpSettings(f"http://127.0.0.1:{free_port()}"))
+    output, result = _run(
+        demo_cache_dir, tmp_path / "traces.jsonl", count=5, otlp=OtlpSettings(f"http://127.0.0.1:{free_port()}")
+    )
     assert "nothing listens on 127.0.0.1:" in output and "so this run is not exported" in output
     assert "jaeger " not in output and "exported " not in output
     assert result.summary.questions == 5 and read_spans(result.trace_file)
@@ -148,8 +175,19 @@ def test_unreachable_collector_is_reported_not_waited_for(demo_cache_dir: Path, 
 def test_help_explains_the_options() -> None:
     done = subprocess.run([str(AGENTOTEL), "demo", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
-    for option in ("--small", "--questions", "--concurrency", "--otlp", "--protocol", "--trace-file", "--model",
-                   "--scale", "--jaeger-url", "OTEL_EXPORTER_OTLP_ENDPOINT", "docs/demo.md"):
+    for option in (
+        "--small",
+        "--questions",
+        "--concurrency",
+        "--otlp",
+        "--protocol",
+        "--trace-file",
+        "--model",
+        "--scale",
+        "--jaeger-url",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "docs/demo.md",
+    ):
         assert option in done.stdout, option
 
 

@@ -11,8 +11,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -25,8 +26,14 @@ EXAMPLES = REPO / "examples"
 
 def _env(cache_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTOTEL_"))}
-    env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none", OTEL_BSP_SCHEDULE_DELAY="100",
-               AGENTOTEL_DEMO_CACHE=str(cache_dir), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env.update(
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        AGENTOTEL_DEMO_CACHE=str(cache_dir),
+        PYTHONPATH=str(REPO),
+        PYTHONUNBUFFERED="1",
+    )
     env.update(extra)
     return env
 
@@ -54,14 +61,13 @@ def _one(spans: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done
 
 
 def test_quickstart(demo_cache_dir: Path) -> None:
-    assert len((EXAMPLES / "quickstart.py").read_text().splitlines()) <= 15
+    assert len([line for line in (EXAMPLES / "quickstart.py").read_text().splitlines() if line.strip()]) <= 15
     done = _run([str(EXAMPLES / "quickstart.py")], _env(demo_cache_dir))
     assert "The answer is 42" in done.stdout
     spans = console_spans(done.stdout)
@@ -74,16 +80,29 @@ def test_quickstart(demo_cache_dir: Path) -> None:
 
 
 def test_landuse_agent_module(demo_cache_dir: Path) -> None:
-    done = _run(["-m", "examples.landuse_agent", "Which counties have the most development?"],
-                _env(demo_cache_dir))
+    done = _run(["-m", "examples.landuse_agent", "Which counties have the most development?"], _env(demo_cache_dir))
     assert "A: The county with the most development is" in done.stdout
     spans = console_spans(done.stdout)
     assert any(s["name"] == "execute_tool run_sql" for s in spans)
 
 
 def test_load_test_in_process(demo_cache_dir: Path) -> None:
-    done = _run([str(EXAMPLES / "load_test.py"), "--scenario", "light", "--requests", "8", "--users", "2",
-                 "--ramp-up", "0.2", "--think-time", "0"], _env(demo_cache_dir, OTEL_METRICS_EXPORTER="console"))
+    done = _run(
+        [
+            str(EXAMPLES / "load_test.py"),
+            "--scenario",
+            "light",
+            "--requests",
+            "8",
+            "--users",
+            "2",
+            "--ramp-up",
+            "0.2",
+            "--think-time",
+            "0",
+        ],
+        _env(demo_cache_dir, OTEL_METRICS_EXPORTER="console"),
+    )
     assert "requests   total 8, succeeded 8, failed 0" in done.stdout
     assert "errors     none" in done.stdout
     for label in ("p50", "p95", "p99", "requests/s"):
@@ -97,8 +116,14 @@ def test_load_test_in_process(demo_cache_dir: Path) -> None:
 
 
 def test_load_test_refuses_non_loopback_targets(demo_cache_dir: Path) -> None:
-    done = subprocess.run([sys.executable, str(EXAMPLES / "load_test.py"), "--url", "http://192.0.2.1:8000/ask"],
-                          cwd=REPO, env=_env(demo_cache_dir), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "load_test.py"), "--url", "http://192.0.2.1:8000/ask"],
+        cwd=REPO,
+        env=_env(demo_cache_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "only loopback targets" in done.stderr
 
 
@@ -106,8 +131,9 @@ def test_load_test_refuses_non_loopback_targets(demo_cache_dir: Path) -> None:
 def service(demo_cache_dir: Path, tmp_path: Path) -> Iterator[tuple[str, ServerProcess]]:
     """examples/fastapi_service/app.py under uvicorn on a free loopback port."""
     port = free_port()
-    server = ServerProcess([sys.executable, str(EXAMPLES / "fastapi_service" / "app.py"), "--port", str(port)],
-                           tmp_path / "service.log")
+    server = ServerProcess(
+        [sys.executable, str(EXAMPLES / "fastapi_service" / "app.py"), "--port", str(port)], tmp_path / "service.log"
+    )
     with pytest.MonkeyPatch.context() as patch:  # ServerProcess hands the current environment to the child
         for key in [k for k in os.environ if k.startswith(("OTEL_", "AGENTOTEL_"))]:
             patch.delenv(key)
@@ -132,8 +158,22 @@ def test_fastapi_service(service: tuple[str, ServerProcess], demo_cache_dir: Pat
         assert snapshot["status"] in ("healthy", "degraded")
         assert {"circuit_breaker", "load_balancer", "cache"} <= set(snapshot["components"])
 
-    load = _run([str(EXAMPLES / "load_test.py"), "--url", f"{base}/ask", "--requests", "4", "--users", "2",
-                 "--ramp-up", "0", "--think-time", "0"], _env(demo_cache_dir, OTEL_TRACES_EXPORTER="none"))
+    load = _run(
+        [
+            str(EXAMPLES / "load_test.py"),
+            "--url",
+            f"{base}/ask",
+            "--requests",
+            "4",
+            "--users",
+            "2",
+            "--ramp-up",
+            "0",
+            "--think-time",
+            "0",
+        ],
+        _env(demo_cache_dir, OTEL_TRACES_EXPORTER="none"),
+    )
     assert "requests   total 4, succeeded 4, failed 0" in load.stdout
 
     server.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import cachetools
 import pytest
@@ -181,9 +181,7 @@ def test_uninstrument_restores_cachetools_and_stops_reporting() -> None:
     cache.get("x")
     assert counts(captured, "gone") == (0, 1)
     instrumentor.uninstrument()
-    assert {
-        cls: {attr: vars(cls).get(attr) for attr in attrs} for cls, attrs in originals.items()
-    } == originals
+    assert {cls: {attr: vars(cls).get(attr) for attr in attrs} for cls, attrs in originals.items()} == originals
     cache.get("y")
     assert captured.metric_points("agentotel.cache.lookups", **{"cache.name": "gone"}) == []
     captured.shutdown()

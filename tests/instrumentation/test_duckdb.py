@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import duckdb
 import pytest
@@ -27,8 +28,10 @@ def telemetry() -> Iterator[TelemetryCapture]:
 @pytest.fixture
 def con(telemetry: TelemetryCapture) -> Iterator[Any]:
     connection = duckdb.connect()
-    connection.execute("CREATE TABLE landuse_transitions AS SELECT range AS id, range % 7 AS year, "
-                       "'parcel-' || range AS name FROM range(50)")
+    connection.execute(
+        "CREATE TABLE landuse_transitions AS SELECT range AS id, range % 7 AS year, "
+        "'parcel-' || range AS name FROM range(50)"
+    )
     telemetry.clear()
     yield connection
     connection.close()
@@ -139,7 +142,11 @@ def test_module_level_functions(telemetry: TelemetryCapture) -> None:
     assert duckdb.query("SELECT count(*) FROM mod_t").fetchall() == [(3,)]
     duckdb.sql("DROP TABLE mod_t")
     assert [s.name for s in telemetry.spans()] == [
-        "CREATE TABLE mod_t SELECT", "SELECT mod_t", "INSERT mod_t", "SELECT mod_t", "SELECT mod_t",
+        "CREATE TABLE mod_t SELECT",
+        "SELECT mod_t",
+        "INSERT mod_t",
+        "SELECT mod_t",
+        "SELECT mod_t",
         "DROP TABLE mod_t",
     ]
     assert {s.attributes["db.namespace"] for s in telemetry.spans()} == {"memory"}
@@ -213,7 +220,11 @@ TERMINALS: list[tuple[str, Callable[[Any, Path], Any], str]] = [
     ("show", lambda r, _: r.show(), "SELECT landuse_transitions"),
     ("create", lambda r, _: r.create("copy_t"), "CREATE TABLE copy_t SELECT landuse_transitions"),
     ("to_table", lambda r, _: r.to_table("copy_t"), "CREATE TABLE copy_t SELECT landuse_transitions"),
-    ("insert_into", lambda r, _: r.insert_into("landuse_transitions"), "INSERT landuse_transitions SELECT landuse_transitions"),
+    (
+        "insert_into",
+        lambda r, _: r.insert_into("landuse_transitions"),
+        "INSERT landuse_transitions SELECT landuse_transitions",
+    ),
     ("write_csv", _write_csv, "COPY SELECT landuse_transitions"),
     ("write_parquet", _write_parquet, "COPY SELECT landuse_transitions"),
     ("to_csv", lambda r, t: r.to_csv(str(t / "o.csv")), "COPY SELECT landuse_transitions"),
@@ -223,8 +234,15 @@ TERMINALS: list[tuple[str, Callable[[Any, Path], Any], str]] = [
 
 
 @pytest.mark.parametrize(("method", "call", "name"), TERMINALS, ids=[t[0] for t in TERMINALS])
-def test_relation_terminals(telemetry: TelemetryCapture, con: Any, tmp_path: Path, method: str,
-                            call: Callable[[Any, Path], Any], name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_relation_terminals(
+    telemetry: TelemetryCapture,
+    con: Any,
+    tmp_path: Path,
+    method: str,
+    call: Callable[[Any, Path], Any],
+    name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     if method not in dir(duckdb.DuckDBPyRelation):
         pytest.skip(f"duckdb {duckdb.__version__} has no DuckDBPyRelation.{method}")
     if method in ("df", "fetchdf", "to_df"):
@@ -236,7 +254,9 @@ def test_relation_terminals(telemetry: TelemetryCapture, con: Any, tmp_path: Pat
     if method == "fetchnumpy":
         pytest.importorskip("numpy")
     relation = con.sql("SELECT * FROM landuse_transitions WHERE year = 1")
-    with pytest.warns(DeprecationWarning) if method == "fetch_arrow_table" and duckdb.__version__ >= "2" else _nothing():
+    with (
+        pytest.warns(DeprecationWarning) if method == "fetch_arrow_table" and duckdb.__version__ >= "2" else _nothing()
+    ):
         call(relation, tmp_path)
     span = only_span(telemetry)
     assert span.name == name
@@ -278,13 +298,19 @@ def test_duration_metric_points_and_buckets(telemetry: TelemetryCapture, con: An
         con.execute("SELECT * FROM landuse_transitions WHERE id = 1").fetchall()
     with pytest.raises(duckdb.CatalogException):
         con.execute("SELECT * FROM missing_table")
-    ok = telemetry.metric_points(DURATION, **{"db.operation.name": "SELECT", "db.collection.name": "landuse_transitions"})
+    ok = telemetry.metric_points(
+        DURATION, **{"db.operation.name": "SELECT", "db.collection.name": "landuse_transitions"}
+    )
     assert len(ok) == 1
     point = ok[0]
     assert point.count == 3 and point.sum > 0
     assert tuple(point.explicit_bounds) == semconv.DB_CLIENT_OPERATION_DURATION_BUCKETS
-    assert dict(point.attributes) == {"db.system.name": "duckdb", "db.namespace": "memory",
-                                      "db.operation.name": "SELECT", "db.collection.name": "landuse_transitions"}
+    assert dict(point.attributes) == {
+        "db.system.name": "duckdb",
+        "db.namespace": "memory",
+        "db.operation.name": "SELECT",
+        "db.collection.name": "landuse_transitions",
+    }
     failed = [p for p in telemetry.metric_points(DURATION) if "error.type" in p.attributes]
     assert len(failed) == 1 and failed[0].count == 1
     assert failed[0].attributes["error.type"] == error_type(duckdb.CatalogException("x"))
@@ -326,7 +352,9 @@ def test_fetchone_fetchmany_stream_one_execution(telemetry: TelemetryCapture, co
     assert len(telemetry.spans()) == 1  # later fetches read the same result
 
 
-def test_table_relation_writes_and_views(telemetry: TelemetryCapture, con: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_table_relation_writes_and_views(
+    telemetry: TelemetryCapture, con: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     table = con.table("landuse_transitions")
     table.insert((500, 3, "inserted"))
     names = ["INSERT landuse_transitions"]

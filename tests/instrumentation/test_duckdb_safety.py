@@ -116,7 +116,9 @@ def test_threads_with_cursors() -> None:
         spans = telemetry.spans("SELECT shared")
         assert len(spans) == 6 * 20 * 2 + 0
         assert {s.attributes["db.namespace"] for s in spans} == {"memory"}
-        point, = telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION, **{"db.collection.name": "shared", "db.operation.name": "SELECT"})
+        (point,) = telemetry.metric_points(
+            semconv.DB_CLIENT_OPERATION_DURATION, **{"db.collection.name": "shared", "db.operation.name": "SELECT"}
+        )
         assert point.count == 240
 
 
@@ -132,8 +134,9 @@ def test_suppress_instrumentation_is_honoured() -> None:
         assert len(telemetry.spans()) == 1
 
 
-def test_a_failure_of_ours_leaves_the_query_running(monkeypatch: pytest.MonkeyPatch,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failure_of_ours_leaves_the_query_running(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     with traced_duckdb() as telemetry:
         from agentotel.instrumentation import _sql
 
@@ -267,8 +270,14 @@ def test_unsampled_spans_still_record_the_duration() -> None:
         instrumentor.uninstrument()
     assert exporter.get_finished_spans() == ()
     data = reader.get_metrics_data()
-    points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-              if m.name == semconv.DB_CLIENT_OPERATION_DURATION for p in m.data.data_points]
+    points = [
+        p
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == semconv.DB_CLIENT_OPERATION_DURATION
+        for p in m.data.data_points
+    ]
     assert sum(p.count for p in points) == 3
 
 

@@ -39,10 +39,7 @@ def test_agent_chat_and_tool_spans_in_one_trace_without_content(telemetry: Telem
 
     assert "farmland" in result.output
     assert telemetry.tree() == (
-        "invoke_agent helper [INTERNAL]\n"
-        "  chat test [CLIENT]\n"
-        "  execute_tool lookup [INTERNAL]\n"
-        "  chat test [CLIENT]"
+        "invoke_agent helper [INTERNAL]\n  chat test [CLIENT]\n  execute_tool lookup [INTERNAL]\n  chat test [CLIENT]"
     )
     chat = telemetry.spans("chat test")[0]
     assert chat.attributes["gen_ai.operation.name"] == "chat"

@@ -13,20 +13,36 @@ from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, MAX_SUMMARY_LENGTH
 @pytest.mark.parametrize(
     ("query", "summary", "operation", "collection"),
     [
-        ("SELECT * FROM landuse_transitions WHERE year = 2020", "SELECT landuse_transitions", "SELECT",
-         "landuse_transitions"),
+        (
+            "SELECT * FROM landuse_transitions WHERE year = 2020",
+            "SELECT landuse_transitions",
+            "SELECT",
+            "landuse_transitions",
+        ),
         ("select a from t where b = 'x'", "SELECT t", "SELECT", "t"),
         ("SELECT * FROM t1 JOIN t2 ON t1.id = t2.id LEFT JOIN t3 USING (id)", "SELECT t1 t2 t3", "SELECT", None),
         ("SELECT * FROM a x, b AS y WHERE x.id = y.id", "SELECT a b", "SELECT", None),
-        ("SELECT order_date FROM (SELECT * FROM orders o JOIN customers c ON o.cid = c.id)",
-         "SELECT SELECT orders customers", "SELECT", None),
+        (
+            "SELECT order_date FROM (SELECT * FROM orders o JOIN customers c ON o.cid = c.id)",
+            "SELECT SELECT orders customers",
+            "SELECT",
+            None,
+        ),
         ("SELECT * FROM t WHERE id IN (SELECT id FROM u)", "SELECT t SELECT u", "SELECT", None),
         ("WITH recent AS (SELECT * FROM orders) SELECT * FROM recent", "SELECT orders SELECT", "SELECT", "orders"),
-        ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r",
-         "SELECT SELECT SELECT", "SELECT", None),
+        (
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r",
+            "SELECT SELECT SELECT",
+            "SELECT",
+            None,
+        ),
         ("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x", "SELECT INSERT t SELECT", "INSERT", "t"),
-        ("INSERT INTO archive SELECT s.id FROM shipping s JOIN status ss ON s.id = ss.id",
-         "INSERT archive SELECT shipping status", "INSERT", None),
+        (
+            "INSERT INTO archive SELECT s.id FROM shipping s JOIN status ss ON s.id = ss.id",
+            "INSERT archive SELECT shipping status",
+            "INSERT",
+            None,
+        ),
         ("INSERT INTO t (a, b) VALUES (1, 'x')", "INSERT t", "INSERT", "t"),
         ("INSERT OR REPLACE INTO t VALUES (1)", "INSERT t", "INSERT", "t"),
         ("UPDATE t SET a = 1 WHERE id = 2", "UPDATE t", "UPDATE", "t"),
@@ -63,8 +79,9 @@ from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, MAX_SUMMARY_LENGTH
         ("  -- only a comment\n", None, None, None),
     ],
 )
-def test_summary_operation_collection(query: str, summary: str | None, operation: str | None,
-                                      collection: str | None) -> None:
+def test_summary_operation_collection(
+    query: str, summary: str | None, operation: str | None, collection: str | None
+) -> None:
     statement = analyze(query)
     assert (statement.summary, statement.operation, statement.collection) == (summary, operation, collection)
 
@@ -78,7 +95,10 @@ def test_summary_operation_collection(query: str, summary: str | None, operation
         ("SELECT 1e5, 1.5, .5, 0x1F, 1_000, -3 FROM t", "SELECT ?, ?, ?, ?, ?, -? FROM t"),
         ("SELECT x'ab', b'01' FROM t", "SELECT ?, ? FROM t"),
         ("SELECT a -- secret 'x'\nFROM t /* 'y' 42 */ WHERE b = 1", "SELECT a FROM t WHERE b = ?"),
-        ("SELECT * FROM t WHERE a = $1 AND b = ? AND c = $name", "SELECT * FROM t WHERE a = $1 AND b = ? AND c = $name"),
+        (
+            "SELECT * FROM t WHERE a = $1 AND b = ? AND c = $name",
+            "SELECT * FROM t WHERE a = $1 AND b = ? AND c = $name",
+        ),
         ("SELECT '2020-01-01'::DATE, INTERVAL '1 day'", "SELECT ?::DATE, INTERVAL ?"),
         ("SELECT   a,\n\tb   FROM t", "SELECT a, b FROM t"),
         ("SELECT 'unterminated", "SELECT ?"),
@@ -131,11 +151,27 @@ def test_surrogates_and_non_ascii_give_valid_utf8() -> None:
 @pytest.mark.parametrize(
     "query",
     [
-        "SELECT 1", "FROM t", "VALUES (1)", "TABLE t", "(SELECT 1)", "DESCRIBE t", "SHOW TABLES", "SUMMARIZE t",
-        "WITH x AS (SELECT 1) SELECT * FROM x", "UNPIVOT t ON i INTO NAME k VALUE v",
-        "INSERT INTO t VALUES (1, 'a')", "CREATE TABLE u (a INT)", "DROP TABLE t", "UPDATE t SET i = 1",
-        "DELETE FROM t", "COPY t TO 'x.csv'", "SET threads = 1", "CALL pragma_version()",
-        "EXPLAIN SELECT 1", "BEGIN TRANSACTION", "CHECKPOINT",
+        "SELECT 1",
+        "FROM t",
+        "VALUES (1)",
+        "TABLE t",
+        "(SELECT 1)",
+        "DESCRIBE t",
+        "SHOW TABLES",
+        "SUMMARIZE t",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "UNPIVOT t ON i INTO NAME k VALUE v",
+        "INSERT INTO t VALUES (1, 'a')",
+        "CREATE TABLE u (a INT)",
+        "DROP TABLE t",
+        "UPDATE t SET i = 1",
+        "DELETE FROM t",
+        "COPY t TO 'x.csv'",
+        "SET threads = 1",
+        "CALL pragma_version()",
+        "EXPLAIN SELECT 1",
+        "BEGIN TRANSACTION",
+        "CHECKPOINT",
     ],
 )
 def test_lazy_matches_duckdb_statement_type(query: str) -> None:
@@ -154,7 +190,7 @@ def test_script_last_statement_offset() -> None:
     query = "CREATE TABLE t AS SELECT 1 AS a;  SELECT * FROM t"
     statement = analyze(query)
     assert statement.statement_count == 2 and statement.lazy
-    assert query[statement.last_start:] == "SELECT * FROM t"
+    assert query[statement.last_start :] == "SELECT * FROM t"
 
 
 # --------------------------------------------------------------------------- properties

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
 
 import pytest
 
@@ -41,7 +41,7 @@ class RotelCollector:
     binary: str = field(default_factory=rotel_binary)
     grpc_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
-    server: Optional[ServerProcess] = None
+    server: ServerProcess | None = None
 
     @property
     def grpc_endpoint(self) -> str:
@@ -51,17 +51,26 @@ class RotelCollector:
     def http_endpoint(self) -> str:
         return f"http://{LOOPBACK}:{self.http_port}"
 
-    def start(self) -> "RotelCollector":
+    def start(self) -> RotelCollector:
         args = [
-            self.binary, "start",
-            "--otlp-grpc-endpoint", f"{LOOPBACK}:{self.grpc_port}",
-            "--otlp-http-endpoint", f"{LOOPBACK}:{self.http_port}",
-            "--exporter", "otlp",
-            "--otlp-exporter-endpoint", self.sink.url,
-            "--otlp-exporter-protocol", "http",
-            "--batch-timeout", "100ms",
-            "--pid-file", str(self.workdir / f"rotel-{self.grpc_port}.pid"),
-            "--log-file", str(self.workdir / f"rotel-{self.grpc_port}.log"),
+            self.binary,
+            "start",
+            "--otlp-grpc-endpoint",
+            f"{LOOPBACK}:{self.grpc_port}",
+            "--otlp-http-endpoint",
+            f"{LOOPBACK}:{self.http_port}",
+            "--exporter",
+            "otlp",
+            "--otlp-exporter-endpoint",
+            self.sink.url,
+            "--otlp-exporter-protocol",
+            "http",
+            "--batch-timeout",
+            "100ms",
+            "--pid-file",
+            str(self.workdir / f"rotel-{self.grpc_port}.pid"),
+            "--log-file",
+            str(self.workdir / f"rotel-{self.grpc_port}.log"),
         ]
         self.server = ServerProcess(args, self.workdir / f"rotel-{self.grpc_port}.out").start(self.grpc_port)
         wait_for_port(self.http_port)
@@ -116,13 +125,13 @@ class Prometheus:
     workdir: Path
     targets: list[str]
     port: int = field(default_factory=free_port)
-    server: Optional[ServerProcess] = None
+    server: ServerProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self) -> "Prometheus":
+    def start(self) -> Prometheus:
         config = self.workdir / "prometheus.yml"
         targets = ", ".join(f'"{target}"' for target in self.targets)
         config.write_text(
@@ -130,7 +139,8 @@ class Prometheus:
             f"scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: [{targets}]\n"
         )
         args = [
-            prometheus_binary(), f"--config.file={config}",
+            prometheus_binary(),
+            f"--config.file={config}",
             f"--storage.tsdb.path={self.workdir / 'tsdb'}",
             f"--web.listen-address={LOOPBACK}:{self.port}",
         ]
@@ -173,16 +183,18 @@ def make_prometheus(tmp_path: Path) -> Iterator:
 def app_env(**overrides: str) -> dict[str, str]:
     """A clean environment for an app subprocess: no inherited OTEL_* settings, quick metric export."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTOTEL_"))}
-    env.update({
-        # The DuckDB workload needs only the duckdb instrumentor; importing the other targets
-        # (LangGraph, pydantic-ai) would only slow every subprocess down.
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "langgraph,pydantic_ai,cachetools,system_metrics",
-        "OTEL_SERVICE_NAME": "pipeline-app",
-        "OTEL_METRIC_EXPORT_INTERVAL": "500",
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            # The DuckDB workload needs only the duckdb instrumentor; importing the other targets
+            # (LangGraph, pydantic-ai) would only slow every subprocess down.
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "langgraph,pydantic_ai,cachetools,system_metrics",
+            "OTEL_SERVICE_NAME": "pipeline-app",
+            "OTEL_METRIC_EXPORT_INTERVAL": "500",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(overrides)
     return env
 

@@ -10,9 +10,10 @@ import gzip
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -66,9 +67,9 @@ class ReceivedPoint:
     unit: str
     attributes: dict[str, Any]
     resource: dict[str, Any]
-    value: Optional[float] = None
-    count: Optional[int] = None
-    sum: Optional[float] = None
+    value: float | None = None
+    count: int | None = None
+    sum: float | None = None
 
 
 @dataclass
@@ -126,12 +127,19 @@ class OtlpSink:
             resource = attributes(resource_spans.resource.attributes)
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    received.append(ReceivedSpan(
-                        name=span.name, kind=SPAN_KINDS[span.kind], trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(), parent_span_id=span.parent_span_id.hex(),
-                        attributes=attributes(span.attributes), resource=resource,
-                        scope=scope_spans.scope.name, status_code=span.status.code,
-                    ))
+                    received.append(
+                        ReceivedSpan(
+                            name=span.name,
+                            kind=SPAN_KINDS[span.kind],
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_span_id=span.parent_span_id.hex(),
+                            attributes=attributes(span.attributes),
+                            resource=resource,
+                            scope=scope_spans.scope.name,
+                            status_code=span.status.code,
+                        )
+                    )
         with self._changed:
             self.spans.extend(received)
             self.requests += 1
@@ -146,8 +154,12 @@ class OtlpSink:
                 for metric in scope_metrics.metrics:
                     kind = metric.WhichOneof("data")
                     for point in getattr(metric, kind).data_points:
-                        common = dict(metric=metric.name, unit=metric.unit,
-                                      attributes=attributes(point.attributes), resource=resource)
+                        common = dict(
+                            metric=metric.name,
+                            unit=metric.unit,
+                            attributes=attributes(point.attributes),
+                            resource=resource,
+                        )
                         if kind in ("histogram", "exponential_histogram"):
                             received.append(ReceivedPoint(**common, count=point.count, sum=point.sum))
                         else:
@@ -158,7 +170,7 @@ class OtlpSink:
             self.requests += 1
             self._changed.notify_all()
 
-    def wait_for(self, condition: Callable[["OtlpSink"], bool], timeout: float = 20.0, what: str = "") -> None:
+    def wait_for(self, condition: Callable[[OtlpSink], bool], timeout: float = 20.0, what: str = "") -> None:
         """Block until ``condition(self)`` holds; fail with what arrived after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -167,7 +179,9 @@ class OtlpSink:
                 if left <= 0:
                     names = sorted({s.name for s in self.spans})
                     metrics = sorted({p.metric for p in self.points})
-                    raise AssertionError(f"timed out waiting for {what or condition}; spans: {names}; metrics: {metrics}")
+                    raise AssertionError(
+                        f"timed out waiting for {what or condition}; spans: {names}; metrics: {metrics}"
+                    )
                 self._changed.wait(min(left, 0.2))
 
     def spans_named(self, name: str) -> list[ReceivedSpan]:

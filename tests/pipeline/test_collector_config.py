@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -54,7 +55,9 @@ def test_every_pipeline_uses_defined_components_and_every_component_is_used(name
                 section = role
                 if role in ("receivers", "exporters") and component in (config.get("connectors") or {}):
                     section = "connectors"
-                assert component in (config.get(section) or {}), f"{pipeline_id}: {component} is not defined in {section}"
+                assert component in (config.get(section) or {}), (
+                    f"{pipeline_id}: {component} is not defined in {section}"
+                )
                 used.add((section, component))
     for extension in service.get("extensions", []):
         assert extension in config["extensions"], extension
@@ -146,19 +149,24 @@ def test_compose_mounts_files_that_exist_and_wires_the_alert_rules():
 # --------------------------------------------------------------------------- Prometheus files
 def test_promtool_accepts_prometheus_yml_and_its_rules(tmp_path):
     promtool = require_binary("promtool", PROMETHEUS_HINT)
-    config = (COLLECTOR / "prometheus.yml").read_text().replace(
-        "/etc/prometheus/alerts.yaml", str(COLLECTOR / "alerts.yaml"))
+    config = (
+        (COLLECTOR / "prometheus.yml")
+        .read_text()
+        .replace("/etc/prometheus/alerts.yaml", str(COLLECTOR / "alerts.yaml"))
+    )
     (tmp_path / "prometheus.yml").write_text(config)
-    checked = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "7 rules found" in checked.stdout
 
 
 def test_promtool_accepts_the_alert_rules():
     promtool = require_binary("promtool", PROMETHEUS_HINT)
-    checked = subprocess.run([promtool, "check", "rules", str(COLLECTOR / "alerts.yaml")],
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(COLLECTOR / "alerts.yaml")], capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -169,11 +177,21 @@ def alert_rules() -> list[dict[str, Any]]:
 def test_alerts_cover_the_kpis_each_with_a_summary_and_its_query():
     rules = {rule["alert"]: rule for rule in alert_rules()}
     assert set(rules) == {
-        "AgentResponseTimeP95High", "ErrorRateHigh", "CacheHitRateLow", "CircuitBreakerOpen",
-        "LoadBalancerAllInstancesEjected", "ProcessCpuHigh", "ProcessMemoryHigh",
+        "AgentResponseTimeP95High",
+        "ErrorRateHigh",
+        "CacheHitRateLow",
+        "CircuitBreakerOpen",
+        "LoadBalancerAllInstancesEjected",
+        "ProcessCpuHigh",
+        "ProcessMemoryHigh",
     }
-    thresholds = {"AgentResponseTimeP95High": "> 2", "ErrorRateHigh": "> 0.01", "CacheHitRateLow": "< 0.5",
-                  "ProcessCpuHigh": "> 0.7", "ProcessMemoryHigh": "> 0.8"}
+    thresholds = {
+        "AgentResponseTimeP95High": "> 2",
+        "ErrorRateHigh": "> 0.01",
+        "CacheHitRateLow": "< 0.5",
+        "ProcessCpuHigh": "> 0.7",
+        "ProcessMemoryHigh": "> 0.8",
+    }
     for name, rule in rules.items():
         assert rule["annotations"]["summary"]
         assert rule["annotations"]["query"] == rule["expr"]
@@ -209,7 +227,8 @@ def prometheus_names() -> set[str]:
                 names.add(f"{base}_ratio")
     spanmetrics = "traces_span_metrics"
     names |= {f"{spanmetrics}_calls_total"} | {
-        f"{spanmetrics}_duration_milliseconds_{part}" for part in ("bucket", "sum", "count")}
+        f"{spanmetrics}_duration_milliseconds_{part}" for part in ("bucket", "sum", "count")
+    }
     return names
 
 
@@ -246,11 +265,19 @@ def test_metric_names_in_queries_exist_in_semconv(source):
         seen |= names
     if source == "dashboard":
         # The dashboard shows every part: agents, tools, chat, DuckDB, caches, breakers, balancers, process.
-        for needed in ("gen_ai_invoke_agent_duration_seconds_bucket", "gen_ai_execute_tool_duration_seconds_bucket",
-                       "gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_token_usage_sum",
-                       "db_client_operation_duration_seconds_bucket", "agentotel_cache_lookups_total",
-                       "agentotel_circuit_breaker_state", "agentotel_circuit_breaker_transitions_total",
-                       "agentotel_lb_picks_total", "agentotel_lb_ejections_total", "process_memory_usage_bytes"):
+        for needed in (
+            "gen_ai_invoke_agent_duration_seconds_bucket",
+            "gen_ai_execute_tool_duration_seconds_bucket",
+            "gen_ai_client_operation_duration_seconds_bucket",
+            "gen_ai_client_token_usage_sum",
+            "db_client_operation_duration_seconds_bucket",
+            "agentotel_cache_lookups_total",
+            "agentotel_circuit_breaker_state",
+            "agentotel_circuit_breaker_transitions_total",
+            "agentotel_lb_picks_total",
+            "agentotel_lb_ejections_total",
+            "process_memory_usage_bytes",
+        ):
             assert needed in seen, needed
 
 

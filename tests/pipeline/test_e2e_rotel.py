@@ -24,10 +24,13 @@ def expected_results() -> list:
     """What the workload computes, without any telemetry."""
     con = duckdb.connect()
     con.execute("CREATE TABLE landuse (id INTEGER, kind VARCHAR, area DOUBLE)")
-    con.executemany("INSERT INTO landuse VALUES (?, ?, ?)",
-                    [(i, ("forest", "farmland", "urban", "water")[i % 4], 10.0 + i) for i in range(40)])
+    con.executemany(
+        "INSERT INTO landuse VALUES (?, ?, ?)",
+        [(i, ("forest", "farmland", "urban", "water")[i % 4], 10.0 + i) for i in range(40)],
+    )
     rows = con.execute(
-        "SELECT kind, count(*), sum(area) FROM landuse WHERE area > 12 GROUP BY kind ORDER BY kind").fetchall()
+        "SELECT kind, count(*), sum(area) FROM landuse WHERE area > 12 GROUP BY kind ORDER BY kind"
+    ).fetchall()
     return [[list(row) for row in rows]] * RUNS
 
 
@@ -69,8 +72,11 @@ def expected_span_count(sink: OtlpSink) -> bool:
 
 
 def query_points(sink: OtlpSink) -> list:
-    return [p for p in sink.points_of(semconv.DB_CLIENT_OPERATION_DURATION)
-            if p.attributes.get(semconv.DB_SYSTEM_NAME) == semconv.DB_SYSTEM_DUCKDB]
+    return [
+        p
+        for p in sink.points_of(semconv.DB_CLIENT_OPERATION_DURATION)
+        if p.attributes.get(semconv.DB_SYSTEM_NAME) == semconv.DB_SYSTEM_DUCKDB
+    ]
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
@@ -116,23 +122,35 @@ def ancestors(sink: OtlpSink, span: ReceivedSpan) -> list[ReceivedSpan]:
 
 def test_a_langgraph_agent_run_crosses_the_collector_as_one_trace(collector, otlp_sink):
     """The demo agent under opentelemetry-instrument: graph, nodes, chat, tool and the tool's DuckDB query."""
-    env = app_env(OTEL_SERVICE_NAME="landuse-agent", OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-                  OTEL_EXPORTER_OTLP_ENDPOINT=collector.http_endpoint,
-                  OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics")
-    command = [str(VENV_BIN / "opentelemetry-instrument"), sys.executable, "-m", "examples.landuse_agent",
-               "Which states have the most urban expansion?"]
+    env = app_env(
+        OTEL_SERVICE_NAME="landuse-agent",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.http_endpoint,
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics",
+    )
+    command = [
+        str(VENV_BIN / "opentelemetry-instrument"),
+        sys.executable,
+        "-m",
+        "examples.landuse_agent",
+        "Which states have the most urban expansion?",
+    ]
     done = run_app(command, env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Texas" in done.stdout
 
     def agent_run_arrived(sink: OtlpSink) -> bool:
         return any(s.name.startswith("execute_tool") for s in sink.spans) and any(
-            s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "invoke_agent" for s in sink.spans)
+            s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "invoke_agent" for s in sink.spans
+        )
 
     otlp_sink.wait_for(agent_run_arrived, what="the agent run")
-    otlp_sink.wait_for(lambda sink: all(
-        s.parent_span_id == "" or s.parent_span_id in {p.span_id for p in sink.spans} for s in sink.spans),
-        what="every parent of every span")
+    otlp_sink.wait_for(
+        lambda sink: all(
+            s.parent_span_id == "" or s.parent_span_id in {p.span_id for p in sink.spans} for s in sink.spans
+        ),
+        what="every parent of every span",
+    )
     root = next(s for s in otlp_sink.spans if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "invoke_agent")
     assert root.parent_span_id == "" and root.resource["service.name"] == "landuse-agent"
     run = [s for s in otlp_sink.spans if s.trace_id == root.trace_id]
@@ -148,7 +166,13 @@ def test_a_langgraph_agent_run_crosses_the_collector_as_one_trace(collector, otl
     assert tool_queries and all(s.attributes[semconv.DB_OPERATION_NAME] == "SELECT" for s in tool_queries)
     assert all(ancestors(otlp_sink, s)[-1] == root for s in run if s is not root)  # one trace, one root
 
-    otlp_sink.wait_for(lambda sink: {semconv.GEN_AI_CLIENT_OPERATION_DURATION, semconv.GEN_AI_CLIENT_TOKEN_USAGE}
-                       <= sink.metric_names(), what="the chat metrics")
-    token_types = {p.attributes.get(semconv.GEN_AI_TOKEN_TYPE) for p in otlp_sink.points_of(semconv.GEN_AI_CLIENT_TOKEN_USAGE)}
+    otlp_sink.wait_for(
+        lambda sink: (
+            {semconv.GEN_AI_CLIENT_OPERATION_DURATION, semconv.GEN_AI_CLIENT_TOKEN_USAGE} <= sink.metric_names()
+        ),
+        what="the chat metrics",
+    )
+    token_types = {
+        p.attributes.get(semconv.GEN_AI_TOKEN_TYPE) for p in otlp_sink.points_of(semconv.GEN_AI_CLIENT_TOKEN_USAGE)
+    }
     assert token_types == {"input", "output"}

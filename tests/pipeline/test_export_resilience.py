@@ -29,8 +29,7 @@ def report_of(stderr: str) -> dict:
 
 def reference_results(tmp_path: Path) -> list:
     """The workload's results with telemetry switched off entirely."""
-    done = run_app(app_command("duckdb_workload.py", "--auto", "--runs", "3"),
-                   app_env(OTEL_SDK_DISABLED="true"))
+    done = run_app(app_command("duckdb_workload.py", "--auto", "--runs", "3"), app_env(OTEL_SDK_DISABLED="true"))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -45,8 +44,9 @@ def run_with_collector_down(burst: int) -> tuple[subprocess.CompletedProcess, fl
         AGENTOTEL_SHUTDOWN_TIMEOUT="60000",  # a flush that waited for the dead collector would take a minute
     )
     started = time.monotonic()
-    done = run_app(app_command("duckdb_workload.py", "--auto", "--runs", "3", "--burst", str(burst), "--report"),
-                   env, timeout=60)
+    done = run_app(
+        app_command("duckdb_workload.py", "--auto", "--runs", "3", "--burst", str(burst), "--report"), env, timeout=60
+    )
     return done, time.monotonic() - started
 
 
@@ -89,8 +89,13 @@ def test_spans_made_after_a_collector_restart_arrive(make_collector, otlp_sink, 
     rotel = make_collector().start()
     gate = tmp_path / "gate"
     env = app_env(OTEL_EXPORTER_OTLP_ENDPOINT=rotel.grpc_endpoint)
-    app = subprocess.Popen(app_command("duckdb_workload.py", "--auto", "--runs", "6", "--gate", str(gate)),
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = subprocess.Popen(
+        app_command("duckdb_workload.py", "--auto", "--runs", "6", "--gate", str(gate)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert app.stdout.readline().strip() == "GATE"
 
@@ -165,7 +170,11 @@ def test_slow_collector_does_not_block_the_hot_path(collector, otlp_sink, tmp_pa
     env = app_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{LOOPBACK}:{proxy.port}", OTEL_EXPORTER_OTLP_TIMEOUT="30")
     app = subprocess.Popen(
         app_command("duckdb_workload.py", "--auto", "--runs", "4", "--burst", "2000", "--gate", str(gate)),
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert app.stdout.readline().strip() == "GATE"
         deadline = time.monotonic() + 20

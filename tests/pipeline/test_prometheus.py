@@ -40,10 +40,19 @@ def wait_for_series(prometheus_url: str, promql: str, timeout: float = 30) -> li
 def test_prometheus_scrapes_our_metrics_from_an_instrumented_app(make_prometheus, tmp_path):
     port = free_port()
     hold = tmp_path / "release"
-    env = app_env(OTEL_METRICS_EXPORTER="prometheus", OTEL_TRACES_EXPORTER="none",
-                  OTEL_EXPORTER_PROMETHEUS_HOST=LOOPBACK, OTEL_EXPORTER_PROMETHEUS_PORT=str(port))
-    app = subprocess.Popen(app_command("duckdb_workload.py", "--auto", "--runs", str(RUNS), "--hold", str(hold)),
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = app_env(
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_EXPORTER_PROMETHEUS_HOST=LOOPBACK,
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
+    )
+    app = subprocess.Popen(
+        app_command("duckdb_workload.py", "--auto", "--runs", str(RUNS), "--hold", str(hold)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert len(json.loads(app.stdout.readline())) == RUNS  # workload done; the app now waits to be scraped
         wait_for_port(port)
@@ -64,7 +73,16 @@ def test_prometheus_scrapes_our_metrics_from_an_instrumented_app(make_prometheus
         # Our bucket boundaries (seconds) reach Prometheus unchanged.
         buckets = query(prometheus.url, 'db_client_operation_duration_seconds_bucket{db_operation_name="SELECT"}')
         assert {float(s["metric"]["le"]) for s in buckets if s["metric"]["le"] != "+Inf"} == {
-            0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0}
+            0.001,
+            0.005,
+            0.01,
+            0.05,
+            0.1,
+            0.5,
+            1.0,
+            5.0,
+            10.0,
+        }
         assert max(float(s["value"][1]) for s in buckets) == RUNS
 
         memory = wait_for_series(prometheus.url, "process_memory_usage_bytes")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any
 
 import pytest
 
@@ -127,7 +128,7 @@ def leaks(found: Iterable[Found], sentinels: Iterable[str]) -> list[Found]:
     return [item for item in found if any(s in item.text for s in wanted)]
 
 
-def user_frames(exc: BaseException, here: Optional[str] = None) -> list[tuple[str, int, str]]:
+def user_frames(exc: BaseException, here: str | None = None) -> list[tuple[str, int, str]]:
     """``(file, line, function)`` of the traceback frames outside agentotel (optionally only in ``here``)."""
     frames: list[tuple[str, int, str]] = []
     tb = exc.__traceback__

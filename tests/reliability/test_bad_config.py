@@ -45,8 +45,9 @@ def _warnings_naming(records: Any, name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("option, bad", CHECKED, ids=[f"{o.env}={bad!r}" for o, bad in CHECKED])
-def test_malformed_variable_is_named_once_and_defaulted(option: Option, bad: str,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_malformed_variable_is_named_once_and_defaulted(
+    option: Option, bad: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING)
     if bad == "" and _kind(option) != "int":
         pytest.skip("empty means unset/false here")
@@ -60,8 +61,9 @@ def test_malformed_variable_is_named_once_and_defaulted(option: Option, bad: str
     assert option.accepted in messages[0] and repr(bad) in messages[0]
 
 
-@pytest.mark.parametrize("option", [o for o in OPTIONS if o.keyword != "disabled_instrumentations"],
-                         ids=lambda o: o.keyword)
+@pytest.mark.parametrize(
+    "option", [o for o in OPTIONS if o.keyword != "disabled_instrumentations"], ids=lambda o: o.keyword
+)
 def test_malformed_keyword_is_named_once_and_defaulted(option: Option, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     bad: Any = object() if _kind(option) != "content" else 42
@@ -75,8 +77,9 @@ def test_unknown_keyword_is_a_clear_type_error() -> None:
         load_settings({}, capture_sql="yes")
 
 
-def test_app_unaffected_with_every_variable_malformed(monkeypatch: pytest.MonkeyPatch,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_app_unaffected_with_every_variable_malformed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING)
     for option in OPTIONS:
         if option.keyword != "disabled_instrumentations":
@@ -123,9 +126,15 @@ print("INSTRUMENTED", sorted(name for name, on in agentotel.instrumented().items
 
 def _auto_app(bad: dict[str, str]) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTOTEL_"))}
-    environ.update({"OTEL_METRICS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "otlp",
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: no export
-                    "AGENTOTEL_SHUTDOWN_TIMEOUT": "0", "AGENTOTEL_PROCESS_METRICS": "false"})
+    environ.update(
+        {
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: no export
+            "AGENTOTEL_SHUTDOWN_TIMEOUT": "0",
+            "AGENTOTEL_PROCESS_METRICS": "false",
+        }
+    )
     environ.update(bad)
     return subprocess.run([sys.executable, "-c", _APP], env=environ, capture_output=True, text=True, timeout=120)
 
@@ -134,7 +143,8 @@ def _auto_app(bad: dict[str, str]) -> subprocess.CompletedProcess[str]:
 # Three interpreters: a signal-specific endpoint hides the generic one, an unknown exporter the endpoints.
 _SEPARATE = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER")
 _GROUPS = [[case for case in SDK_BAD if case[0] not in _SEPARATE]] + [
-    [case for case in SDK_BAD if case[0] == name] for name in _SEPARATE]
+    [case for case in SDK_BAD if case[0] == name] for name in _SEPARATE
+]
 
 
 @pytest.mark.parametrize("group", _GROUPS, ids=["together", "traces-endpoint", "traces-exporter"])
@@ -145,7 +155,8 @@ def test_sdk_variables_malformed_through_auto(group: list[tuple[str, str, str]])
     assert "INSTRUMENTED ['cachetools', 'duckdb', 'langgraph', 'pydantic_ai']" in done.stdout, done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     for name, value, accepted in group:
-        ours = [line for line in done.stderr.splitlines()
-                if line.startswith("agentotel|") and f"{name}={value!r}" in line]
+        ours = [
+            line for line in done.stderr.splitlines() if line.startswith("agentotel|") and f"{name}={value!r}" in line
+        ]
         assert len(ours) == 1, (name, done.stderr)
         assert accepted in ours[0]

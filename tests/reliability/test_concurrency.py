@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import cachetools
 import duckdb
@@ -50,6 +51,7 @@ class Shared:
             with self.lock:
                 self.loads[key] += 1
             return key.upper()
+
         return load
 
     def async_loader(self, key: str) -> Any:
@@ -58,6 +60,7 @@ class Shared:
             with self.lock:
                 self.loads[key] += 1
             return key.upper()
+
         return load
 
 
@@ -75,10 +78,12 @@ def thread_worker(shared: Shared, index: int, errors: list[BaseException]) -> No
     try:
         with tracer.start_as_current_span(f"thread {index}"):
             for n in range(PER_THREAD):
-                assert cursor.execute(f"SELECT count(*) AS w{index} FROM t WHERE i < {n}").fetchall() == [(min(n, 100),)]
+                assert cursor.execute(f"SELECT count(*) AS w{index} FROM t WHERE i < {n}").fetchall() == [
+                    (min(n, 100),)
+                ]
                 key = f"k{n % KEYS}"
                 assert shared.cache.get_or_load(key, shared.loader(key)) == key.upper()
-                assert shared.breaker.call(lambda: n) == n
+                assert shared.breaker.call(lambda n=n: n) == n
                 assert shared.balancer.call(lambda instance: instance) in ("a", "b", "c")
                 shared.limiter.acquire(timeout=TIMEOUT_S)
                 assert square(n % 4) == (n % 4) ** 2

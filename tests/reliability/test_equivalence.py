@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import operator
 import warnings
-from typing import Annotated, Any, Callable, Optional, TypedDict
+from collections.abc import Callable
+from typing import Annotated, Any, TypedDict
 
 import duckdb
 import pytest
@@ -28,7 +29,10 @@ from tests.reliability.conftest import scaled, user_frames
 
 HERE = __file__
 HYPOTHESIS = settings(
-    max_examples=scaled(15, 300), deadline=None, derandomize=True, database=None,
+    max_examples=scaled(15, 300),
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 
@@ -45,7 +49,7 @@ def _ident(text: str) -> str:
 _words = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
 _any_text = st.text(max_size=40)  # any code point: lone surrogates and NUL included
 _literal = st.one_of(
-    st.integers(-10**12, 10**12).map(str),
+    st.integers(-(10**12), 10**12).map(str),
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(lambda f: repr(float(f))),
     _words.map(_quote),
     _words.map(lambda w: f"E{_quote(w.replace(chr(92), ''))}"),
@@ -53,8 +57,10 @@ _literal = st.one_of(
     _words.filter(lambda w: "$" not in w).map(lambda w: f"$q${w}$q$"),
     st.sampled_from(["NULL", "TRUE", "x'41'", "'2024-01-01'::DATE", "[1, 2, 3]", "{'k': 1}"]),
 )
-_comment = st.one_of(_words.filter(lambda w: "\n" not in w).map(lambda w: f"-- {w}\n"),
-                     _words.filter(lambda w: "*/" not in w).map(lambda w: f"/* {w} */"))
+_comment = st.one_of(
+    _words.filter(lambda w: "\n" not in w).map(lambda w: f"-- {w}\n"),
+    _words.filter(lambda w: "*/" not in w).map(lambda w: f"/* {w} */"),
+)
 _column = st.sampled_from(["i", "s", "i + 1", "upper(s)", "count(*) OVER ()"])
 
 
@@ -113,6 +119,7 @@ def _relation(make: Callable[[Any, str], Any], read: Callable[[Any], Any]) -> Ca
     def run(con: Any, sql: str) -> Any:
         relation = make(con, sql)
         return None if relation is None else read(relation)
+
     return run
 
 
@@ -123,17 +130,17 @@ ENTRY_POINTS: dict[str, Callable[[Any, str], Any]] = {
     "con.sql.fetchall": _relation(lambda con, sql: con.sql(sql), lambda r: r.fetchall()),
     "con.query.fetchone": _relation(lambda con, sql: con.query(sql), lambda r: r.fetchone()),
     "duckdb.sql.fetchmany": _relation(lambda con, sql: duckdb.sql(sql, connection=con), lambda r: r.fetchmany(2)),
-    "duckdb.query.df": _relation(lambda con, sql: duckdb.query(sql, connection=con),
-                                 lambda r: r.df().to_dict("list")),
+    "duckdb.query.df": _relation(lambda con, sql: duckdb.query(sql, connection=con), lambda r: r.df().to_dict("list")),
     "con.sql.arrow": _relation(lambda con, sql: con.sql(sql), lambda r: r.fetch_arrow_table().to_pylist()),
     "con.sql.pl": _relation(lambda con, sql: con.sql(sql), lambda r: r.pl().to_dicts()),
-    "con.sql.fetchnumpy": _relation(lambda con, sql: con.sql(sql),
-                                    lambda r: {k: v.tolist() for k, v in r.fetchnumpy().items()}),
+    "con.sql.fetchnumpy": _relation(
+        lambda con, sql: con.sql(sql), lambda r: {k: v.tolist() for k, v in r.fetchnumpy().items()}
+    ),
     "con.sql.iter_rows": _relation(lambda con, sql: con.sql(sql), lambda r: list(r.iter_rows())),
 }
 
 
-def _describe(exc: Optional[BaseException]) -> Any:
+def _describe(exc: BaseException | None) -> Any:
     if exc is None:
         return None
     return (type(exc), str(exc), _describe(exc.__cause__))
@@ -168,8 +175,9 @@ class _Toggle:
     def both(self, name: str, sql: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         entry = ENTRY_POINTS[name]
         plain = _outcome(entry, sql)
-        self.instrumentor.instrument(tracer_provider=self.capture.tracer_provider,
-                                     meter_provider=self.capture.meter_provider)
+        self.instrumentor.instrument(
+            tracer_provider=self.capture.tracer_provider, meter_provider=self.capture.meter_provider
+        )
         try:
             traced = _outcome(entry, sql)
         finally:
@@ -209,8 +217,7 @@ def test_equivalence_runs_were_traced(toggle: _Toggle) -> None:
 
 
 @HYPOTHESIS
-@given(rows=st.lists(st.tuples(st.integers(-2**31, 2**31 - 1), _any_text), max_size=6),
-       bad=st.booleans())
+@given(rows=st.lists(st.tuples(st.integers(-(2**31), 2**31 - 1), _any_text), max_size=6), bad=st.booleans())
 def test_duckdb_executemany_is_transparent(toggle: _Toggle, rows: list[tuple[int, str]], bad: bool) -> None:
     sql = "INSERT INTO t VALUES (?, ?)" if not bad else "INSERT INTO t VALUES (?)"
 
@@ -219,8 +226,9 @@ def test_duckdb_executemany_is_transparent(toggle: _Toggle, rows: list[tuple[int
         return con.execute("SELECT * FROM t ORDER BY ALL").fetchall()
 
     plain = _outcome(entry, sql)
-    toggle.instrumentor.instrument(tracer_provider=toggle.capture.tracer_provider,
-                                   meter_provider=toggle.capture.meter_provider)
+    toggle.instrumentor.instrument(
+        tracer_provider=toggle.capture.tracer_provider, meter_provider=toggle.capture.meter_provider
+    )
     try:
         traced = _outcome(entry, sql)
     finally:
@@ -277,20 +285,23 @@ def _build(shape: dict[str, Any]) -> Any:
 
     builder = StateGraph(GState)
     names = [f"n{i}" for i in range(len(shape["ops"]))]
-    for index, (name, op) in enumerate(zip(names, shape["ops"])):
+    for index, (name, op) in enumerate(zip(names, shape["ops"], strict=False)):
         builder.add_node(name, node_fn(index, op))
     builder.add_node("work", lambda s: {"items": [s["x"]]})
     builder.add_edge(START, names[0])
-    for first, second in zip(names, names[1:]):
+    for first, second in zip(names, names[1:], strict=False):
         if shape["route_stop"] is not None:
             stop = shape["route_stop"]
-            builder.add_conditional_edges(first, lambda s, nxt=second: END if s["x"] > stop else nxt, [second, END])
+            builder.add_conditional_edges(
+                first, lambda s, nxt=second, stop=stop: END if s["x"] > stop else nxt, [second, END]
+            )
         else:
             builder.add_edge(first, second)
     width = shape["fan_out"]
     if width:
-        builder.add_conditional_edges(names[-1], lambda s: [Send("work", {"x": s["x"] + k}) for k in range(width)],
-                                      ["work"])
+        builder.add_conditional_edges(
+            names[-1], lambda s: [Send("work", {"x": s["x"] + k}) for k in range(width)], ["work"]
+        )
         builder.add_edge("work", END)
     else:
         builder.add_edge(names[-1], END)
@@ -302,12 +313,14 @@ def _run_graph(shape: dict[str, Any]) -> tuple[Any, ...]:
     payload = {"x": shape["x"], "items": []}
     try:
         if shape["use_async"]:
+
             async def go() -> Any:
                 if shape["call"] == "stream":
                     return [chunk async for chunk in graph.astream(payload)]
                 if shape["call"] == "batch":
                     return await graph.abatch([payload, payload])
                 return await graph.ainvoke(payload)
+
             result = asyncio.run(go())
         elif shape["call"] == "stream":
             result = list(graph.stream(payload))
@@ -320,8 +333,7 @@ def _run_graph(shape: dict[str, Any]) -> tuple[Any, ...]:
     return ("returned", repr(result))
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=graph_shapes())
 def test_langgraph_graph_shapes_are_transparent(shape: dict[str, Any]) -> None:
     from agentotel.instrumentation.langgraph import LangGraphInstrumentor
@@ -346,8 +358,14 @@ def test_langgraph_graph_shapes_are_transparent(shape: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- cachetools and agentotel.agent
-_cache_ops = st.lists(st.tuples(st.sampled_from(["set", "get", "getitem", "del", "pop", "contains", "len", "tick"]),
-                                st.integers(0, 5), st.integers(-3, 3)), max_size=40)
+_cache_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["set", "get", "getitem", "del", "pop", "contains", "len", "tick"]),
+        st.integers(0, 5),
+        st.integers(-3, 3),
+    ),
+    max_size=40,
+)
 
 
 def _cachetools_trace(kind: str, ops: list[tuple[str, int, int]]) -> list[Any]:
@@ -359,9 +377,12 @@ def _cachetools_trace(kind: str, ops: list[tuple[str, int, int]]) -> list[Any]:
 
     now = [0.0]
     cache: Any = {
-        "lru": lambda: cachetools.LRUCache(3), "lfu": lambda: cachetools.LFUCache(3),
-        "fifo": lambda: cachetools.FIFOCache(3), "rr": lambda: cachetools.RRCache(3, choice=min),
-        "ttl": lambda: cachetools.TTLCache(3, ttl=2, timer=lambda: now[0]), "missing": lambda: Missing(3),
+        "lru": lambda: cachetools.LRUCache(3),
+        "lfu": lambda: cachetools.LFUCache(3),
+        "fifo": lambda: cachetools.FIFOCache(3),
+        "rr": lambda: cachetools.RRCache(3, choice=min),
+        "ttl": lambda: cachetools.TTLCache(3, ttl=2, timer=lambda: now[0]),
+        "missing": lambda: Missing(3),
     }[kind]()
     seen: list[Any] = []
     for op, key, value in ops:
@@ -423,13 +444,17 @@ def _agent_outcome(kind: str, fail: bool, value: int) -> tuple[Any, ...]:
         if kind == "function":
             result: Any = agentotel.agent(name="f")(body)(value)
         elif kind == "coroutine":
+
             async def coroutine(x: int) -> int:
                 return body(x)
+
             result = asyncio.run(agentotel.agent(name="c")(coroutine)(value))
         elif kind == "generator":
+
             def generator(x: int) -> Any:
                 yield body(x)
                 yield x
+
             result = list(agentotel.agent(name="g")(generator)(value))
         else:
             with agentotel.agent(name="b"):
@@ -440,8 +465,9 @@ def _agent_outcome(kind: str, fail: bool, value: int) -> tuple[Any, ...]:
 
 
 @settings(max_examples=20, deadline=None, derandomize=True, database=None)
-@given(kind=st.sampled_from(["function", "coroutine", "generator", "block"]), fail=st.booleans(),
-       value=st.integers(-5, 5))
+@given(
+    kind=st.sampled_from(["function", "coroutine", "generator", "block"]), fail=st.booleans(), value=st.integers(-5, 5)
+)
 def test_agent_decorator_is_transparent(kind: str, fail: bool, value: int) -> None:
     from agentotel.testing import capture_telemetry
 

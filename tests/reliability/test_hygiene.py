@@ -28,11 +28,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = [
-    "agentotel", "agentotel.testing", "agentotel._health", "agentotel.doctor", "agentotel.cli",
-    "agentotel.instrumentation.duckdb", "agentotel.instrumentation.langgraph",
-    "agentotel.instrumentation.cachetools", "agentotel.instrumentation.pydantic_ai",
-    "agentotel.resilience.cache", "agentotel.resilience.breaker", "agentotel.resilience.balancer",
-    "agentotel.resilience.ratelimit", "agentotel._sdk", "agentotel._export",
+    "agentotel",
+    "agentotel.testing",
+    "agentotel._health",
+    "agentotel.doctor",
+    "agentotel.cli",
+    "agentotel.instrumentation.duckdb",
+    "agentotel.instrumentation.langgraph",
+    "agentotel.instrumentation.cachetools",
+    "agentotel.instrumentation.pydantic_ai",
+    "agentotel.resilience.cache",
+    "agentotel.resilience.breaker",
+    "agentotel.resilience.balancer",
+    "agentotel.resilience.ratelimit",
+    "agentotel._sdk",
+    "agentotel._export",
 ]
 
 _NO_NETWORK = """
@@ -66,8 +76,9 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def test_no_network_access_at_import_time() -> None:
-    done = subprocess.run([sys.executable, "-c", _NO_NETWORK, *MODULES], env=_clean_env(),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_NETWORK, *MODULES], env=_clean_env(), capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "CALLS []" in done.stdout
 
@@ -76,15 +87,23 @@ def test_nothing_written_to_disk(tmp_path: Path) -> None:
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     home.mkdir()
-    code = ("import agentotel, duckdb, cachetools\n"
-            "from agentotel.testing import capture_telemetry\n"
-            "with capture_telemetry() as capture:\n"
-            "    duckdb.connect().execute('SELECT 1').fetchall()\n"
-            "    agentotel.Cache('c').get_or_load('k', lambda: 1)\n"
-            "    cachetools.TTLCache(4, 60)['k'] = 1\n"
-            "    agentotel.health()\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True, timeout=120,
-                          env=_clean_env(HOME=str(home), PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(tmp_path / "tmp")))
+    code = (
+        "import agentotel, duckdb, cachetools\n"
+        "from agentotel.testing import capture_telemetry\n"
+        "with capture_telemetry() as capture:\n"
+        "    duckdb.connect().execute('SELECT 1').fetchall()\n"
+        "    agentotel.Cache('c').get_or_load('k', lambda: 1)\n"
+        "    cachetools.TTLCache(4, 60)['k'] = 1\n"
+        "    agentotel.health()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(HOME=str(home), PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(tmp_path / "tmp")),
+    )
     assert done.returncode == 0, done.stderr
     assert list(work.iterdir()) == [] and list(home.iterdir()) == []
 
@@ -139,6 +158,7 @@ print("SMOKE OK")
 @pytest.mark.parametrize("wrapt_version", ["1.14.0", "2.0.0"])
 def test_minimum_versions_smoke(tmp_path: Path, wrapt_version: str) -> None:
     requirements = _requirements()
+
     # opentelemetry-instrumentation 0.51b0 requires wrapt<2: with wrapt 2.x the OpenTelemetry
     # packages are left to pip (>= their lower bounds); everything else is at its minimum.
     def pin(name: str, requirement: str) -> str:

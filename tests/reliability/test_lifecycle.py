@@ -18,8 +18,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import duckdb
 import pytest
@@ -148,13 +149,16 @@ print(json.dumps({"instrumented": agentotel.instrumented(),
 
 def test_otel_sdk_disabled_is_honoured() -> None:
     found = _python("import agentotel.auto, agentotel" + _REPORT, OTEL_SDK_DISABLED="true")
-    assert found == {"instrumented": {name: False for name in agentotel.INSTRUMENTORS},
-                     "provider": "ProxyTracerProvider"}
+    assert found == {
+        "instrumented": {name: False for name in agentotel.INSTRUMENTORS},
+        "provider": "ProxyTracerProvider",
+    }
 
 
 def test_disabled_instrumentations_are_honoured() -> None:
-    found = _python("import agentotel.auto, agentotel" + _REPORT,
-                    OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="duckdb, cachetools")
+    found = _python(
+        "import agentotel.auto, agentotel" + _REPORT, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="duckdb, cachetools"
+    )
     assert found["instrumented"] == {"duckdb": False, "langgraph": True, "cachetools": False, "pydantic_ai": True}
     assert found["provider"] == "TracerProvider"
 
@@ -199,16 +203,21 @@ def test_forked_child_keeps_exporting_its_own_spans(tmp_path: Path) -> None:
     path = tmp_path / "exported.txt"
     path.touch()
     processor = _export.BoundedBatchSpanProcessor(
-        FileExporter(path), max_queue_size=1024, max_export_batch_size=64, schedule_delay_millis=50,
-        export_timeout_millis=1000)
+        FileExporter(path),
+        max_queue_size=1024,
+        max_export_batch_size=64,
+        schedule_delay_millis=50,
+        export_timeout_millis=1000,
+    )
     provider = TracerProvider()
     provider.add_span_processor(processor)
     capture = TelemetryCapture()
     agentotel.instrument(tracer_provider=provider, meter_provider=capture.meter_provider)
     try:
         duckdb.connect().execute("SELECT 'parent'").fetchall()
-        children = [multiprocessing.get_context("fork").Process(target=_child, args=(str(path),))
-                    for _ in range(scaled(2, 8))]
+        children = [
+            multiprocessing.get_context("fork").Process(target=_child, args=(str(path),)) for _ in range(scaled(2, 8))
+        ]
         for child in children:
             child.start()
         for child in children:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import duckdb
 import psutil
@@ -151,9 +152,11 @@ def test_langgraph_runs_with_abandoned_streams_and_errors(counted: SpanCounter) 
             elif kind == 4:
                 flow.invoke({"x": n % 50})
             else:
+
                 async def partial() -> None:
                     async for _ in agent.astream(prompt):
                         break
+
                 asyncio.run(partial())
             if n % 200 == 0:
                 flow = linear_graph("flow")  # compiled graphs come and go
@@ -185,7 +188,7 @@ def test_cache_operations(counted: SpanCounter) -> None:
             key = f"key-{n}"
             cache.set(key, n)
             cache.get(key)
-            cache.get_or_load(f"load-{n % 3000}", lambda: n)
+            cache.get_or_load(f"load-{n % 3000}", lambda n=n: n)
             plain[key] = n
             square(n % 2000)
 
@@ -210,7 +213,7 @@ def test_dropped_providers_are_not_kept_alive() -> None:
     """Components that report through a provider the application drops do not pin it (nor its data)."""
     import weakref
 
-    def cycle() -> "weakref.ref[MeterProvider]":
+    def cycle() -> weakref.ref[MeterProvider]:
         provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
         tracer_provider = TracerProvider(shutdown_on_exit=False)
         cache = agentotel.Cache("short", meter_provider=provider, tracer_provider=tracer_provider)

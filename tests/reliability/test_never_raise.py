@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import duckdb
 import pytest
@@ -44,13 +45,17 @@ def assert_one_warning(caplog: pytest.LogCaptureFixture) -> None:
 
 
 # --------------------------------------------------------------------------- DuckDB
-@pytest.mark.parametrize("target", [
-    "agentotel.instrumentation.duckdb._tracer.analyze",  # the sanitizer / attribute extraction
-    "agentotel.instrumentation.duckdb._recorder.DeferredHistogram.record",  # metric recording
-    "agentotel.instrumentation.duckdb._tracer.QueryTracer.safe_message",  # error message sanitising
-])
-def test_duckdb_hook_failure_is_contained(agentotel_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
-                                          target: str) -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        "agentotel.instrumentation.duckdb._tracer.analyze",  # the sanitizer / attribute extraction
+        "agentotel.instrumentation.duckdb._recorder.DeferredHistogram.record",  # metric recording
+        "agentotel.instrumentation.duckdb._tracer.QueryTracer.safe_message",  # error message sanitising
+    ],
+)
+def test_duckdb_hook_failure_is_contained(
+    agentotel_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
     with duckdb_traced() as capture:
         con = duckdb.connect()
         with monkeypatch.context() as patch:
@@ -82,19 +87,26 @@ def _ask(agent: Any) -> str:
     return agent.invoke({"messages": [("user", "parcel 42?")]})["messages"][-1].content
 
 
-@pytest.mark.parametrize("target, options", [
-    ("agentotel.instrumentation.langgraph._runs._start_run", {}),
-    ("agentotel.instrumentation.langgraph._nodes._start_node", {}),
-    ("agentotel.instrumentation.langgraph._tools._start_tool", {}),
-    ("agentotel.instrumentation.langgraph._chat._start_chat", {}),
-    ("agentotel.instrumentation.langgraph._chat.ChatOperation._absorb", {}),
-    ("agentotel.instrumentation.langgraph._content.capped_json", {"capture_message_content": "SPAN_ONLY"}),
-    ("agentotel.instrumentation.langgraph._tools.ToolOperation.on_result", {}),
-    ("agentotel._spanctx.SpanOperation._end", {}),  # duration metric recording of every run/node/tool/chat
-])
-def test_langgraph_hook_failure_is_contained(agentotel_log: pytest.LogCaptureFixture,
-                                             monkeypatch: pytest.MonkeyPatch, react_agent: Any,
-                                             target: str, options: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "target, options",
+    [
+        ("agentotel.instrumentation.langgraph._runs._start_run", {}),
+        ("agentotel.instrumentation.langgraph._nodes._start_node", {}),
+        ("agentotel.instrumentation.langgraph._tools._start_tool", {}),
+        ("agentotel.instrumentation.langgraph._chat._start_chat", {}),
+        ("agentotel.instrumentation.langgraph._chat.ChatOperation._absorb", {}),
+        ("agentotel.instrumentation.langgraph._content.capped_json", {"capture_message_content": "SPAN_ONLY"}),
+        ("agentotel.instrumentation.langgraph._tools.ToolOperation.on_result", {}),
+        ("agentotel._spanctx.SpanOperation._end", {}),  # duration metric recording of every run/node/tool/chat
+    ],
+)
+def test_langgraph_hook_failure_is_contained(
+    agentotel_log: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    react_agent: Any,
+    target: str,
+    options: dict[str, Any],
+) -> None:
     with capture_telemetry(**options) as capture:
         with monkeypatch.context() as patch:
             patch.setattr(target, boom)
@@ -110,8 +122,9 @@ def test_langgraph_hook_failure_is_contained(agentotel_log: pytest.LogCaptureFix
         assert {"invoke_agent landuse", "agent", "tools", "execute_tool lookup_parcel", "chat fake-gpt"} <= names
 
 
-def test_langgraph_failed_span_end_still_ends_the_span(agentotel_log: pytest.LogCaptureFixture,
-                                                       monkeypatch: pytest.MonkeyPatch, react_agent: Any) -> None:
+def test_langgraph_failed_span_end_still_ends_the_span(
+    agentotel_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, react_agent: Any
+) -> None:
     """A failure while ending (content, metric) must not leave the span open: it is still exported."""
     with capture_telemetry(capture_message_content="SPAN_ONLY") as capture:
         monkeypatch.setattr("agentotel.instrumentation.langgraph._content.capped_json", boom)
@@ -175,8 +188,9 @@ def test_component_survives_a_hostile_current_span(agentotel_log: pytest.LogCapt
 
 
 # --------------------------------------------------------------------------- cachetools
-def test_cachetools_load_span_failure_is_contained(agentotel_log: pytest.LogCaptureFixture,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cachetools_load_span_failure_is_contained(
+    agentotel_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import cachetools
 
     calls = []
@@ -225,14 +239,20 @@ def export_throttle() -> Iterator[_export.ExportLogThrottle]:
         logger.removeFilter(throttle)
 
 
-def test_exporter_failure_never_reaches_the_app(agentotel_log: pytest.LogCaptureFixture,
-                                                export_throttle: _export.ExportLogThrottle) -> None:
+def test_exporter_failure_never_reaches_the_app(
+    agentotel_log: pytest.LogCaptureFixture, export_throttle: _export.ExportLogThrottle
+) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     exporter = FailingExporter()
     processor = _export.BoundedBatchSpanProcessor(
-        exporter, max_queue_size=64, max_export_batch_size=8, schedule_delay_millis=10_000,
-        export_timeout_millis=1000, shutdown_timeout_millis=1000)
+        exporter,
+        max_queue_size=64,
+        max_export_batch_size=8,
+        schedule_delay_millis=10_000,
+        export_timeout_millis=1000,
+        shutdown_timeout_millis=1000,
+    )
     provider = TracerProvider()
     provider.add_span_processor(processor)
     capture = TelemetryCapture()
@@ -256,8 +276,9 @@ def test_exporter_failure_never_reaches_the_app(agentotel_log: pytest.LogCapture
 
 
 # --------------------------------------------------------------------------- agentotel.agent
-def test_agent_decorator_failure_is_contained(agentotel_log: pytest.LogCaptureFixture,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_agent_decorator_failure_is_contained(
+    agentotel_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
 
     @agentotel.agent(name="plain")
@@ -288,4 +309,8 @@ def test_agent_decorator_failure_is_contained(agentotel_log: pytest.LogCaptureFi
         assert capture.spans() == []
         assert run_all() == [2, 3, 4, 5]
         assert sorted(s.name for s in capture.spans()) == [
-            "invoke_agent block", "invoke_agent coro", "invoke_agent gen", "invoke_agent plain"]
+            "invoke_agent block",
+            "invoke_agent coro",
+            "invoke_agent gen",
+            "invoke_agent plain",
+        ]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import operator
-from typing import Annotated, Any, Iterator, Optional, TypedDict
+from collections.abc import Iterator
+from typing import Annotated, Any, TypedDict
 
 import cachetools
 import duckdb
@@ -51,17 +52,24 @@ KINDS: dict[str, frozenset[str]] = {
 }
 ALL = frozenset().union(*KINDS.values())
 #: Attributes holding opted-in values (each must respect the cap).
-OPT_IN_KEYS = (semconv.DB_QUERY_TEXT, semconv.DB_QUERY_PARAMETER_PREFIX, semconv.GEN_AI_INPUT_MESSAGES,
-               semconv.GEN_AI_OUTPUT_MESSAGES, semconv.GEN_AI_SYSTEM_INSTRUCTIONS,
-               semconv.GEN_AI_TOOL_CALL_ARGUMENTS, semconv.GEN_AI_TOOL_CALL_RESULT, semconv.CACHE_KEY,
-               "exception.message")
+OPT_IN_KEYS = (
+    semconv.DB_QUERY_TEXT,
+    semconv.DB_QUERY_PARAMETER_PREFIX,
+    semconv.GEN_AI_INPUT_MESSAGES,
+    semconv.GEN_AI_OUTPUT_MESSAGES,
+    semconv.GEN_AI_SYSTEM_INSTRUCTIONS,
+    semconv.GEN_AI_TOOL_CALL_ARGUMENTS,
+    semconv.GEN_AI_TOOL_CALL_RESULT,
+    semconv.CACHE_KEY,
+    "exception.message",
+)
 
 
 # --------------------------------------------------------------------------- the workload
 class SecretModel(ToolCallingChatModel):
     """Asks for ``echo`` with a secret argument, then answers with a secret completion."""
 
-    tool_name: Optional[str] = "echo"
+    tool_name: str | None = "echo"
     tool_args: dict[str, Any] = {"text": TOOL_ARGUMENT + PAD}
     answer: str = COMPLETION + PAD
 
@@ -219,8 +227,12 @@ def _capped(capture: TelemetryCapture, scopes: tuple[str, ...] = ("agentotel",))
         groups = [span.attributes or {}] + [event.attributes or {} for event in span.events]
         for attributes in groups:
             for key, value in attributes.items():
-                if (key.startswith(OPT_IN_KEYS) and isinstance(value, str) and len(value) > CAP
-                        and any(sentinel in value for sentinel in ALL)):
+                if (
+                    key.startswith(OPT_IN_KEYS)
+                    and isinstance(value, str)
+                    and len(value) > CAP
+                    and any(sentinel in value for sentinel in ALL)
+                ):
                     too_long.append((span.instrumentation_scope.name, key, len(value)))
     return too_long
 
@@ -231,20 +243,24 @@ def test_no_sentinel_by_default(run_workload: Any) -> None:
     assert any(s.attributes.get(semconv.DB_QUERY_TEXT) for s in capture.spans())  # sanitised text is there
 
 
-@pytest.mark.parametrize("options, kind", [
-    ({"capture_sql_parameters": True}, "sql"),
-    ({"capture_message_content": "SPAN_ONLY"}, "content"),
-    ({"capture_message_content": "EVENT_ONLY"}, "content"),
-    ({"capture_message_content": "SPAN_AND_EVENT"}, "content"),
-    ({"capture_cache_keys": True}, "cache_keys"),
-])
+@pytest.mark.parametrize(
+    "options, kind",
+    [
+        ({"capture_sql_parameters": True}, "sql"),
+        ({"capture_message_content": "SPAN_ONLY"}, "content"),
+        ({"capture_message_content": "EVENT_ONLY"}, "content"),
+        ({"capture_message_content": "SPAN_AND_EVENT"}, "content"),
+        ({"capture_cache_keys": True}, "cache_keys"),
+    ],
+)
 def test_each_switch_reveals_only_its_kind_capped(run_workload: Any, options: dict[str, Any], kind: str) -> None:
     capture, found = run_workload(**options)
     assert _kinds_seen(found) == {kind}
     assert _capped(capture) == []
     if kind == "content":
         assert leaks(found, KINDS["content"]) and {PROMPT, COMPLETION, TOOL_ARGUMENT, TOOL_RESULT} == {
-            s for s in KINDS["content"] if leaks(found, [s])}
+            s for s in KINDS["content"] if leaks(found, [s])
+        }
 
 
 def test_pydantic_ai_content_is_capped(run_workload: Any) -> None:
@@ -259,8 +275,9 @@ def test_query_text_switch_off_drops_even_the_sanitised_text(run_workload: Any) 
 
 
 # --------------------------------------------------------------------------- OTLP header values
-def test_otlp_header_values_stay_secret(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_otlp_header_values_stay_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     from agentotel import _sdk, doctor
 
     caplog.set_level(logging.DEBUG)

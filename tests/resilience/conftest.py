@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -36,9 +36,23 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     workdir: Path = tmp_path_factory.mktemp("redis")
     port = free_port()
     server = ServerProcess(
-        [binary, "--bind", LOOPBACK, "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--protected-mode", "no"],
-        log_path=workdir / "redis.log", ports={"redis": port},
+        [
+            binary,
+            "--bind",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "no",
+        ],
+        log_path=workdir / "redis.log",
+        ports={"redis": port},
     )
     server.start(wait_port=port)
     try:

@@ -43,8 +43,9 @@ def pick_counts(lb: LoadBalancer, n: int) -> collections.Counter:
     return counts
 
 
-def simulate(lb: LoadBalancer, clock: FakeClock, latency: dict[str, float], clients: int,
-             requests: int) -> collections.Counter:
+def simulate(
+    lb: LoadBalancer, clock: FakeClock, latency: dict[str, float], clients: int, requests: int
+) -> collections.Counter:
     """Closed loop with ``clients`` concurrent callers; each request takes its instance's latency."""
     counts: collections.Counter = collections.Counter()
     pending: list[tuple[float, int, Any]] = []
@@ -255,8 +256,9 @@ def test_unhashable_instances_and_name_of() -> None:
 
 
 # ------------------------------------------------------------------- ejection
-POLICY = OutlierPolicy(consecutive_failures=3, base_ejection_time=10.0, max_ejection_time=25.0,
-                       max_ejection_percent=50.0, jitter=0.0)
+POLICY = OutlierPolicy(
+    consecutive_failures=3, base_ejection_time=10.0, max_ejection_time=25.0, max_ejection_percent=50.0, jitter=0.0
+)
 
 
 def fail_on(lb: LoadBalancer, instance: str, times: int) -> None:
@@ -397,8 +399,12 @@ def test_bulkhead_skips_full_instances_and_rejects_when_all_full() -> None:
 # ---------------------------------------------------------- circuit breakers
 def test_instance_with_open_breaker_is_skipped() -> None:
     clock = FakeClock()
-    lb = make(["a", "b"], clock=clock, outliers=None, breaker_factory=lambda inst: CircuitBreaker(
-        f"lb-{inst}", minimum_calls=2, window_size=2, clock=clock))
+    lb = make(
+        ["a", "b"],
+        clock=clock,
+        outliers=None,
+        breaker_factory=lambda inst: CircuitBreaker(f"lb-{inst}", minimum_calls=2, window_size=2, clock=clock),
+    )
     for _ in range(2):
         with pytest.raises(Boom):
             lb.breaker("a").call(lambda: (_ for _ in ()).throw(Boom()))
@@ -409,8 +415,7 @@ def test_instance_with_open_breaker_is_skipped() -> None:
 
 def test_call_goes_through_the_breaker_and_retries_elsewhere() -> None:
     clock = FakeClock()
-    breakers = {name: CircuitBreaker(f"lb-{name}", minimum_calls=2, window_size=2, clock=clock)
-                for name in "ab"}
+    breakers = {name: CircuitBreaker(f"lb-{name}", minimum_calls=2, window_size=2, clock=clock) for name in "ab"}
     lb = make(["a", "b"], clock=clock, outliers=None, breakers=breakers, retries=1, strategy="round_robin")
 
     def only_b(instance: str) -> str:
@@ -439,9 +444,16 @@ def test_only_draining_instances_raise_clearly() -> None:
 
 
 # -------------------------------------------------------------- invariants
-@given(st.lists(st.tuples(st.sampled_from(["acquire", "ok", "fail", "cancel", "add", "remove", "drain", "wait"]),
-                          st.integers(min_value=0, max_value=7)), max_size=80),
-       st.sampled_from(["p2c_ewma", "round_robin", "weighted_round_robin", "least_requests", "random"]))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["acquire", "ok", "fail", "cancel", "add", "remove", "drain", "wait"]),
+            st.integers(min_value=0, max_value=7),
+        ),
+        max_size=80,
+    ),
+    st.sampled_from(["p2c_ewma", "round_robin", "weighted_round_robin", "least_requests", "random"]),
+)
 @settings(max_examples=120, deadline=None)
 def test_invariants_under_random_operations(ops: list[tuple[str, int]], strategy: str) -> None:
     """In-flight equals open leases, ejections respect the cap, a pick never fails while instances exist."""

@@ -161,7 +161,7 @@ def test_random_operations_only_make_legal_transitions() -> None:
                 breaker.call(fail)
         elif roll < 0.97:
             clock.advance(rng.choice([0.5, 3.0, 11.0]))
-            breaker.state
+            _ = breaker.state
         else:
             rng.choice([breaker.reset, breaker.force_open, breaker.disable, breaker.reset])()
     assert {pair for pair in observed} <= set(TRANSITIONS)
@@ -255,7 +255,7 @@ def test_failure_classification_by_types_and_predicate() -> None:
     for exc in (KeyError("k"), ValueError("v")):
         for _ in range(4):
             with pytest.raises(type(exc)):
-                by_type.call(lambda: (_ for _ in ()).throw(exc))
+                by_type.call(lambda exc=exc: (_ for _ in ()).throw(exc))
     assert by_type.state is CLOSED
     assert by_type.counters()["calls"]["ignored"] == 8
 
@@ -525,8 +525,14 @@ def test_a_failing_listener_does_not_break_the_call(caplog: pytest.LogCaptureFix
 
 
 def test_invalid_configuration() -> None:
-    for bad in ({"failure_rate_threshold": 0}, {"minimum_calls": 0}, {"half_open_calls": 0},
-                {"sliding_window": "sessions"}, {"jitter": 1.0}, {"backoff_multiplier": 0.5}):
+    for bad in (
+        {"failure_rate_threshold": 0},
+        {"minimum_calls": 0},
+        {"half_open_calls": 0},
+        {"sliding_window": "sessions"},
+        {"jitter": 1.0},
+        {"backoff_multiplier": 0.5},
+    ):
         with pytest.raises(ValueError):
             CircuitBreaker("bad", **bad)
 
@@ -557,7 +563,7 @@ class _Model:
         if self.state == "open":
             return False
         if self.state == "closed":
-            self.window = (self.window + [failed])[-self.size:]
+            self.window = (self.window + [failed])[-self.size :]
             if len(self.window) >= self.minimum and sum(self.window) >= self.threshold * len(self.window):
                 self.state, self.open_until = "open", now + self.duration
         else:
@@ -570,14 +576,24 @@ class _Model:
         return True
 
 
-@given(st.lists(st.sampled_from(["ok", "ok", "fail", "tick", "wait"]), max_size=120),
-       st.integers(min_value=1, max_value=6), st.integers(min_value=1, max_value=3))
+@given(
+    st.lists(st.sampled_from(["ok", "ok", "fail", "tick", "wait"]), max_size=120),
+    st.integers(min_value=1, max_value=6),
+    st.integers(min_value=1, max_value=3),
+)
 @settings(max_examples=150, deadline=None)
 def test_breaker_matches_the_reference_model(ops: list[str], size: int, probes: int) -> None:
     clock = FakeClock()
     minimum = max(1, size - 1)
-    breaker = CircuitBreaker("model", window_size=size, minimum_calls=minimum, failure_rate_threshold=0.5,
-                             open_duration=10.0, half_open_calls=probes, clock=clock)
+    breaker = CircuitBreaker(
+        "model",
+        window_size=size,
+        minimum_calls=minimum,
+        failure_rate_threshold=0.5,
+        open_duration=10.0,
+        half_open_calls=probes,
+        clock=clock,
+    )
     model = _Model(size, minimum, 0.5, 10.0, probes)
     for op in ops:
         if op in ("tick", "wait"):

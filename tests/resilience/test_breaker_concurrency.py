@@ -40,8 +40,9 @@ async def test_half_open_admits_exactly_n_under_1000_tasks_and_8_threads() -> No
     """Seed bug: half-open let every concurrent call through; here exactly 5 of 1,200 attempts get in."""
     clock = FakeClock()
     permits = 5
-    breaker = CircuitBreaker("probe", minimum_calls=4, window_size=4, open_duration=10.0,
-                             half_open_calls=permits, clock=clock)
+    breaker = CircuitBreaker(
+        "probe", minimum_calls=4, window_size=4, open_duration=10.0, half_open_calls=permits, clock=clock
+    )
     _open_then_half_open(breaker, clock)
 
     release_threads = threading.Event()
@@ -91,8 +92,10 @@ async def test_half_open_admits_exactly_n_under_1000_tasks_and_8_threads() -> No
 
     # Wait until every thread and task has either finished or is blocked inside an admitted call.
     deadline = time.monotonic() + 20
-    while (tally["finished_threads"] + tally["blocked_threads"] < 8
-           or sum(task.done() for task in tasks) + tally["blocked_tasks"] < 1000):
+    while (
+        tally["finished_threads"] + tally["blocked_threads"] < 8
+        or sum(task.done() for task in tasks) + tally["blocked_tasks"] < 1000
+    ):
         assert time.monotonic() < deadline, tally
         await asyncio.sleep(0.001)
     assert tally["admitted"] == permits

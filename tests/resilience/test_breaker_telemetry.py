@@ -6,6 +6,7 @@ Seed bug pinned: "reports a stale state" -> test_state_metric_follows_the_clock.
 from __future__ import annotations
 
 import pytest
+
 import agentotel
 from agentotel import CircuitBreaker, CircuitOpenError, semconv
 from agentotel.testing import TelemetryCapture, capture_telemetry
@@ -34,8 +35,7 @@ def state_values(telemetry: TelemetryCapture, name: str) -> dict[str, float]:
 def test_state_metric_follows_the_clock(telemetry: TelemetryCapture) -> None:
     clock = FakeClock()
     breaker = CircuitBreaker("llm", minimum_calls=2, window_size=2, open_duration=5.0, clock=clock)
-    assert state_values(telemetry, "llm") == {
-        "closed": 1, "open": 0, "half_open": 0, "forced_open": 0, "disabled": 0}
+    assert state_values(telemetry, "llm") == {"closed": 1, "open": 0, "half_open": 0, "forced_open": 0, "disabled": 0}
     trip(breaker)
     assert state_values(telemetry, "llm")["open"] == 1
     clock.advance(5)  # nobody calls: the metric must still show half_open
@@ -55,8 +55,11 @@ def test_transitions_calls_and_rejections_are_counted(telemetry: TelemetryCaptur
     name = {semconv.CIRCUIT_BREAKER_NAME: "db"}
 
     def transitions(frm: str, to: str) -> float:
-        return telemetry.metric_value(semconv.CIRCUIT_BREAKER_TRANSITIONS, **name, **{
-            semconv.CIRCUIT_BREAKER_FROM: frm, semconv.CIRCUIT_BREAKER_TO: to})
+        return telemetry.metric_value(
+            semconv.CIRCUIT_BREAKER_TRANSITIONS,
+            **name,
+            **{semconv.CIRCUIT_BREAKER_FROM: frm, semconv.CIRCUIT_BREAKER_TO: to},
+        )
 
     assert transitions("closed", "open") == 1
     assert transitions("open", "half_open") == 1
@@ -82,9 +85,11 @@ def test_transition_event_on_the_current_span(telemetry: TelemetryCapture) -> No
         trip(breaker)
     (event,) = telemetry.span("request").events
     assert event.name == semconv.CIRCUIT_BREAKER_TRANSITION_EVENT
-    assert dict(event.attributes) == {semconv.CIRCUIT_BREAKER_NAME: "api",
-                                      semconv.CIRCUIT_BREAKER_FROM: "closed",
-                                      semconv.CIRCUIT_BREAKER_TO: "open"}
+    assert dict(event.attributes) == {
+        semconv.CIRCUIT_BREAKER_NAME: "api",
+        semconv.CIRCUIT_BREAKER_FROM: "closed",
+        semconv.CIRCUIT_BREAKER_TO: "open",
+    }
 
 
 def test_nothing_emitted_after_uninstrument() -> None:

@@ -319,8 +319,18 @@ def test_registered_for_health_with_a_snapshot(fake_clock) -> None:
     cache.get("b")
     assert cache in _registry.components("cache")
     assert cache.health_snapshot() == {
-        "name": "health-probe", "status": "healthy", "entries": 1, "max_entries": 10, "bytes": None, "max_bytes": None,
-        "hit_rate": 0.5, "hits": 1, "misses": 1, "evictions": 0, "loads_in_flight": 0, "l2": None,
+        "name": "health-probe",
+        "status": "healthy",
+        "entries": 1,
+        "max_entries": 10,
+        "bytes": None,
+        "max_bytes": None,
+        "hit_rate": 0.5,
+        "hits": 1,
+        "misses": 1,
+        "evictions": 0,
+        "loads_in_flight": 0,
+        "l2": None,
     }
 
 

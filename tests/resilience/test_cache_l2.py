@@ -84,7 +84,9 @@ def test_single_flight_covers_l2(redis_url, fake_clock) -> None:
 
     cache._l2.get = slow_get  # type: ignore[method-assign]
     results = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get_or_load("k", lambda: "loader"))) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get_or_load("k", lambda: "loader"))) for _ in range(8)
+    ]
     for t in threads:
         t.start()
     wait_until(lambda: cache.stats().coalesced == 7)
@@ -130,8 +132,12 @@ def test_redis_down_falls_back_counts_and_never_raises(fake_clock) -> None:
     capture = TelemetryCapture()
     dead = f"redis://{LOOPBACK}:{free_port()}/0"  # nothing listens there
     cache = Cache(
-        "fallback", l2=dead, l2_retry_after=5, clock=fake_clock,
-        tracer_provider=capture.tracer_provider, meter_provider=capture.meter_provider,
+        "fallback",
+        l2=dead,
+        l2_retry_after=5,
+        clock=fake_clock,
+        tracer_provider=capture.tracer_provider,
+        meter_provider=capture.meter_provider,
     )
     calls = []
     assert cache.get_or_load("a", lambda: calls.append(1) or "v") == "v"

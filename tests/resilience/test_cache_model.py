@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from agentotel import Cache

@@ -8,7 +8,7 @@ current span; nothing is emitted after ``agentotel.uninstrument()``.
 from __future__ import annotations
 
 import asyncio
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from opentelemetry.trace import StatusCode
@@ -188,8 +188,11 @@ def test_lookups_make_no_sdk_call(capture, fake_clock, monkeypatch) -> None:
     from opentelemetry.sdk.trace import Span
 
     calls = []
-    for cls, method in ((sdk_instruments._Counter, "add"), (sdk_instruments._UpDownCounter, "add"),
-                        (sdk_instruments._Histogram, "record")):
+    for cls, method in (
+        (sdk_instruments._Counter, "add"),
+        (sdk_instruments._UpDownCounter, "add"),
+        (sdk_instruments._Histogram, "record"),
+    ):
         monkeypatch.setattr(cls, method, lambda self, *a, **k: calls.append(type(self).__name__))
     set_attribute = Span.set_attribute
     monkeypatch.setattr(Span, "set_attribute", lambda self, *a: calls.append(a[0]) or set_attribute(self, *a))
@@ -227,7 +230,7 @@ def test_a_dropped_meter_is_not_pinned_by_cache_instruments() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    def cycle() -> "weakref.ref":
+    def cycle() -> weakref.ref:
         provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
         cache = Cache("short-lived", meter_provider=provider)
         cache.get_or_load("k", lambda: 1)

@@ -107,8 +107,7 @@ def test_reservations_are_atomic_under_threads() -> None:
         with lock:
             waits.append(seconds)
 
-    limiter = RateLimiter("threads", requests_per_minute=600, burst=10, clock=clock, sleep=record,
-                          timeout=1e9)
+    limiter = RateLimiter("threads", requests_per_minute=600, burst=10, clock=clock, sleep=record, timeout=1e9)
 
     def worker() -> None:
         for _ in range(50):

@@ -14,9 +14,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import pytest
 
@@ -58,13 +58,16 @@ class ServerProcess:
     args: list[str]
     log_path: Path
     ports: dict[str, int] = field(default_factory=dict)
-    process: Optional[subprocess.Popen] = None
+    process: subprocess.Popen | None = None
 
-    def start(self, wait_port: Optional[int] = None, timeout: float = 20.0) -> "ServerProcess":
+    def start(self, wait_port: int | None = None, timeout: float = 20.0) -> ServerProcess:
         """Start the process; wait until ``wait_port`` listens (if given)."""
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         if wait_port is not None:
@@ -72,7 +75,7 @@ class ServerProcess:
                 wait_for_port(wait_port, timeout)
             except TimeoutError:
                 self.stop()
-                raise TimeoutError(f"{self.args[0]} did not listen on {wait_port}; log:\n{self.log()}")
+                raise TimeoutError(f"{self.args[0]} did not listen on {wait_port}; log:\n{self.log()}") from None
         return self
 
     @property

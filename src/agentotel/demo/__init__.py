@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 __all__ = ["main", "build_parser"]
 
@@ -66,41 +66,94 @@ def build_parser() -> argparse.ArgumentParser:
     from agentotel.demo.data import DEFAULT_SCALE
 
     parser = argparse.ArgumentParser(
-        prog="agentotel demo", description=_DESCRIPTION, epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="agentotel demo",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run = parser.add_argument_group("run")
-    run.add_argument("-n", "--questions", type=_positive_int, default=None, metavar="N",
-                     help="how many questions to ask, cycling through the question set (default 100; --small: 20)")
-    run.add_argument("-q", "--question", action="append", default=None, metavar="TEXT",
-                     help="ask this question instead of the built-in five (repeatable)")
-    run.add_argument("-c", "--concurrency", type=_positive_int, default=4, metavar="N",
-                     help="questions in flight at once (default 4)")
+    run.add_argument(
+        "-n",
+        "--questions",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="how many questions to ask, cycling through the question set (default 100; --small: 20)",
+    )
+    run.add_argument(
+        "-q",
+        "--question",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="ask this question instead of the built-in five (repeatable)",
+    )
+    run.add_argument(
+        "-c",
+        "--concurrency",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="questions in flight at once (default 4)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--model", metavar="MODULE:ATTR",
-                     help="use your chat model(s) instead of the deterministic one: a langchain-core chat model, "
-                          "a list of them, or a callable returning either (see docs/demo.md)")
+    run.add_argument(
+        "--model",
+        metavar="MODULE:ATTR",
+        help="use your chat model(s) instead of the deterministic one: a langchain-core chat model, "
+        "a list of them, or a callable returning either (see docs/demo.md)",
+    )
     db = parser.add_argument_group("database")
-    db.add_argument("--scale", type=_positive_float, default=None, metavar="F",
-                    help=f"database size as a fraction of the ~3,100 US counties (default {DEFAULT_SCALE}; "
-                         f"built once, then reused from ~/.cache/agentotel/demo)")
+    db.add_argument(
+        "--scale",
+        type=_positive_float,
+        default=None,
+        metavar="F",
+        help=f"database size as a fraction of the ~3,100 US counties (default {DEFAULT_SCALE}; "
+        f"built once, then reused from ~/.cache/agentotel/demo)",
+    )
     db.add_argument("--small", action="store_true", help="small database and 20 questions (a few seconds)")
     db.add_argument("--db", type=Path, metavar="PATH", help="use (or build) the database at PATH")
     out = parser.add_argument_group("telemetry")
-    out.add_argument("--trace-file", type=Path, default=None, metavar="PATH",
-                     help="where to write the spans as OTLP/JSON lines (default <tmp>/agentotel-demo/traces.jsonl)")
-    out.add_argument("--otlp", nargs="?", const="", default=None, metavar="ENDPOINT",
-                     help="also export over OTLP, to ENDPOINT or else OTEL_EXPORTER_OTLP_ENDPOINT "
-                          "(default http://localhost:4317); on by default when that variable is set")
+    out.add_argument(
+        "--trace-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where to write the spans as OTLP/JSON lines (default <tmp>/agentotel-demo/traces.jsonl)",
+    )
+    out.add_argument(
+        "--otlp",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ENDPOINT",
+        help="also export over OTLP, to ENDPOINT or else OTEL_EXPORTER_OTLP_ENDPOINT "
+        "(default http://localhost:4317); on by default when that variable is set",
+    )
     out.add_argument("--no-otlp", action="store_true", help="do not export over OTLP even if the variable is set")
-    out.add_argument("--protocol", choices=("grpc", "http/protobuf"), default=None,
-                     help="OTLP protocol (default OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)")
-    out.add_argument("--service-name", default=None, metavar="NAME", help="service.name (default OTEL_SERVICE_NAME or agentotel-demo)")
-    out.add_argument("--jaeger-url", default="http://localhost:16686", metavar="URL",
-                     help="Jaeger UI base URL for the printed trace link (default http://localhost:16686)")
+    out.add_argument(
+        "--protocol",
+        choices=("grpc", "http/protobuf"),
+        default=None,
+        help="OTLP protocol (default OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)",
+    )
+    out.add_argument(
+        "--service-name",
+        default=None,
+        metavar="NAME",
+        help="service.name (default OTEL_SERVICE_NAME or agentotel-demo)",
+    )
+    out.add_argument(
+        "--jaeger-url",
+        default="http://localhost:16686",
+        metavar="URL",
+        help="Jaeger UI base URL for the printed trace link (default http://localhost:16686)",
+    )
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``agentotel demo``; returns the exit code."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -112,11 +165,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"agentotel demo needs the demo extra: pip install 'agentotel[demo]' ({exc})", file=sys.stderr)
         return 2
     otlp = None
-    if not args.no_otlp and (args.otlp is not None or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                             or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+    if not args.no_otlp and (
+        args.otlp is not None
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
         protocol = args.protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").strip().lower()
-        otlp = OtlpSettings(endpoint=args.otlp or None,
-                            protocol=protocol if protocol in ("grpc", "http/protobuf") else "grpc")
+        otlp = OtlpSettings(
+            endpoint=args.otlp or None, protocol=protocol if protocol in ("grpc", "http/protobuf") else "grpc"
+        )
     options = DemoOptions(
         questions=tuple(args.question) if args.question else DEFAULT_QUESTIONS,
         count=args.questions or (20 if args.small else 100),

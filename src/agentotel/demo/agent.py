@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional, Sequence, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import duckdb
 from langchain_core.language_models import BaseChatModel
@@ -36,9 +37,9 @@ from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
 
 from agentotel import Cache, CircuitBreaker, LoadBalancer, stable_key
-from agentotel.resilience.balancer import OutlierPolicy
 from agentotel.demo.data import SCHEMA_DOC
 from agentotel.demo.model import SQL_TOOL_NAME, LanduseSQLModel
+from agentotel.resilience.balancer import OutlierPolicy
 
 __all__ = ["Answer", "LandUseAgent", "ModelInstance", "UnsafeQueryError", "default_models"]
 
@@ -96,8 +97,14 @@ def _instance_names(models: Sequence[BaseChatModel]) -> list[str]:
     """A unique name per model: its model name (``name#2`` for a repeat), else ``model-<index>``."""
     names: list[str] = []
     for index, model in enumerate(models):
-        base = next((value for attribute in ("model_name", "model", "model_id", "deployment_name")
-                     if isinstance(value := getattr(model, attribute, None), str) and value), f"model-{index}")
+        base = next(
+            (
+                value
+                for attribute in ("model_name", "model", "model_id", "deployment_name")
+                if isinstance(value := getattr(model, attribute, None), str) and value
+            ),
+            f"model-{index}",
+        )
         name, repeat = base, 1
         while name in names:
             repeat += 1
@@ -127,15 +134,15 @@ class LandUseAgent:
     def __init__(
         self,
         database: str,
-        models: Optional[Sequence[BaseChatModel]] = None,
+        models: Sequence[BaseChatModel] | None = None,
         *,
-        cache: Optional[Cache] = None,
+        cache: Cache | None = None,
         row_limit: int = DEFAULT_ROW_LIMIT,
         max_sql_attempts: int = 3,
         model_attempts: int = 3,
-        breaker_options: Optional[dict[str, Any]] = None,
-        balancer_options: Optional[dict[str, Any]] = None,
-        seed: Optional[int] = 7,
+        breaker_options: dict[str, Any] | None = None,
+        balancer_options: dict[str, Any] | None = None,
+        seed: int | None = 7,
     ) -> None:
         self.database = database
         self.row_limit = row_limit
@@ -146,11 +153,18 @@ class LandUseAgent:
         self._connection_lock = threading.Lock()
         self._local = threading.local()
         self.sql_tool = self._make_sql_tool()
-        breaker_settings = {"failure_rate_threshold": 0.5, "minimum_calls": 3, "window_size": 10,
-                            "open_duration": 0.5, **(breaker_options or {})}
+        breaker_settings = {
+            "failure_rate_threshold": 0.5,
+            "minimum_calls": 3,
+            "window_size": 10,
+            "open_duration": 0.5,
+            **(breaker_options or {}),
+        }
         chosen = list(models) if models is not None else default_models()
-        self.instances = [ModelInstance(name, model.bind_tools([self.sql_tool]))
-                          for name, model in zip(_instance_names(chosen), chosen)]
+        self.instances = [
+            ModelInstance(name, model.bind_tools([self.sql_tool]))
+            for name, model in zip(_instance_names(chosen), chosen, strict=False)
+        ]
         if not self.instances:
             raise ValueError("at least one chat model is needed")
         balancer_settings = {
@@ -189,8 +203,13 @@ class LandUseAgent:
     def _agent(self, state: AgentState) -> dict[str, Any]:
         failed = sum(1 for m in state["messages"] if isinstance(m, ToolMessage) and m.status == "error")
         if failed >= self.max_sql_attempts:
-            return {"messages": [AIMessage(
-                content=f"I could not write a working query in {failed} attempts; please rephrase the question.")]}
+            return {
+                "messages": [
+                    AIMessage(
+                        content=f"I could not write a working query in {failed} attempts; please rephrase the question."
+                    )
+                ]
+            }
         return {"messages": [self._call_model(state["messages"])]}
 
     @staticmethod
@@ -213,8 +232,11 @@ class LandUseAgent:
         return cursor
 
     def _describe_tables(self) -> str:
-        rows = self._cursor().execute(
-            "SELECT table_name, estimated_size FROM duckdb_tables() ORDER BY table_name").fetchall()
+        rows = (
+            self._cursor()
+            .execute("SELECT table_name, estimated_size FROM duckdb_tables() ORDER BY table_name")
+            .fetchall()
+        )
         return ", ".join(f"{name} (~{size:,})" for name, size in rows)
 
     def run_sql(self, query: str) -> dict[str, Any]:
@@ -222,8 +244,9 @@ class LandUseAgent:
         statement = query.strip().rstrip(";")
         if not statement.lower().startswith(_READ_ONLY_STARTS):
             raise UnsafeQueryError("only read-only queries (SELECT / WITH ...) are allowed")
-        return self.cache.get_or_load(stable_key("sql", self.database, statement, self.row_limit),
-                                      lambda: self._execute(statement))
+        return self.cache.get_or_load(
+            stable_key("sql", self.database, statement, self.row_limit), lambda: self._execute(statement)
+        )
 
     def _execute(self, statement: str) -> dict[str, Any]:
         cursor = self._cursor()
@@ -244,18 +267,20 @@ class LandUseAgent:
         return StructuredTool.from_function(
             run_sql,
             name=SQL_TOOL_NAME,
-            description=(f"Run one read-only DuckDB SQL query on the land-use database; returns JSON with "
-                         f"columns, rows (at most {self.row_limit}) and whether rows were cut off."),
+            description=(
+                f"Run one read-only DuckDB SQL query on the land-use database; returns JSON with "
+                f"columns, rows (at most {self.row_limit}) and whether rows were cut off."
+            ),
         )
 
     # -------------------------------------------------------------- asking
-    def ask(self, question: str, *, thread_id: Optional[str] = None) -> Answer:
+    def ask(self, question: str, *, thread_id: str | None = None) -> Answer:
         """Answer ``question`` (one graph run, so one trace)."""
         config = {"configurable": {"thread_id": thread_id}} if thread_id else None
         state = self.graph.invoke({"messages": [HumanMessage(content=question)]}, config)
         return self._answer(question, state["messages"])
 
-    async def aask(self, question: str, *, thread_id: Optional[str] = None) -> Answer:
+    async def aask(self, question: str, *, thread_id: str | None = None) -> Answer:
         """Async :meth:`ask` (sync nodes run in LangGraph's thread pool)."""
         config = {"configurable": {"thread_id": thread_id}} if thread_id else None
         state = await self.graph.ainvoke({"messages": [HumanMessage(content=question)]}, config)
@@ -263,8 +288,7 @@ class LandUseAgent:
 
     @staticmethod
     def _answer(question: str, messages: list[AnyMessage]) -> Answer:
-        sql = [call["args"].get("query", "") for m in messages if isinstance(m, AIMessage)
-               for call in m.tool_calls]
+        sql = [call["args"].get("query", "") for m in messages if isinstance(m, AIMessage) for call in m.tool_calls]
         errors = sum(1 for m in messages if isinstance(m, ToolMessage) and m.status == "error")
         return Answer(question, str(messages[-1].content), sql, errors, list(messages))
 
@@ -272,7 +296,7 @@ class LandUseAgent:
         """Close the DuckDB connection."""
         self._connection.close()
 
-    def __enter__(self) -> "LandUseAgent":
+    def __enter__(self) -> LandUseAgent:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -23,15 +23,21 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import duckdb
 
 __all__ = [
-    "DEFAULT_SCALE", "SMALL_SCALE", "SCHEMA_DOC", "DatabaseInfo", "build_database", "cached_database",
-    "county_count", "fact_row_count",
+    "DEFAULT_SCALE",
+    "SMALL_SCALE",
+    "SCHEMA_DOC",
+    "DatabaseInfo",
+    "build_database",
+    "cached_database",
+    "county_count",
+    "fact_row_count",
 ]
 
 SCHEMA_VERSION = 2
@@ -40,40 +46,122 @@ SMALL_SCALE = 0.05
 
 # (FIPS, postal code, name, census region, number of counties)
 STATES: tuple[tuple[str, str, str, str, int], ...] = (
-    ("01", "AL", "Alabama", "South", 67), ("04", "AZ", "Arizona", "West", 15),
-    ("05", "AR", "Arkansas", "South", 75), ("06", "CA", "California", "West", 58),
-    ("08", "CO", "Colorado", "West", 64), ("09", "CT", "Connecticut", "Northeast", 8),
-    ("10", "DE", "Delaware", "South", 3), ("12", "FL", "Florida", "South", 67),
-    ("13", "GA", "Georgia", "South", 159), ("16", "ID", "Idaho", "West", 44),
-    ("17", "IL", "Illinois", "Midwest", 102), ("18", "IN", "Indiana", "Midwest", 92),
-    ("19", "IA", "Iowa", "Midwest", 99), ("20", "KS", "Kansas", "Midwest", 105),
-    ("21", "KY", "Kentucky", "South", 120), ("22", "LA", "Louisiana", "South", 64),
-    ("23", "ME", "Maine", "Northeast", 16), ("24", "MD", "Maryland", "South", 24),
-    ("25", "MA", "Massachusetts", "Northeast", 14), ("26", "MI", "Michigan", "Midwest", 83),
-    ("27", "MN", "Minnesota", "Midwest", 87), ("28", "MS", "Mississippi", "South", 82),
-    ("29", "MO", "Missouri", "Midwest", 115), ("30", "MT", "Montana", "West", 56),
-    ("31", "NE", "Nebraska", "Midwest", 93), ("32", "NV", "Nevada", "West", 17),
-    ("33", "NH", "New Hampshire", "Northeast", 10), ("34", "NJ", "New Jersey", "Northeast", 21),
-    ("35", "NM", "New Mexico", "West", 33), ("36", "NY", "New York", "Northeast", 62),
-    ("37", "NC", "North Carolina", "South", 100), ("38", "ND", "North Dakota", "Midwest", 53),
-    ("39", "OH", "Ohio", "Midwest", 88), ("40", "OK", "Oklahoma", "South", 77),
-    ("41", "OR", "Oregon", "West", 36), ("42", "PA", "Pennsylvania", "Northeast", 67),
-    ("44", "RI", "Rhode Island", "Northeast", 5), ("45", "SC", "South Carolina", "South", 46),
-    ("46", "SD", "South Dakota", "Midwest", 66), ("47", "TN", "Tennessee", "South", 95),
-    ("48", "TX", "Texas", "South", 254), ("49", "UT", "Utah", "West", 29),
-    ("50", "VT", "Vermont", "Northeast", 14), ("51", "VA", "Virginia", "South", 133),
-    ("53", "WA", "Washington", "West", 39), ("54", "WV", "West Virginia", "South", 55),
-    ("55", "WI", "Wisconsin", "Midwest", 72), ("56", "WY", "Wyoming", "West", 23),
+    ("01", "AL", "Alabama", "South", 67),
+    ("04", "AZ", "Arizona", "West", 15),
+    ("05", "AR", "Arkansas", "South", 75),
+    ("06", "CA", "California", "West", 58),
+    ("08", "CO", "Colorado", "West", 64),
+    ("09", "CT", "Connecticut", "Northeast", 8),
+    ("10", "DE", "Delaware", "South", 3),
+    ("12", "FL", "Florida", "South", 67),
+    ("13", "GA", "Georgia", "South", 159),
+    ("16", "ID", "Idaho", "West", 44),
+    ("17", "IL", "Illinois", "Midwest", 102),
+    ("18", "IN", "Indiana", "Midwest", 92),
+    ("19", "IA", "Iowa", "Midwest", 99),
+    ("20", "KS", "Kansas", "Midwest", 105),
+    ("21", "KY", "Kentucky", "South", 120),
+    ("22", "LA", "Louisiana", "South", 64),
+    ("23", "ME", "Maine", "Northeast", 16),
+    ("24", "MD", "Maryland", "South", 24),
+    ("25", "MA", "Massachusetts", "Northeast", 14),
+    ("26", "MI", "Michigan", "Midwest", 83),
+    ("27", "MN", "Minnesota", "Midwest", 87),
+    ("28", "MS", "Mississippi", "South", 82),
+    ("29", "MO", "Missouri", "Midwest", 115),
+    ("30", "MT", "Montana", "West", 56),
+    ("31", "NE", "Nebraska", "Midwest", 93),
+    ("32", "NV", "Nevada", "West", 17),
+    ("33", "NH", "New Hampshire", "Northeast", 10),
+    ("34", "NJ", "New Jersey", "Northeast", 21),
+    ("35", "NM", "New Mexico", "West", 33),
+    ("36", "NY", "New York", "Northeast", 62),
+    ("37", "NC", "North Carolina", "South", 100),
+    ("38", "ND", "North Dakota", "Midwest", 53),
+    ("39", "OH", "Ohio", "Midwest", 88),
+    ("40", "OK", "Oklahoma", "South", 77),
+    ("41", "OR", "Oregon", "West", 36),
+    ("42", "PA", "Pennsylvania", "Northeast", 67),
+    ("44", "RI", "Rhode Island", "Northeast", 5),
+    ("45", "SC", "South Carolina", "South", 46),
+    ("46", "SD", "South Dakota", "Midwest", 66),
+    ("47", "TN", "Tennessee", "South", 95),
+    ("48", "TX", "Texas", "South", 254),
+    ("49", "UT", "Utah", "West", 29),
+    ("50", "VT", "Vermont", "Northeast", 14),
+    ("51", "VA", "Virginia", "South", 133),
+    ("53", "WA", "Washington", "West", 39),
+    ("54", "WV", "West Virginia", "South", 55),
+    ("55", "WI", "Wisconsin", "Midwest", 72),
+    ("56", "WY", "Wyoming", "West", 23),
 )
 
 COUNTY_NAMES: tuple[str, ...] = (
-    "Washington", "Jefferson", "Franklin", "Lincoln", "Jackson", "Madison", "Clay", "Montgomery",
-    "Union", "Marion", "Monroe", "Wayne", "Greene", "Warren", "Polk", "Grant", "Hamilton", "Marshall",
-    "Lake", "Douglas", "Adams", "Johnson", "Lee", "Carroll", "Clark", "Crawford", "Fayette", "Henry",
-    "Morgan", "Scott", "Shelby", "Benton", "Boone", "Butler", "Calhoun", "Cass", "Clinton", "Decatur",
-    "Dallas", "Fulton", "Hancock", "Harrison", "Houston", "Howard", "Knox", "Lawrence", "Logan",
-    "Mercer", "Mitchell", "Perry", "Pike", "Putnam", "Randolph", "Richland", "Russell", "Sullivan",
-    "Taylor", "Brown", "Cherokee", "Columbia", "Cumberland", "Dodge", "Hardin", "Jasper", "Lewis",
+    "Washington",
+    "Jefferson",
+    "Franklin",
+    "Lincoln",
+    "Jackson",
+    "Madison",
+    "Clay",
+    "Montgomery",
+    "Union",
+    "Marion",
+    "Monroe",
+    "Wayne",
+    "Greene",
+    "Warren",
+    "Polk",
+    "Grant",
+    "Hamilton",
+    "Marshall",
+    "Lake",
+    "Douglas",
+    "Adams",
+    "Johnson",
+    "Lee",
+    "Carroll",
+    "Clark",
+    "Crawford",
+    "Fayette",
+    "Henry",
+    "Morgan",
+    "Scott",
+    "Shelby",
+    "Benton",
+    "Boone",
+    "Butler",
+    "Calhoun",
+    "Cass",
+    "Clinton",
+    "Decatur",
+    "Dallas",
+    "Fulton",
+    "Hancock",
+    "Harrison",
+    "Houston",
+    "Howard",
+    "Knox",
+    "Lawrence",
+    "Logan",
+    "Mercer",
+    "Mitchell",
+    "Perry",
+    "Pike",
+    "Putnam",
+    "Randolph",
+    "Richland",
+    "Russell",
+    "Sullivan",
+    "Taylor",
+    "Brown",
+    "Cherokee",
+    "Columbia",
+    "Cumberland",
+    "Dodge",
+    "Hardin",
+    "Jasper",
+    "Lewis",
 )
 
 _NAME_PREFIXES: tuple[str, ...] = ("", "North ", "South ", "East ", "West ")  # for states with many counties
@@ -88,8 +176,11 @@ LANDUSES: tuple[tuple[int, str, str, str], ...] = (
 )
 
 CLIMATE_MODELS: tuple[tuple[str, str], ...] = (
-    ("CNRM_CM5", "wet"), ("HadGEM2_ES365", "hot"), ("IPSL_CM5A_MR", "dry"),
-    ("MRI_CGCM3", "least warm"), ("NorESM1_M", "middle"),
+    ("CNRM_CM5", "wet"),
+    ("HadGEM2_ES365", "hot"),
+    ("IPSL_CM5A_MR", "dry"),
+    ("MRI_CGCM3", "least warm"),
+    ("NorESM1_M", "middle"),
 )
 
 # RPA code, RCP, SSP, growth multiplier for development, description
@@ -172,8 +263,9 @@ def _create_dimensions(con: duckdb.DuckDBPyConnection, scale: float) -> int:
     for path_index, (code, rcp, ssp, growth, description) in enumerate(SCENARIO_PATHS):
         for model_index, (model, climate_type) in enumerate(CLIMATE_MODELS):
             scenario_id = path_index * len(CLIMATE_MODELS) + model_index + 1
-            scenarios.append((scenario_id, f"{model}_{rcp}_{ssp}", model, climate_type, rcp, ssp, code,
-                              growth, description))
+            scenarios.append(
+                (scenario_id, f"{model}_{rcp}_{ssp}", model, climate_type, rcp, ssp, code, growth, description)
+            )
     _insert(con, "dim_scenario", scenarios)
 
     con.execute("""
@@ -184,8 +276,9 @@ def _create_dimensions(con: duckdb.DuckDBPyConnection, scale: float) -> int:
     con.execute("""
         CREATE TABLE dim_time (time_id INTEGER PRIMARY KEY, year_range VARCHAR, start_year INTEGER,
             end_year INTEGER, period_length INTEGER)""")
-    _insert(con, "dim_time", [
-        (i + 1, f"{start}-{end}", start, end, end - start) for i, (start, end) in enumerate(PERIODS)])
+    _insert(
+        con, "dim_time", [(i + 1, f"{start}-{end}", start, end, end - start) for i, (start, end) in enumerate(PERIODS)]
+    )
 
     con.execute("""
         CREATE TABLE dim_geography (geography_id INTEGER PRIMARY KEY, fips_code VARCHAR,
@@ -198,15 +291,17 @@ def _create_dimensions(con: duckdb.DuckDBPyConnection, scale: float) -> int:
             county = COUNTY_NAMES[(int(fips) * 7 + n) % len(COUNTY_NAMES)]
             prefix = _NAME_PREFIXES[n // len(COUNTY_NAMES) % len(_NAME_PREFIXES)]
             acres = 150_000 + (geography_id * 7919 % 1000) * 900.0
-            counties.append((geography_id, f"{fips}{2 * n + 1:03d}", f"{prefix}{county} County", fips, name,
-                             abbrev, region, acres))
+            counties.append(
+                (geography_id, f"{fips}{2 * n + 1:03d}", f"{prefix}{county} County", fips, name, abbrev, region, acres)
+            )
     _insert(con, "dim_geography", counties)
     return len(counties)
 
 
 def _create_facts(con: duckdb.DuckDBPyConnection, counties: int) -> None:
     shares = " ".join(
-        f"WHEN '{region}' THEN [{', '.join(map(str, values))}]" for region, values in REGION_SHARES.items())
+        f"WHEN '{region}' THEN [{', '.join(map(str, values))}]" for region, values in REGION_SHARES.items()
+    )
     # Ten-year transition rate from one land use to another, before scenario effects.
     base_rate = """CASE
         WHEN l2.landuse_id = 5 THEN 0.012
@@ -221,8 +316,8 @@ def _create_facts(con: duckdb.DuckDBPyConnection, counties: int) -> None:
         WITH stock AS (
             SELECT g.geography_id, g.region, l.landuse_id,
                    round(g.land_acres * (CASE g.region {shares} END)[l.landuse_id]
-                       * (0.6 + 0.8 * {_u('g.geography_id * 5 + l.landuse_id', 1)}), 2)::DECIMAL(18, 2) AS acres,
-                   1.0 + 3.0 * {_u('g.geography_id', 2)} * {_u('g.geography_id', 3)} AS urban_pressure
+                       * (0.6 + 0.8 * {_u("g.geography_id * 5 + l.landuse_id", 1)}), 2)::DECIMAL(18, 2) AS acres,
+                   1.0 + 3.0 * {_u("g.geography_id", 2)} * {_u("g.geography_id", 3)} AS urban_pressure
             FROM dim_geography g CROSS JOIN dim_landuse l
         ),
         moves AS (
@@ -231,7 +326,7 @@ def _create_facts(con: duckdb.DuckDBPyConnection, counties: int) -> None:
                        * CASE WHEN l2.landuse_id = 5 THEN s.growth * st.urban_pressure
                               * (1.0 + 0.08 * (t.time_id - 1)) ELSE 1.0 END
                        * CASE WHEN l1.landuse_id = 4 AND s.rcp_scenario = 'rcp85' THEN 1.3 ELSE 1.0 END
-                       * (0.5 + {_u('st.geography_id * 131 + s.scenario_id * 17 + t.time_id * 7 + l2.landuse_id', 4)}),
+                       * (0.5 + {_u("st.geography_id * 131 + s.scenario_id * 17 + t.time_id * 7 + l2.landuse_id", 4)}),
                        2)::DECIMAL(18, 2) AS acres
             FROM stock st
             JOIN dim_landuse l1 ON l1.landuse_id = st.landuse_id
@@ -321,7 +416,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "agentotel" / "demo"
 
 
-def cached_database(scale: float = DEFAULT_SCALE, directory: Optional[Path] = None) -> DatabaseInfo:
+def cached_database(scale: float = DEFAULT_SCALE, directory: Path | None = None) -> DatabaseInfo:
     """The database for ``scale``, built once and reused (the file name carries scale and schema version).
 
     Built under a temporary name and renamed into place, so concurrent runs never see a half-built file.

@@ -18,7 +18,8 @@ import random
 import threading
 import time
 import uuid
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -55,7 +56,7 @@ class LanduseSQLModel(BaseChatModel):
     model_name: str = "landuse-sql"
     latency_s: float = 0.0
     failure_rate: float = 0.0
-    outage: Optional[tuple[int, int]] = None
+    outage: tuple[int, int] | None = None
     seed: int = 0
 
     _rng: random.Random = PrivateAttr()
@@ -74,7 +75,7 @@ class LanduseSQLModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name}
 
-    def _get_ls_params(self, stop: Optional[list[str]] = None, **kwargs: Any) -> dict[str, Any]:
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params.update(ls_provider=PROVIDER, ls_model_name=self.model_name)
         return params
@@ -86,8 +87,8 @@ class LanduseSQLModel(BaseChatModel):
     def _generate(
         self,
         messages: list[BaseMessage],
-        stop: Optional[list[str]] = None,
-        run_manager: Optional[CallbackManagerForLLMRun] = None,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         if self.latency_s > 0:
@@ -134,6 +135,12 @@ class LanduseSQLModel(BaseChatModel):
     def _call_sql(sql: str) -> AIMessage:
         return AIMessage(
             content="",
-            tool_calls=[{"name": SQL_TOOL_NAME, "args": {"query": sql}, "id": f"call_{uuid.uuid4().hex[:12]}",
-                         "type": "tool_call"}],
+            tool_calls=[
+                {
+                    "name": SQL_TOOL_NAME,
+                    "args": {"query": sql},
+                    "id": f"call_{uuid.uuid4().hex[:12]}",
+                    "type": "tool_call",
+                }
+            ],
         )

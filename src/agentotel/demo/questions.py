@@ -8,8 +8,9 @@ to check the numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 __all__ = ["DEFAULT_QUESTIONS", "Intent", "INTENTS", "match_intent"]
 
@@ -26,37 +27,47 @@ def _ranked(rows: Rows, label: Callable[[Sequence[Any]], str], top: int = 3) -> 
 
 def _urban_by_state(rows: Rows) -> str:
     first = rows[0]
-    return (f"{first[0]} has the most urban expansion: {_acres(first[1])} acres become urban from 2020 to 2070 "
-            f"(mean of the 20 RPA scenarios). Next: {_ranked(rows[1:], lambda r: r[0])}.")
+    return (
+        f"{first[0]} has the most urban expansion: {_acres(first[1])} acres become urban from 2020 to 2070 "
+        f"(mean of the 20 RPA scenarios). Next: {_ranked(rows[1:], lambda r: r[0])}."
+    )
 
 
 def _forest_by_rcp(rows: Rows) -> str:
     by_rcp = {row[0]: float(row[1]) for row in rows}
     low, high = by_rcp.get("rcp45", 0.0), by_rcp.get("rcp85", 0.0)
     change = (high - low) / low * 100 if low else 0.0
-    return (f"Forest loss 2020-2070: {_acres(low)} acres under RCP4.5 and {_acres(high)} acres under RCP8.5 "
-            f"(mean per scenario), {change:+.1f}% with the higher-warming pathway.")
+    return (
+        f"Forest loss 2020-2070: {_acres(low)} acres under RCP4.5 and {_acres(high)} acres under RCP8.5 "
+        f"(mean per scenario), {change:+.1f}% with the higher-warming pathway."
+    )
 
 
 def _california_agriculture(rows: Rows) -> str:
     periods = "; ".join(f"{r[0]}: -{_acres(r[1])} / +{_acres(r[2])}" for r in rows)
     net = sum(float(r[2]) - float(r[1]) for r in rows)
     trend = "gains" if net >= 0 else "loses"
-    return (f"California agricultural land (acres lost / gained per period, mean per scenario): {periods}. "
-            f"Overall agriculture {trend} {_acres(abs(net))} acres net by 2070.")
+    return (
+        f"California agricultural land (acres lost / gained per period, mean per scenario): {periods}. "
+        f"Overall agriculture {trend} {_acres(abs(net))} acres net by 2070."
+    )
 
 
 def _urban_by_scenario(rows: Rows) -> str:
     parts = ", ".join(f"{r[0].upper()}-{r[1].upper()} {_acres(r[2])}" for r in rows)
-    return (f"New urban land 2020-2070 by scenario (acres, mean over climate models): {parts}. "
-            f"{rows[0][0].upper()}-{rows[0][1].upper()} urbanizes the most.")
+    return (
+        f"New urban land 2020-2070 by scenario (acres, mean over climate models): {parts}. "
+        f"{rows[0][0].upper()}-{rows[0][1].upper()} urbanizes the most."
+    )
 
 
 def _counties_by_development(rows: Rows) -> str:
     first = rows[0]
-    return (f"The county with the most development is {first[1]}, {first[2]} (FIPS {first[0]}): "
-            f"{_acres(first[3])} acres become urban by 2070 (mean per scenario). "
-            f"Next: {_ranked(rows[1:], lambda r: f'{r[1]}, {r[2]}')}.")
+    return (
+        f"The county with the most development is {first[1]}, {first[2]} (FIPS {first[0]}): "
+        f"{_acres(first[3])} acres become urban by 2070 (mean per scenario). "
+        f"Next: {_ranked(rows[1:], lambda r: f'{r[1]}, {r[2]}')}."
+    )
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class Intent:
     keywords: tuple[tuple[str, ...], ...]  # every group must have one word in the question
     sql: str
     answer: Callable[[Rows], str]
-    first_try_sql: Optional[str] = None  # a plausible mistake, to show the retry on SQL errors
+    first_try_sql: str | None = None  # a plausible mistake, to show the retry on SQL errors
 
     def matches(self, question: str) -> bool:
         """True when every keyword group has a word in ``question`` (case-insensitive)."""
@@ -124,13 +135,21 @@ ORDER BY acres_developed DESC
 LIMIT 10"""
 
 INTENTS: tuple[Intent, ...] = (
-    Intent("counties_by_development", (("count",), ("develop", "urban")), _COUNTIES_BY_DEVELOPMENT,
-           _counties_by_development,
-           first_try_sql=_COUNTIES_BY_DEVELOPMENT.replace("g.county_name", "g.county")),
+    Intent(
+        "counties_by_development",
+        (("count",), ("develop", "urban")),
+        _COUNTIES_BY_DEVELOPMENT,
+        _counties_by_development,
+        first_try_sql=_COUNTIES_BY_DEVELOPMENT.replace("g.county_name", "g.county"),
+    ),
     Intent("urban_by_scenario", (("scenario",), ("urban",)), _URBAN_BY_SCENARIO, _urban_by_scenario),
     Intent("forest_by_rcp", (("forest",),), _FOREST_BY_RCP, _forest_by_rcp),
-    Intent("california_agriculture", (("california",), ("agricultur", "crop", "farm")),
-           _CALIFORNIA_AGRICULTURE, _california_agriculture),
+    Intent(
+        "california_agriculture",
+        (("california",), ("agricultur", "crop", "farm")),
+        _CALIFORNIA_AGRICULTURE,
+        _california_agriculture,
+    ),
     Intent("urban_by_state", (("urban",), ("state",)), _URBAN_BY_STATE, _urban_by_state),
 )
 
@@ -143,7 +162,7 @@ DEFAULT_QUESTIONS: tuple[str, ...] = (
 )
 
 
-def match_intent(question: str) -> Optional[Intent]:
+def match_intent(question: str) -> Intent | None:
     """The first intent whose keywords all appear in ``question``, else ``None``."""
     for intent in INTENTS:
         if intent.matches(question):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
@@ -95,7 +96,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def pick_trace(spans: Sequence[ReadableSpan]) -> Optional[int]:
+def pick_trace(spans: Sequence[ReadableSpan]) -> int | None:
     """The trace to draw: the first one with a failed DuckDB query (it shows the retry), else the largest."""
     by_trace: dict[int, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
@@ -123,9 +124,13 @@ def _details(span: ReadableSpan) -> str:
         reasons = _attr(span, semconv.GEN_AI_RESPONSE_FINISH_REASONS)
         if reasons:
             parts.append(f"finish={','.join(reasons)}")
-    for key, label in ((semconv.LB_INSTANCE, "lb"), (semconv.CACHE_HIT, "cache.hit"),
-                       (semconv.GEN_AI_TOOL_NAME, "tool"), (semconv.DB_NAMESPACE, "db"),
-                       (semconv.LANGGRAPH_STEP, "step")):
+    for key, label in (
+        (semconv.LB_INSTANCE, "lb"),
+        (semconv.CACHE_HIT, "cache.hit"),
+        (semconv.GEN_AI_TOOL_NAME, "tool"),
+        (semconv.DB_NAMESPACE, "db"),
+        (semconv.LANGGRAPH_STEP, "step"),
+    ):
         value = _attr(span, key)
         if value is not None:
             parts.append(f"{label}={value}")
@@ -154,14 +159,19 @@ def render_waterfall(spans: Sequence[ReadableSpan], trace_id: int, *, title: str
     origin = min(s.start_time or 0 for s in members)
     total = max(s.end_time or 0 for s in members) - origin
     header = f"Trace {trace_id:032x}" + (f"  {title}" if title else "")
-    lines = [header, f"{'span':<{NAME_WIDTH}} {'duration':>10}  {'0':<{BAR_WIDTH // 2}}{_ms(total):>{BAR_WIDTH // 2 - 2}.0f}ms"]
+    lines = [
+        header,
+        f"{'span':<{NAME_WIDTH}} {'duration':>10}  {'0':<{BAR_WIDTH // 2}}{_ms(total):>{BAR_WIDTH // 2 - 2}.0f}ms",
+    ]
 
     def walk(span: ReadableSpan, depth: int) -> None:
         name = "  " * depth + span.name
         if len(name) > NAME_WIDTH:
             name = name[: NAME_WIDTH - 1] + "…"
-        lines.append(f"{name:<{NAME_WIDTH}} {_duration_ms(span):>7.1f} ms |{_bar(span, origin, total)}| "
-                     f"{_details(span)}".rstrip())
+        lines.append(
+            f"{name:<{NAME_WIDTH}} {_duration_ms(span):>7.1f} ms |{_bar(span, origin, total)}| "
+            f"{_details(span)}".rstrip()
+        )
         for child in sorted(children.get(span.context.span_id, ()), key=lambda s: s.start_time or 0):
             walk(child, depth + 1)
 
@@ -193,7 +203,7 @@ class Summary:
     lb_picks: dict[str, int] = field(default_factory=dict)
     lb_ejections: dict[str, int] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # by mode
-    memory_bytes: Optional[float] = None
+    memory_bytes: float | None = None
 
     @property
     def questions_per_second(self) -> float:
@@ -248,14 +258,19 @@ def summarize(spans: Sequence[ReadableSpan], metrics: Any, baseline: Any = None)
     lookups = points.by(semconv.CACHE_LOOKUPS, semconv.CACHE_NAME, semconv.CACHE_LEVEL, semconv.CACHE_RESULT)
     for (cache, level, result), value in sorted(lookups.items(), key=lambda item: str(item[0])):
         summary.cache_lookups.setdefault((str(cache), str(level or "l1")), {})[str(result)] = int(value)
-    transitions = points.by(semconv.CIRCUIT_BREAKER_TRANSITIONS, semconv.CIRCUIT_BREAKER_NAME,
-                            semconv.CIRCUIT_BREAKER_FROM, semconv.CIRCUIT_BREAKER_TO)
+    transitions = points.by(
+        semconv.CIRCUIT_BREAKER_TRANSITIONS,
+        semconv.CIRCUIT_BREAKER_NAME,
+        semconv.CIRCUIT_BREAKER_FROM,
+        semconv.CIRCUIT_BREAKER_TO,
+    )
     for (breaker, old, new), value in sorted(transitions.items(), key=lambda item: str(item[0])):
         if value:
             summary.breaker_transitions.setdefault(str(breaker), {})[f"{old}->{new}"] = int(value)
     summary.lb_picks = {str(i): int(v) for (i,), v in sorted(points.by(semconv.LB_PICKS, semconv.LB_INSTANCE).items())}
-    summary.lb_ejections = {str(i): int(v) for (i,), v in
-                            sorted(points.by(semconv.LB_EJECTIONS, semconv.LB_INSTANCE).items()) if v}
+    summary.lb_ejections = {
+        str(i): int(v) for (i,), v in sorted(points.by(semconv.LB_EJECTIONS, semconv.LB_INSTANCE).items()) if v
+    }
 
     cpu_now = points.by(semconv.PROCESS_CPU_TIME, "cpu.mode")
     cpu_then = MetricPoints(baseline).by(semconv.PROCESS_CPU_TIME, "cpu.mode") if baseline is not None else {}
@@ -273,24 +288,43 @@ def _latency(values: Sequence[float]) -> str:
     return " ".join(f"p{q} {percentile(values, q):.1f} ms" for q in (50, 95, 99))
 
 
-def render_summary(summary: Summary, *, concurrency: Optional[int] = None) -> str:
+def render_summary(summary: Summary, *, concurrency: int | None = None) -> str:
     """The summary as an aligned two-column table."""
     rows: list[tuple[str, str]] = []
     ok = summary.questions - summary.failed
-    rows.append(("questions", f"{summary.questions} ({ok} ok, {summary.failed} failed) in {summary.wall_s:.2f} s"
-                 + (f" at concurrency {concurrency}" if concurrency else "")))
+    rows.append(
+        (
+            "questions",
+            f"{summary.questions} ({ok} ok, {summary.failed} failed) in {summary.wall_s:.2f} s"
+            + (f" at concurrency {concurrency}" if concurrency else ""),
+        )
+    )
     rows.append(("throughput", f"{summary.questions_per_second:.1f} questions/s"))
     rows.append(("latency", _latency(summary.latencies_ms)))
-    rows.append(("chat calls", f"{sum(summary.chat_calls.values())} ({_counts(summary.chat_calls)}), "
-                 f"{summary.chat_failed} failed; {_latency(summary.chat_latencies_ms)}"))
+    rows.append(
+        (
+            "chat calls",
+            f"{sum(summary.chat_calls.values())} ({_counts(summary.chat_calls)}), "
+            f"{summary.chat_failed} failed; {_latency(summary.chat_latencies_ms)}",
+        )
+    )
     rows.append(("tokens", f"{summary.input_tokens:,} in, {summary.output_tokens:,} out"))
     db_total = sum(summary.db_latencies_ms)
-    rows.append(("DuckDB queries", f"{len(summary.db_latencies_ms)} ({summary.db_failed} failed), "
-                 f"{_latency(summary.db_latencies_ms)}, total {db_total:.0f} ms"))
+    rows.append(
+        (
+            "DuckDB queries",
+            f"{len(summary.db_latencies_ms)} ({summary.db_failed} failed), "
+            f"{_latency(summary.db_latencies_ms)}, total {db_total:.0f} ms",
+        )
+    )
     for (cache, level), results in summary.cache_lookups.items():
         hits, misses = results.get("hit", 0), results.get("miss", 0)
-        rows.append((f"cache {cache} [{level}]", f"{summary.cache_hit_rate(cache, level):.0%} hit rate "
-                     f"({hits} hits, {misses} misses)"))
+        rows.append(
+            (
+                f"cache {cache} [{level}]",
+                f"{summary.cache_hit_rate(cache, level):.0%} hit rate ({hits} hits, {misses} misses)",
+            )
+        )
     if not summary.cache_lookups:
         rows.append(("cache", "no lookups reported"))
     for breaker, transitions in summary.breaker_transitions.items():

@@ -7,11 +7,12 @@ import itertools
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, TextIO
+from typing import Any, TextIO
 
 from agentotel.demo import data
 from agentotel.demo.agent import Answer, LandUseAgent
@@ -35,12 +36,12 @@ class DemoOptions:
     count: int = 100
     concurrency: int = 4
     scale: float = data.DEFAULT_SCALE
-    database: Optional[Path] = None
+    database: Path | None = None
     trace_file: Path = field(default_factory=default_trace_file)
-    otlp: Optional[OtlpSettings] = None
+    otlp: OtlpSettings | None = None
     jaeger_url: str = "http://localhost:16686"
-    service_name: Optional[str] = None
-    model: Optional[str] = None
+    service_name: str | None = None
+    model: str | None = None
     progress: bool = True
     seed: int = 7
 
@@ -51,7 +52,7 @@ class DemoResult:
 
     answers: list[Answer]
     errors: dict[str, int]
-    trace_id: Optional[int]
+    trace_id: int | None
     trace_file: Path
     summary: Any
 
@@ -102,18 +103,27 @@ def _progress(enabled: bool) -> Any:
     except ImportError:  # rich comes with the demo extra; without it, no bar
         return nullcontext(None)
 
-    return Progress(TextColumn("asking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
-                    console=Console(stderr=True))
+    return Progress(
+        TextColumn("asking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=Console(stderr=True),
+    )
 
 
-def _ask_all(agent: LandUseAgent, questions: Sequence[str], concurrency: int, progress_enabled: bool
-             ) -> tuple[list[Answer], dict[str, int]]:
-    answers: list[Optional[Answer]] = [None] * len(questions)
+def _ask_all(
+    agent: LandUseAgent, questions: Sequence[str], concurrency: int, progress_enabled: bool
+) -> tuple[list[Answer], dict[str, int]]:
+    answers: list[Answer | None] = [None] * len(questions)
     errors: dict[str, int] = {}
     with _progress(progress_enabled) as progress, ThreadPoolExecutor(concurrency) as pool:
         task = progress.add_task("asking", total=len(questions)) if progress is not None else None
-        futures = {pool.submit(agent.ask, question, thread_id=f"demo-{index}"): index
-                   for index, question in enumerate(questions)}
+        futures = {
+            pool.submit(agent.ask, question, thread_id=f"demo-{index}"): index
+            for index, question in enumerate(questions)
+        }
         for future in as_completed(futures):
             try:
                 answers[futures[future]] = future.result()
@@ -124,21 +134,28 @@ def _ask_all(agent: LandUseAgent, questions: Sequence[str], concurrency: int, pr
     return [a for a in answers if a is not None], errors
 
 
-def run_demo(options: DemoOptions, out: Optional[TextIO] = None,
-             agent_factory: Callable[..., LandUseAgent] = LandUseAgent) -> DemoResult:
+def run_demo(
+    options: DemoOptions, out: TextIO | None = None, agent_factory: Callable[..., LandUseAgent] = LandUseAgent
+) -> DemoResult:
     """Run the whole demo and print its report to ``out`` (default: standard output)."""
     out = out if out is not None else sys.stdout
     started = time.perf_counter()
     questions = list(itertools.islice(itertools.cycle(options.questions), options.count))
-    print(f"agentotel demo: a LangGraph land-use agent over DuckDB, {len(questions)} questions, "
-          f"concurrency {options.concurrency}", file=out)
+    print(
+        f"agentotel demo: a LangGraph land-use agent over DuckDB, {len(questions)} questions, "
+        f"concurrency {options.concurrency}",
+        file=out,
+    )
     models = load_models(options.model) if options.model else None
     info = _database(options, out)
     otlp = options.otlp
     if otlp is not None and not otlp.reachable():
         host, port = otlp.address()
-        print(f"otlp      nothing listens on {host}:{port}, so this run is not exported; start a collector "
-              f"(docker compose -f collector/docker-compose.yaml up) or drop --otlp", file=out)
+        print(
+            f"otlp      nothing listens on {host}:{port}, so this run is not exported; start a collector "
+            f"(docker compose -f collector/docker-compose.yaml up) or drop --otlp",
+            file=out,
+        )
         otlp = None
     telemetry = DemoTelemetry.start(options.trace_file, service_name=options.service_name, otlp=otlp)
     try:
@@ -157,8 +174,11 @@ def run_demo(options: DemoOptions, out: Optional[TextIO] = None,
     print(f"\nSummary\n{render_summary(summary, concurrency=options.concurrency)}", file=out)
     if errors:
         print(f"  errors by type: {', '.join(f'{k} {v}' for k, v in sorted(errors.items()))}", file=out)
-    print(f"\nspans     {len(spans):,} written to {options.trace_file} (OTLP/JSON lines; load them with the "
-          f"Collector's otlpjsonfile receiver)", file=out)
+    print(
+        f"\nspans     {len(spans):,} written to {options.trace_file} (OTLP/JSON lines; load them with the "
+        f"Collector's otlpjsonfile receiver)",
+        file=out,
+    )
     if otlp is not None:
         print(f"exported  over OTLP to {otlp.describe()} as service {telemetry.service_name!r}", file=out)
         if trace_id is not None:
@@ -175,6 +195,7 @@ def _print_answers(answers: Sequence[Answer], out: TextIO) -> None:
         if answer.question in seen:
             continue
         seen.add(answer.question)
-        retry = f" [after {answer.sql_errors} SQL error{'s' if answer.sql_errors > 1 else ''}]" \
-            if answer.sql_errors else ""
+        retry = (
+            f" [after {answer.sql_errors} SQL error{'s' if answer.sql_errors > 1 else ''}]" if answer.sql_errors else ""
+        )
         print(f"  Q: {answer.question}\n  A: {answer.text}{retry}", file=out)

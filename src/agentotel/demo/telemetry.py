@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -34,7 +34,7 @@ DEFAULT_SERVICE_NAME = "agentotel-demo"
 class OtlpSettings:
     """Where to export over OTLP: ``endpoint`` (None: from ``OTEL_EXPORTER_OTLP_*``) and protocol."""
 
-    endpoint: Optional[str] = None
+    endpoint: str | None = None
     protocol: str = "grpc"  # grpc | http/protobuf
 
     def describe(self) -> str:
@@ -55,7 +55,7 @@ class OtlpSettings:
         return endpoint_reachable(*self.address())
 
 
-def _otlp_exporters(settings: OtlpSettings) -> tuple[SpanExporter, Any, Optional[tuple[str, int]]]:
+def _otlp_exporters(settings: OtlpSettings) -> tuple[SpanExporter, Any, tuple[str, int] | None]:
     """Span exporter, metric exporter and ``(host, port)`` for ``settings``."""
     if settings.protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -84,7 +84,7 @@ class DemoTelemetry:
     metrics: InMemoryMetricReader
     trace_file: Path
     service_name: str
-    otlp: Optional[OtlpSettings] = None
+    otlp: OtlpSettings | None = None
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -92,9 +92,9 @@ class DemoTelemetry:
         cls,
         trace_file: Path,
         *,
-        service_name: Optional[str] = None,
-        otlp: Optional[OtlpSettings] = None,
-    ) -> "DemoTelemetry":
+        service_name: str | None = None,
+        otlp: OtlpSettings | None = None,
+    ) -> DemoTelemetry:
         """Create the providers, instrument agentotel into them, and start process metrics."""
         service_name = service_name or os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME
         resource = Resource.create({SERVICE_NAME: service_name})

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Final, Optional
+from typing import Final
 
 from agentotel._bounded import BoundedLRU
 
@@ -55,39 +55,153 @@ _LITERALS: Final = frozenset({"dollar", "string", "number"})
 # Statement keywords that start an operation, and how they read.
 _QUERY_OPS: Final = frozenset({"SELECT", "UNPIVOT", "DESCRIBE", "SHOW", "SUMMARIZE"})
 _SELECT_ALIASES: Final = frozenset({"FROM", "VALUES", "TABLE"})  # DuckDB's FROM-first, VALUES, TABLE t
-_STATEMENT_OPS: Final = frozenset({
-    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "COPY", "PIVOT", "UNPIVOT",
-    "DESCRIBE", "SHOW", "SUMMARIZE", "EXPLAIN", "ATTACH", "DETACH", "USE", "SET", "RESET", "PRAGMA",
-    "CALL", "EXPORT", "IMPORT", "INSTALL", "LOAD", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT",
-    "CHECKPOINT", "FORCE", "VACUUM", "ANALYZE", "TRUNCATE", "MERGE", "PREPARE", "EXECUTE", "DEALLOCATE",
-    "COMMENT", "UPSERT", "REPLACE",
-})
+_STATEMENT_OPS: Final = frozenset(
+    {
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "CREATE",
+        "DROP",
+        "ALTER",
+        "COPY",
+        "PIVOT",
+        "UNPIVOT",
+        "DESCRIBE",
+        "SHOW",
+        "SUMMARIZE",
+        "EXPLAIN",
+        "ATTACH",
+        "DETACH",
+        "USE",
+        "SET",
+        "RESET",
+        "PRAGMA",
+        "CALL",
+        "EXPORT",
+        "IMPORT",
+        "INSTALL",
+        "LOAD",
+        "BEGIN",
+        "START",
+        "COMMIT",
+        "END",
+        "ROLLBACK",
+        "ABORT",
+        "CHECKPOINT",
+        "FORCE",
+        "VACUUM",
+        "ANALYZE",
+        "TRUNCATE",
+        "MERGE",
+        "PREPARE",
+        "EXECUTE",
+        "DEALLOCATE",
+        "COMMENT",
+        "UPSERT",
+        "REPLACE",
+    }
+)
 # CREATE/DROP/ALTER <modifiers> <object>: the modifiers are skipped, the object kept.
-_DDL_MODIFIERS: Final = frozenset({
-    "OR", "REPLACE", "TEMP", "TEMPORARY", "UNIQUE", "PERSISTENT", "IF", "NOT", "EXISTS", "GLOBAL", "LOCAL",
-})
-_DDL_OBJECTS: Final = frozenset({
-    "TABLE", "VIEW", "INDEX", "SCHEMA", "SEQUENCE", "MACRO", "FUNCTION", "TYPE", "SECRET", "DATABASE",
-})
+_DDL_MODIFIERS: Final = frozenset(
+    {
+        "OR",
+        "REPLACE",
+        "TEMP",
+        "TEMPORARY",
+        "UNIQUE",
+        "PERSISTENT",
+        "IF",
+        "NOT",
+        "EXISTS",
+        "GLOBAL",
+        "LOCAL",
+    }
+)
+_DDL_OBJECTS: Final = frozenset(
+    {
+        "TABLE",
+        "VIEW",
+        "INDEX",
+        "SCHEMA",
+        "SEQUENCE",
+        "MACRO",
+        "FUNCTION",
+        "TYPE",
+        "SECRET",
+        "DATABASE",
+    }
+)
 
 # Keywords after which a table name follows.
 _TARGET_KEYWORDS: Final = frozenset({"FROM", "JOIN", "INTO", "UPDATE", "COPY", "USING", "DESCRIBE", "SUMMARIZE"})
 _NONE, _SOURCE, _WRITTEN = 0, 1, 2  # what a name that follows is
 _SUBQUERY_STARTS: Final = frozenset({"SELECT", "WITH", "FROM", "VALUES", "TABLE", "PIVOT", "UNPIVOT"})
 # Operations followed by the table they act on.
-_OPS_WITH_TARGET: Final = frozenset({
-    "TABLE", "VIEW", "COPY", "PIVOT", "UNPIVOT", "DESCRIBE", "SUMMARIZE", "UPDATE", "TRUNCATE",
-})
+_OPS_WITH_TARGET: Final = frozenset(
+    {
+        "TABLE",
+        "VIEW",
+        "COPY",
+        "PIVOT",
+        "UNPIVOT",
+        "DESCRIBE",
+        "SUMMARIZE",
+        "UPDATE",
+        "TRUNCATE",
+    }
+)
 # Keywords that end a FROM list (after which a comma no longer introduces a table).
-_CLAUSE_KEYWORDS: Final = frozenset({
-    "WHERE", "GROUP", "ORDER", "HAVING", "LIMIT", "OFFSET", "QUALIFY", "WINDOW", "UNION", "EXCEPT",
-    "INTERSECT", "ON", "SET", "VALUES", "RETURNING", "SELECT", "USING", "SAMPLE", "TO", "BY",
-})
+_CLAUSE_KEYWORDS: Final = frozenset(
+    {
+        "WHERE",
+        "GROUP",
+        "ORDER",
+        "HAVING",
+        "LIMIT",
+        "OFFSET",
+        "QUALIFY",
+        "WINDOW",
+        "UNION",
+        "EXCEPT",
+        "INTERSECT",
+        "ON",
+        "SET",
+        "VALUES",
+        "RETURNING",
+        "SELECT",
+        "USING",
+        "SAMPLE",
+        "TO",
+        "BY",
+    }
+)
 # Words that cannot be a table name where one is expected.
-_NOT_TABLE: Final = _CLAUSE_KEYWORDS | frozenset({
-    "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "FULL", "CROSS", "NATURAL", "POSITIONAL", "ASOF", "ANTI",
-    "SEMI", "LATERAL", "ONLY", "AS", "FROM", "DEFAULT", "IF", "NOT", "EXISTS", "NAME",
-})
+_NOT_TABLE: Final = _CLAUSE_KEYWORDS | frozenset(
+    {
+        "JOIN",
+        "LEFT",
+        "RIGHT",
+        "INNER",
+        "OUTER",
+        "FULL",
+        "CROSS",
+        "NATURAL",
+        "POSITIONAL",
+        "ASOF",
+        "ANTI",
+        "SEMI",
+        "LATERAL",
+        "ONLY",
+        "AS",
+        "FROM",
+        "DEFAULT",
+        "IF",
+        "NOT",
+        "EXISTS",
+        "NAME",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -95,11 +209,11 @@ class Statement:
     """What we record about one query text (all fields are safe to emit by default)."""
 
     #: ``db.query.summary`` (also the span name); ``None`` when nothing could be recognised.
-    summary: Optional[str]
+    summary: str | None
     #: ``db.operation.name``: ``SELECT``, ``CREATE TABLE``, ``BATCH INSERT`` for several statements …
-    operation: Optional[str]
+    operation: str | None
     #: ``db.collection.name``: the table, when the text names exactly one.
-    collection: Optional[str]
+    collection: str | None
     #: ``db.query.text``: literals replaced by ``?`` (verbatim when literals are kept), capped.
     text: str
     #: The text holds ``?``, ``$1`` or ``$name`` parameter markers.
@@ -119,12 +233,12 @@ class _Part:
     offset: int
     ops: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
-    top_op: Optional[str] = None  # first operation outside parentheses: the statement's own
-    any_op: Optional[str] = None  # first operation anywhere, e.g. in ``(SELECT 1)``
+    top_op: str | None = None  # first operation outside parentheses: the statement's own
+    any_op: str | None = None  # first operation anywhere, e.g. in ``(SELECT 1)``
     from_first: bool = False  # DuckDB's ``FROM t SELECT x``
 
     @property
-    def operation(self) -> Optional[str]:
+    def operation(self) -> str | None:
         return self.top_op or self.any_op
 
 
@@ -158,7 +272,7 @@ def analyze(query: str, *, max_length: int = 2048, keep_literals: bool = False) 
     text = query if keep_literals and len(query) > MAX_SCAN_LENGTH else "".join(out).strip()
     parts = _summarise(significant)
     summary = "; ".join(" ".join(p.ops) for p in parts if p.ops)[:MAX_SUMMARY_LENGTH].rstrip() or None
-    operation: Optional[str]
+    operation: str | None
     if len(parts) > 1:
         first_ops = {p.operation for p in parts}
         only = first_ops.pop() if len(first_ops) == 1 else None
@@ -182,11 +296,11 @@ def analyze(query: str, *, max_length: int = 2048, keep_literals: bool = False) 
 def _summarise(tokens: list[tuple[str, str, int]]) -> list[_Part]:
     """Operations and tables of each statement, in order of appearance."""
     parts: list[_Part] = []
-    part: Optional[_Part] = None
+    part: _Part | None = None
     ctes: set[str] = set()
     parens: list[bool] = []  # per open parenthesis: True when it holds a query, False for an expression
-    from_depth: Optional[int] = None  # depth of an open FROM list, where a comma introduces another table
-    with_depth: Optional[int] = None  # depth at which a WITH list's names are read
+    from_depth: int | None = None  # depth of an open FROM list, where a comma introduces another table
+    with_depth: int | None = None  # depth at which a WITH list's names are read
     expect_target = _NONE  # what a name at this point is: not a target, a source (FROM-like), a written table
     after_with = False  # the next word starts the statement a WITH list belongs to
     n = len(tokens)
@@ -195,7 +309,7 @@ def _summarise(tokens: list[tuple[str, str, int]]) -> list[_Part]:
     def word_at(k: int) -> str:
         return tokens[k][1].upper() if k < n and tokens[k][0] == "word" else ""
 
-    def read_name(k: int, source: bool) -> tuple[Optional[str], int]:
+    def read_name(k: int, source: bool) -> tuple[str | None, int]:
         """A (possibly qualified) table name at k and the index after it.
 
         Where a source is read a name followed by ``(`` is a table function (``read_csv(...)``) and gives
@@ -315,7 +429,7 @@ def _unquote(token: tuple[str, str, int]) -> str:
     return inner.replace('""', '"')
 
 
-def _operation(tokens: list[tuple[str, str, int]], i: int, word: str) -> Optional[tuple[str, int]]:
+def _operation(tokens: list[tuple[str, str, int]], i: int, word: str) -> tuple[str, int] | None:
     """The operation name starting at token i and how many tokens it takes, or None."""
     if word in _SELECT_ALIASES:
         return "SELECT", 1

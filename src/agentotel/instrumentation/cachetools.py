@@ -47,7 +47,8 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, Collection, Iterable, Optional, TypeVar
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, TypeVar
 
 import cachetools
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
@@ -100,11 +101,11 @@ def _cache_name(cache: Any) -> str:
 class _State:
     """What one ``instrument()`` call set up: the tracked caches, load counts and providers."""
 
-    def __init__(self, tracer: Any, instruments: Optional[CacheInstruments]) -> None:
+    def __init__(self, tracer: Any, instruments: CacheInstruments | None) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.lock = threading.Lock()
-        self.caches: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()  # caches are unhashable
+        self.caches: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()  # caches are unhashable
         self.loads: dict[str, list[int]] = {}  # name -> [successes, failures]
 
     def track(self, cache: Any) -> None:
@@ -127,8 +128,11 @@ class _State:
             successes, failures = loads.get(name, (0, 0)) if name not in seen else (0, 0)
             seen.add(name)
             yield CacheCounts(
-                name=name, hits=max(lookups - misses, 0), misses=misses,
-                load_successes=successes, load_failures=failures,
+                name=name,
+                hits=max(lookups - misses, 0),
+                misses=misses,
+                load_successes=successes,
+                load_failures=failures,
                 entries=cachetools.Cache.__len__(cache),  # the base length: no expiry pass
             )
         for name, (successes, failures) in loads.items():
@@ -136,7 +140,7 @@ class _State:
                 yield CacheCounts(name=name, load_successes=successes, load_failures=failures)
 
 
-_state: Optional[_State] = None
+_state: _State | None = None
 _patches: list[tuple[type, str, Any]] = []  # (class, attribute, original or None), in patch order
 
 
@@ -222,8 +226,7 @@ class _TracedLoad:
                 if state.instruments is not None:
                     state.instruments.load_duration.record(
                         time.perf_counter() - started,
-                        {semconv.CACHE_NAME: self.name,
-                         semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
+                        {semconv.CACHE_NAME: self.name, semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
                     )
             except Exception as exc:  # counting must not replace the function's outcome
                 _telemetry.log_internal_error("cachetools load count", exc)
@@ -277,7 +280,7 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         global _state
         tracer = _telemetry.get_tracer(semconv.SCOPE_NAME, kwargs.get("tracer_provider"))
         meter = _telemetry.get_meter(semconv.SCOPE_NAME, kwargs.get("meter_provider"))
-        instruments: Optional[CacheInstruments] = None
+        instruments: CacheInstruments | None = None
         try:
             instruments = instruments_for(meter)
         except Exception as exc:

@@ -20,13 +20,13 @@ values as they are set. ``uninstrument()`` restores the previous default.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Iterator, Mapping, Optional
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any
 
 import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.util._decorator import _agnosticcontextmanager
-
 from pydantic_ai import Agent
 from pydantic_ai.models.instrumented import InstrumentationSettings
 
@@ -68,7 +68,7 @@ class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._previous = False
 
 
-def _capped(attributes: Optional[Mapping[str, Any]], limit: int) -> Optional[Mapping[str, Any]]:
+def _capped(attributes: Mapping[str, Any] | None, limit: int) -> Mapping[str, Any] | None:
     if not attributes or not any(isinstance(v, str) and len(v) > limit for v in attributes.values()):
         return attributes
     return {k: cap_text(v, limit) if isinstance(v, str) else v for k, v in attributes.items()}
@@ -89,7 +89,7 @@ class _CappingSpan(wrapt.ObjectProxy):  # type: ignore[misc]
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         self.__wrapped__.set_attributes(_capped(attributes, self._self_limit))
 
-    def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None, timestamp: Optional[int] = None) -> None:
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None) -> None:
         self.__wrapped__.add_event(name, _capped(attributes, self._self_limit), timestamp)
 
 
@@ -100,22 +100,51 @@ class _CappingTracer(trace.Tracer):
         self._tracer = tracer
         self._limit = limit
 
-    def start_span(self, name: str, context: Any = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-                   attributes: Any = None, links: Any = None, start_time: Optional[int] = None,
-                   record_exception: bool = True, set_status_on_exception: bool = True) -> trace.Span:
-        span = self._tracer.start_span(name, context, kind, _capped(attributes, self._limit), links, start_time,
-                                       record_exception, set_status_on_exception)
+    def start_span(
+        self,
+        name: str,
+        context: Any = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Any = None,
+        links: Any = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        span = self._tracer.start_span(
+            name,
+            context,
+            kind,
+            _capped(attributes, self._limit),
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
         return _CappingSpan(span, self._limit)
 
     @_agnosticcontextmanager
-    def start_as_current_span(self, name: str, context: Any = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-                              attributes: Any = None, links: Any = None, start_time: Optional[int] = None,
-                              record_exception: bool = True, set_status_on_exception: bool = True,
-                              end_on_exit: bool = True) -> Iterator[trace.Span]:
-        span = self.start_span(name, context, kind, attributes, links, start_time, record_exception,
-                               set_status_on_exception)
-        with trace.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
-                            set_status_on_exception=set_status_on_exception) as current:
+    def start_as_current_span(
+        self,
+        name: str,
+        context: Any = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Any = None,
+        links: Any = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[trace.Span]:
+        span = self.start_span(
+            name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
+        )
+        with trace.use_span(
+            span,
+            end_on_exit=end_on_exit,
+            record_exception=record_exception,
+            set_status_on_exception=set_status_on_exception,
+        ) as current:
             yield current
 
 

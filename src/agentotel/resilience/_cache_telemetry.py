@@ -15,8 +15,9 @@ import contextlib
 import threading
 import weakref
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -80,25 +81,39 @@ class CacheInstruments:
         self._lock = threading.Lock()
         self._sources: list[Source] = [_agentotel_caches(meter)]
         self.load_duration = meter.create_histogram(
-            semconv.CACHE_LOAD_DURATION, unit="s", description="Loader run time.",
+            semconv.CACHE_LOAD_DURATION,
+            unit="s",
+            description="Loader run time.",
             explicit_bucket_boundaries_advisory=list(semconv.CACHE_LOAD_DURATION_BUCKETS),
         )
         meter.create_observable_counter(
-            semconv.CACHE_LOOKUPS, [self._observe_lookups], unit="{lookup}",
+            semconv.CACHE_LOOKUPS,
+            [self._observe_lookups],
+            unit="{lookup}",
             description="Cache lookups, counted in process.",
         )
         meter.create_observable_counter(
-            semconv.CACHE_LOADS, [self._observe_loads], unit="{load}", description="Loader runs after a miss.",
+            semconv.CACHE_LOADS,
+            [self._observe_loads],
+            unit="{load}",
+            description="Loader runs after a miss.",
         )
         meter.create_observable_counter(
-            semconv.CACHE_EVICTIONS, [self._observe_evictions], unit="{eviction}",
+            semconv.CACHE_EVICTIONS,
+            [self._observe_evictions],
+            unit="{eviction}",
             description="Entries removed, by cause.",
         )
         meter.create_observable_up_down_counter(
-            semconv.CACHE_ENTRIES, [self._observe_entries], unit="{entry}", description="Entries held.",
+            semconv.CACHE_ENTRIES,
+            [self._observe_entries],
+            unit="{entry}",
+            description="Entries held.",
         )
         meter.create_observable_counter(
-            semconv.CACHE_L2_ERRORS, [self._observe_l2_errors], unit="{error}",
+            semconv.CACHE_L2_ERRORS,
+            [self._observe_l2_errors],
+            unit="{error}",
             description="Second-level (Redis) failures that fell back.",
         )
 
@@ -163,7 +178,7 @@ class CacheInstruments:
                 yield Observation(sum(c.l2_errors for c in group), {semconv.CACHE_NAME: name})
 
 
-def _point(value: int, name: str, key: str, label: str, level: Optional[str] = None) -> Observation:
+def _point(value: int, name: str, key: str, label: str, level: str | None = None) -> Observation:
     attributes: dict[str, Any] = {semconv.CACHE_NAME: name, key: label}
     if level is not None:
         attributes[semconv.CACHE_LEVEL] = level
@@ -173,7 +188,7 @@ def _point(value: int, name: str, key: str, label: str, level: Optional[str] = N
 _instruments_lock = threading.Lock()
 # Values are weak too: through the SDK's storage, a CacheInstruments reaches its meter (the key),
 # which would keep every meter and provider alive. The meter's callbacks keep the value alive.
-_instruments: "weakref.WeakKeyDictionary[Meter, weakref.ref[CacheInstruments]]" = weakref.WeakKeyDictionary()
+_instruments: weakref.WeakKeyDictionary[Meter, weakref.ref[CacheInstruments]] = weakref.WeakKeyDictionary()
 
 
 def instruments_for(meter: Meter) -> CacheInstruments:
@@ -225,9 +240,7 @@ def mark_span(context: Mapping[str, Any], hit: bool) -> None:
 
 
 @contextlib.contextmanager
-def load_span(
-    tracer: Tracer, cache_name: str, key: Any = None, flight: Any = None
-) -> Iterator[Optional[trace.Span]]:
+def load_span(tracer: Tracer, cache_name: str, key: Any = None, flight: Any = None) -> Iterator[trace.Span | None]:
     """``cache.load {cache.name}`` as the current span around a load; ``None`` when telemetry is off.
 
     At the end the span gets ``cache.coalesced``: how many callers joined ``flight``.
@@ -255,7 +268,7 @@ def load_span(
             _telemetry.log_internal_error("cache.load span", exc)
 
 
-def _start_load_span(tracer: Tracer, cache_name: str, key: Any) -> Optional[trace.Span]:
+def _start_load_span(tracer: Tracer, cache_name: str, key: Any) -> trace.Span | None:
     if not _telemetry.is_enabled():
         return None
     try:

@@ -17,7 +17,8 @@ import heapq
 import itertools
 import sys
 from collections import OrderedDict
-from typing import Any, Final, Hashable, NamedTuple, Optional
+from collections.abc import Hashable
+from typing import Any, Final, NamedTuple
 
 __all__ = ["CAUSES", "Entry", "LruTtlStore", "estimate_size"]
 
@@ -46,7 +47,7 @@ class LruTtlStore:
 
     __slots__ = ("data", "max_entries", "max_weight", "weight", "removals", "_in_write_order", "_heap", "_seq")
 
-    def __init__(self, max_entries: int, max_weight: Optional[int]) -> None:
+    def __init__(self, max_entries: int, max_weight: int | None) -> None:
         self.data: OrderedDict[Hashable, Entry] = OrderedDict()  # least recently used first
         self.max_entries = max_entries
         self.max_weight = max_weight
@@ -61,7 +62,7 @@ class LruTtlStore:
     def __len__(self) -> int:
         return len(self.data)
 
-    def lookup(self, key: Hashable, now: float) -> Optional[Entry]:
+    def lookup(self, key: Hashable, now: float) -> Entry | None:
         """The live entry for ``key`` (marked most recently used), or ``None``; drops it if expired."""
         entry = self.data.get(key)
         if entry is None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, TypeVar
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentotel.resilience.keys import stable_key
 
@@ -16,9 +17,7 @@ __all__ = ["memoize"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def memoize(
-    cache: "Cache", func: F, *, ttl: Optional[float] = None, key: Optional[Callable[..., Hashable]] = None
-) -> F:
+def memoize(cache: Cache, func: F, *, ttl: float | None = None, key: Callable[..., Hashable] | None = None) -> F:
     """``func`` with its results cached in ``cache`` (see :meth:`agentotel.Cache.memoize`).
 
     An ``async def`` goes through ``aget_or_load``, so its *result* is cached (a

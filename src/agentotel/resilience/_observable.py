@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import Histogram, Meter, MeterProvider, Observation
@@ -27,7 +28,7 @@ Installer = Callable[[Meter, Callable[[], list[Any]]], None]
 _lock = threading.Lock()
 # provider -> {"instruments:<kind>": True, "histogram:<name>": Histogram | None}; weak, so a
 # provider that is shut down and dropped (e.g. a test's) is not kept alive by us.
-_per_provider: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+_per_provider: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _strong: dict[int, tuple[Any, dict[str, Any]]] = {}  # for providers that cannot be weakly referenced
 
 
@@ -42,7 +43,7 @@ def _state(provider: MeterProvider) -> dict[str, Any]:
         return entry[1]
 
 
-def resolve_provider(meter_provider: Optional[MeterProvider]) -> MeterProvider:
+def resolve_provider(meter_provider: MeterProvider | None) -> MeterProvider:
     """The provider a component created now reports through (explicit, else instrument()'s, else global)."""
     return meter_provider or _telemetry._meter_provider or metrics.get_meter_provider()
 
@@ -65,8 +66,9 @@ def ensure_instruments(kind: str, provider: MeterProvider, install: Installer) -
         _telemetry.log_internal_error(f"{kind} instruments", exc)
 
 
-def histogram(provider: MeterProvider, name: str, unit: str, description: str,
-              buckets: Iterable[float]) -> Optional[Histogram]:
+def histogram(
+    provider: MeterProvider, name: str, unit: str, description: str, buckets: Iterable[float]
+) -> Histogram | None:
     """The histogram ``name`` on ``provider``, created once (``None`` if creating it failed)."""
     key = f"histogram:{name}"
     with _lock:
@@ -75,8 +77,9 @@ def histogram(provider: MeterProvider, name: str, unit: str, description: str,
             found = state[key]
             return found() if found is not None else None
         try:
-            created: Optional[Histogram] = _telemetry.get_meter(semconv.SCOPE_NAME, provider).create_histogram(
-                name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets))
+            created: Histogram | None = _telemetry.get_meter(semconv.SCOPE_NAME, provider).create_histogram(
+                name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets)
+            )
         except Exception as exc:
             _telemetry.log_internal_error(f"histogram {name}", exc)
             created = None

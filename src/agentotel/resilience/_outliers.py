@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["OutlierPolicy", "CONSECUTIVE_FAILURES", "FAILURE_RATE", "PROBE_FAILED"]
 
@@ -51,7 +51,7 @@ class OutlierPolicy:
         """How many of ``instances`` may be ejected at once."""
         return max(1, int(instances * self.max_ejection_percent / 100.0)) if instances else 0
 
-    def observe(self, slot: Any, failed: bool, now: float) -> Optional[str]:
+    def observe(self, slot: Any, failed: bool, now: float) -> str | None:
         """Count one result for ``slot``; the ejection reason if it should be ejected now."""
         if now - slot.interval_start >= self.interval:
             slot.interval_start = now

@@ -19,7 +19,8 @@ import logging
 import pickle
 import threading
 import time
-from typing import Any, Callable, Optional, Protocol, Union
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from agentotel.resilience.keys import stable_key
 
@@ -60,7 +61,7 @@ class _Pickle:
         return pickle.loads(data)  # noqa: S301 - opt-in only, see the module docstring
 
 
-def resolve_serializer(serializer: Union[str, Serializer]) -> Serializer:
+def resolve_serializer(serializer: str | Serializer) -> Serializer:
     """``"json"`` (default), ``"pickle"`` (opt-in) or an object with ``dumps``/``loads``."""
     if serializer == "json":
         return _Json()
@@ -79,7 +80,7 @@ class RedisL2:
         client: Any,
         *,
         namespace: str,
-        serializer: Union[str, Serializer] = "json",
+        serializer: str | Serializer = "json",
         retry_after: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -96,7 +97,7 @@ class RedisL2:
         self.hits = 0
         self.misses = 0
         self.errors = 0
-        self.last_error: Optional[str] = None
+        self.last_error: str | None = None
         self._down_until = float("-inf")
         self._last_logged = float("-inf")
 
@@ -109,7 +110,7 @@ class RedisL2:
         """``"ok"``, or ``"down"`` while failures keep Redis bypassed."""
         return "down" if self._clock() < self._down_until else "ok"
 
-    def get(self, key: Any) -> tuple[bool, Any, Optional[float]]:
+    def get(self, key: Any) -> tuple[bool, Any, float | None]:
         """``(found, value, seconds left or None)``; a failure is a miss."""
         if self._clock() < self._down_until:
             return False, None, None
@@ -129,7 +130,7 @@ class RedisL2:
         self._count(hit=True)
         return True, value, (pttl / 1000.0 if pttl is not None and pttl >= 0 else None)
 
-    def set(self, key: Any, value: Any, ttl: Optional[float]) -> None:
+    def set(self, key: Any, value: Any, ttl: float | None) -> None:
         """Store ``value`` (``ttl`` None: no expiry); failures are counted, never raised."""
         if ttl is not None and ttl < 0.001 or self._clock() < self._down_until:
             return
@@ -174,5 +175,8 @@ class RedisL2:
             self._last_logged = wall
             _logger.warning(
                 "agentotel: cache second level (Redis) %s failed (%s: %s); the in-process cache and "
-                "the loader serve instead", operation, type(exc).__name__, exc,
+                "the loader serve instead",
+                operation,
+                type(exc).__name__,
+                exc,
             )

@@ -22,7 +22,7 @@ class Reporting(Protocol):
 
 
 _lock = threading.Lock()
-_components: dict[str, "weakref.WeakSet[Any]"] = {}
+_components: dict[str, weakref.WeakSet[Any]] = {}
 
 
 def register(kind: str, component: Any) -> None:

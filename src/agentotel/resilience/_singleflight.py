@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["Flight"]
 
@@ -26,17 +26,17 @@ class Flight:
 
     __slots__ = ("thread", "loop", "task", "done", "joined", "_event", "_futures", "_sync_waiters", "_value", "_error")
 
-    def __init__(self, loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.thread = threading.get_ident()  # the thread that started the load
         self.loop = loop  # the event loop running an async load; None for a sync load
-        self.task: Optional[asyncio.Task[Any]] = None
+        self.task: asyncio.Task[Any] | None = None
         self.done = False
         self.joined = 0  # callers that joined after the load started (``cache.coalesced``)
-        self._event: Optional[threading.Event] = None  # made for the first blocking waiter
+        self._event: threading.Event | None = None  # made for the first blocking waiter
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
         self._sync_waiters = 0
         self._value: Any = None
-        self._error: Optional[BaseException] = None
+        self._error: BaseException | None = None
 
     # ------------------------------------------------------- with the lock held
     def add_sync_waiter_locked(self) -> None:
@@ -46,19 +46,21 @@ class Flight:
         if self._event is None:
             self._event = threading.Event()
 
-    def add_async_waiter_locked(self, loop: asyncio.AbstractEventLoop, *, joined: bool = True) -> "asyncio.Future[Any]":
+    def add_async_waiter_locked(self, loop: asyncio.AbstractEventLoop, *, joined: bool = True) -> asyncio.Future[Any]:
         """A future on ``loop`` that receives the outcome (``joined``: not the caller that started the load)."""
         self.joined += joined
         future = loop.create_future()
         self._futures.append((loop, future))
         return future
 
-    def remove_async_waiter_locked(self, future: "asyncio.Future[Any]") -> bool:
+    def remove_async_waiter_locked(self, future: asyncio.Future[Any]) -> bool:
         """Forget a cancelled waiter; True when an unfinished async load is now awaited by nobody."""
         self._futures = [(loop, f) for loop, f in self._futures if f is not future]
         return not self.done and self.task is not None and not self._futures and self._sync_waiters == 0
 
-    def finish_locked(self, value: Any, error: Optional[BaseException]) -> list[tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]"]]:
+    def finish_locked(
+        self, value: Any, error: BaseException | None
+    ) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]:
         """Record the outcome; returns the futures to settle with :meth:`notify` after unlocking."""
         self.done = True
         self._value, self._error = value, error
@@ -66,12 +68,12 @@ class Flight:
         return futures
 
     # ---------------------------------------------------------- without the lock
-    def notify(self, futures: list[tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]"]]) -> None:
+    def notify(self, futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]) -> None:
         """Wake blocked threads and settle each async waiter's future on its own loop."""
         if self._event is not None:
             self._event.set()
         try:
-            running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         for loop, future in futures:
@@ -91,7 +93,7 @@ class Flight:
             raise self._error
         return self._value
 
-    def _settle(self, future: "asyncio.Future[Any]") -> None:
+    def _settle(self, future: asyncio.Future[Any]) -> None:
         if future.done():
             return
         error = self._error

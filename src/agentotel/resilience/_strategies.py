@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, Optional, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 __all__ = ["Strategy", "make_strategy", "STRATEGIES"]
 
@@ -36,11 +37,11 @@ class Strategy(Protocol):
 
     name: str
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
         """An eligible slot, or ``None`` when there is none."""
 
 
-def _sample(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Optional[Any]:
+def _sample(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Any | None:
     n = len(slots)
     draw = rng.random
     for _ in range(_SAMPLE_TRIES):
@@ -50,7 +51,7 @@ def _sample(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Optional[Any]:
     return None
 
 
-def _scan(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Optional[Any]:
+def _scan(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Any | None:
     """First eligible slot from a random offset (fallback when samples keep missing)."""
     n = len(slots)
     start = int(rng.random() * n)
@@ -61,7 +62,7 @@ def _scan(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Optional[Any]:
     return None
 
 
-def _two_choices(slots: Sequence[Any], ok: Ok, rng: random.Random) -> tuple[Optional[Any], Optional[Any]]:
+def _two_choices(slots: Sequence[Any], ok: Ok, rng: random.Random) -> tuple[Any | None, Any | None]:
     """Two distinct eligible slots drawn at random (the second ``None`` if none found quickly)."""
     first = _sample(slots, ok, rng) or _scan(slots, ok, rng)
     n = len(slots)
@@ -80,7 +81,7 @@ class RandomStrategy:
 
     name = "random"
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
         return _sample(slots, ok, rng) or _scan(slots, ok, rng)
 
 
@@ -92,7 +93,7 @@ class RoundRobin:
     def __init__(self) -> None:
         self._cursor = 0
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
         n = len(slots)
         cursor = self._cursor
         for i in range(n):
@@ -108,7 +109,7 @@ class SmoothWeightedRoundRobin:
 
     name = "weighted_round_robin"
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
         best = None
         total = 0
         for slot in slots:
@@ -128,7 +129,7 @@ class LeastRequests:
 
     name = "least_requests"
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
         n = len(slots)
         if n <= _SCAN_BELOW:
             best = None
@@ -165,7 +166,7 @@ class PeakEwmaP2C:
         ewma = slot.ewma * math.exp(-elapsed / self.decay_time) if elapsed > 0 else slot.ewma
         return ewma * (slot.inflight + 1)
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Optional[Any]:
+    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
         first, second = _two_choices(slots, ok, rng)
         if second is None:
             return first

@@ -45,7 +45,8 @@ import math
 import random
 import threading
 import time
-from typing import Any, Awaitable, Callable, Generic, Hashable, Iterable, Mapping, Optional, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
@@ -59,7 +60,7 @@ from agentotel.resilience.breaker import CircuitBreaker, CircuitOpenError
 __all__ = ["LoadBalancer", "Lease", "NoInstanceAvailable", "OutlierPolicy"]
 
 T = TypeVar("T")
-I = TypeVar("I")
+InstanceT = TypeVar("InstanceT")
 
 SUCCESS, FAILURE, CANCELLED = "success", "failure", "cancelled"
 _NO_WAITERS: list[Any] = []  # shared, never mutated
@@ -78,14 +79,44 @@ class _Slot:
     """Bookkeeping for one instance (touched only under the balancer's lock)."""
 
     __slots__ = (
-        "instance", "key", "name", "index", "weight", "current_weight", "max_inflight", "breaker",
-        "inflight", "picks", "ewma", "stamp", "samples", "draining", "removed",
-        "ejected_until", "ejections", "readmitted_at", "trial", "consecutive_failures",
-        "interval_start", "interval_ok", "interval_failed", "ejection_counts", "duration_attrs",
+        "instance",
+        "key",
+        "name",
+        "index",
+        "weight",
+        "current_weight",
+        "max_inflight",
+        "breaker",
+        "inflight",
+        "picks",
+        "ewma",
+        "stamp",
+        "samples",
+        "draining",
+        "removed",
+        "ejected_until",
+        "ejections",
+        "readmitted_at",
+        "trial",
+        "consecutive_failures",
+        "interval_start",
+        "interval_ok",
+        "interval_failed",
+        "ejection_counts",
+        "duration_attrs",
     )
 
-    def __init__(self, instance: Any, key: Hashable, name: str, weight: int, max_inflight: Optional[int],
-                 breaker: Optional[CircuitBreaker], lb_name: str, now: float) -> None:
+    def __init__(
+        self,
+        instance: Any,
+        key: Hashable,
+        name: str,
+        weight: int,
+        max_inflight: int | None,
+        breaker: CircuitBreaker | None,
+        lb_name: str,
+        now: float,
+    ) -> None:
         self.instance = instance
         self.key = key
         self.name = name
@@ -103,7 +134,7 @@ class _Slot:
         self.removed = False
         self.ejected_until = 0.0  # 0: not ejected
         self.ejections = 0
-        self.readmitted_at: Optional[float] = None
+        self.readmitted_at: float | None = None
         self.trial = False
         self.consecutive_failures = 0
         self.interval_start = now
@@ -115,61 +146,61 @@ class _Slot:
         }
 
 
-class Lease(Generic[I]):
+class Lease(Generic[InstanceT]):
     """One pick: the chosen ``instance``, counted in flight until :meth:`release` (exactly once)."""
 
     __slots__ = ("_lb", "_slot", "_start", "_released", "instance", "panic")
 
-    def __init__(self, lb: "LoadBalancer[I]", slot: _Slot, start: float, panic: bool) -> None:
+    def __init__(self, lb: LoadBalancer[InstanceT], slot: _Slot, start: float, panic: bool) -> None:
         self._lb = lb
         self._slot = slot
         self._start = start
         self._released = False
-        self.instance: I = slot.instance
+        self.instance: InstanceT = slot.instance
         self.panic = panic
 
     def release(self, outcome: str = SUCCESS) -> None:
         """Give the instance back with ``outcome`` (``success``/``failure``/``cancelled``); later calls do nothing."""
         self._lb._release(self, outcome)
 
-    def release_for(self, exc: Optional[BaseException]) -> None:
+    def release_for(self, exc: BaseException | None) -> None:
         """Give the instance back, classifying ``exc`` (``None`` is success)."""
         self._lb._release(self, self._lb._classify(exc))
 
-    def __enter__(self) -> I:
+    def __enter__(self) -> InstanceT:
         return self.instance
 
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self.release_for(exc)
 
 
-class _PendingLease(Generic[I]):
+class _PendingLease(Generic[InstanceT]):
     """What :meth:`LoadBalancer.lease` returns: picks on enter (waiting if the bulkhead is full)."""
 
     __slots__ = ("_lb", "_timeout", "_lease")
 
-    def __init__(self, lb: "LoadBalancer[I]", timeout: Optional[float]) -> None:
+    def __init__(self, lb: LoadBalancer[InstanceT], timeout: float | None) -> None:
         self._lb = lb
         self._timeout = timeout
-        self._lease: Optional[Lease[I]] = None
+        self._lease: Lease[InstanceT] | None = None
 
-    def __enter__(self) -> I:
+    def __enter__(self) -> InstanceT:
         self._lease = self._lb.acquire(timeout=self._timeout)
         return self._lease.instance
 
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if self._lease is not None:
             self._lease.release_for(exc)
 
-    async def __aenter__(self) -> I:
+    async def __aenter__(self) -> InstanceT:
         self._lease = await self._lb.aacquire(timeout=self._timeout)
         return self._lease.instance
 
-    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
 
 
-class LoadBalancer(Generic[I]):
+class LoadBalancer(Generic[InstanceT]):
     """Spreads requests over ``instances`` (any objects) with the chosen strategy.
 
     Args:
@@ -196,24 +227,24 @@ class LoadBalancer(Generic[I]):
     def __init__(
         self,
         name: str,
-        instances: Iterable[I],
+        instances: Iterable[InstanceT],
         *,
         strategy: str = "p2c_ewma",
-        weights: Optional[Mapping[Any, int]] = None,
-        rng: Optional[random.Random] = None,
+        weights: Mapping[Any, int] | None = None,
+        rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
-        name_of: Callable[[I], str] = str,
-        max_inflight: Optional[int] = None,
+        name_of: Callable[[InstanceT], str] = str,
+        max_inflight: int | None = None,
         wait_timeout: float = 0.0,
         retries: int = 0,
-        is_failure: Optional[Callable[[BaseException], bool]] = None,
+        is_failure: Callable[[BaseException], bool] | None = None,
         failure_penalty: float = 1.0,
         decay_time: float = 10.0,
-        outliers: Optional[OutlierPolicy] = _DEFAULT_POLICY,
+        outliers: OutlierPolicy | None = _DEFAULT_POLICY,
         panic_threshold: float = 0.5,
-        breakers: Optional[Mapping[Any, CircuitBreaker]] = None,
-        breaker_factory: Optional[Callable[[I], CircuitBreaker]] = None,
-        meter_provider: Optional[MeterProvider] = None,
+        breakers: Mapping[Any, CircuitBreaker] | None = None,
+        breaker_factory: Callable[[InstanceT], CircuitBreaker] | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if max_inflight is not None and max_inflight < 1:
             raise ValueError("max_inflight must be >= 1 or None")
@@ -254,15 +285,19 @@ class LoadBalancer(Generic[I]):
 
         self._provider = _observable.resolve_provider(meter_provider)
         _observable.ensure_instruments("load_balancer", self._provider, _install_instruments)
-        self._duration: Optional[Histogram] = _observable.histogram(
-            self._provider, semconv.LB_REQUEST_DURATION, "s", "Lease duration per instance.",
-            semconv.LB_REQUEST_DURATION_BUCKETS)
+        self._duration: Histogram | None = _observable.histogram(
+            self._provider,
+            semconv.LB_REQUEST_DURATION,
+            "s",
+            "Lease duration per instance.",
+            semconv.LB_REQUEST_DURATION_BUCKETS,
+        )
         for instance in instances:
             self.add(instance, weight=(weights or {}).get(_key_of(instance), 1))
         _registry.register("load_balancer", self)
 
     # ------------------------------------------------------------ membership
-    def add(self, instance: I, *, weight: int = 1, max_inflight: Optional[int] = None) -> None:
+    def add(self, instance: InstanceT, *, weight: int = 1, max_inflight: int | None = None) -> None:
         """Start sending requests to ``instance`` (a new one is probed one request at a time)."""
         if weight < 1:
             raise ValueError("weight must be >= 1")
@@ -272,9 +307,16 @@ class LoadBalancer(Generic[I]):
             breaker = self._breakers.get(key)
         if breaker is None and self._breaker_factory is not None:
             breaker = self._breaker_factory(instance)
-        slot = _Slot(instance, key, self._name_of(instance), weight,
-                     max_inflight if max_inflight is not None else self._max_inflight, breaker, self.name,
-                     self._clock())
+        slot = _Slot(
+            instance,
+            key,
+            self._name_of(instance),
+            weight,
+            max_inflight if max_inflight is not None else self._max_inflight,
+            breaker,
+            self.name,
+            self._clock(),
+        )
         with self._lock:
             if key in self._by_key:
                 raise ValueError(f"instance {slot.name!r} is already in load balancer {self.name!r}")
@@ -285,14 +327,14 @@ class LoadBalancer(Generic[I]):
         for loop, future in waiters:
             _wake(loop, future)
 
-    def remove(self, instance: I) -> None:
+    def remove(self, instance: InstanceT) -> None:
         """Stop sending requests to ``instance`` now; requests in flight finish and are released normally."""
         with self._lock:
             slot = self._by_key.get(_key_of(instance))
             if slot is not None:
                 self._remove_locked(slot)
 
-    def drain(self, instance: I) -> None:
+    def drain(self, instance: InstanceT) -> None:
         """Send no new requests to ``instance`` and remove it once its in-flight requests finish."""
         with self._lock:
             slot = self._by_key.get(_key_of(instance))
@@ -302,17 +344,17 @@ class LoadBalancer(Generic[I]):
             if slot.inflight == 0:
                 self._remove_locked(slot)
 
-    def instances(self) -> list[I]:
+    def instances(self) -> list[InstanceT]:
         """The current instances (draining ones included until removed)."""
         with self._lock:
             return [slot.instance for slot in self._slots]
 
-    def inflight(self, instance: I) -> int:
+    def inflight(self, instance: InstanceT) -> int:
         """Requests in flight on ``instance`` (0 for an unknown one)."""
         slot = self._by_key.get(_key_of(instance))
         return slot.inflight if slot is not None else 0
 
-    def breaker(self, instance: I) -> Optional[CircuitBreaker]:
+    def breaker(self, instance: InstanceT) -> CircuitBreaker | None:
         """The circuit breaker attached to ``instance``, if any."""
         slot = self._by_key.get(_key_of(instance))
         return slot.breaker if slot is not None else None
@@ -331,7 +373,7 @@ class LoadBalancer(Generic[I]):
         del self._by_key[slot.key]
 
     # ----------------------------------------------------------------- picks
-    def lease(self, *, timeout: Optional[float] = None) -> _PendingLease[I]:
+    def lease(self, *, timeout: float | None = None) -> _PendingLease[InstanceT]:
         """``with lb.lease() as instance`` (or ``async with``): pick, then release on exit.
 
         An exception leaving the block counts as the instance's failure (see
@@ -339,7 +381,7 @@ class LoadBalancer(Generic[I]):
         """
         return _PendingLease(self, timeout)
 
-    def acquire(self, *, timeout: Optional[float] = None, exclude: Iterable[I] = ()) -> Lease[I]:
+    def acquire(self, *, timeout: float | None = None, exclude: Iterable[InstanceT] = ()) -> Lease[InstanceT]:
         """Pick and count an instance now; call ``release()`` on the :class:`Lease` when done.
 
         Waits up to ``timeout`` (default ``wait_timeout``) seconds when every
@@ -373,7 +415,7 @@ class LoadBalancer(Generic[I]):
             with self._lock:
                 self._sync_waiters -= 1
 
-    async def aacquire(self, *, timeout: Optional[float] = None, exclude: Iterable[I] = ()) -> Lease[I]:
+    async def aacquire(self, *, timeout: float | None = None, exclude: Iterable[InstanceT] = ()) -> Lease[InstanceT]:
         """:meth:`acquire` for asyncio: waits without blocking the loop (works across event loops)."""
         excluded = self._slots_of(exclude)
         lease = self._try_acquire(excluded)
@@ -388,7 +430,7 @@ class LoadBalancer(Generic[I]):
             self._waits += 1
         while True:
             remaining = deadline - time.monotonic()
-            waiter: Optional[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = None
+            waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
             with self._lock:
                 lease = self._acquire_locked(excluded)
                 if lease is None and remaining > 0:
@@ -408,14 +450,14 @@ class LoadBalancer(Generic[I]):
                     if waiter in self._async_waiters:
                         self._async_waiters.remove(waiter)
 
-    def _try_acquire(self, excluded: tuple[_Slot, ...]) -> Optional[Lease[I]]:
+    def _try_acquire(self, excluded: tuple[_Slot, ...]) -> Lease[InstanceT] | None:
         with self._lock:
             lease = self._acquire_locked(excluded)
         if lease is not None:
             self._after_pick(lease)
         return lease
 
-    def _acquire_locked(self, excluded: tuple[_Slot, ...]) -> Optional[Lease[I]]:
+    def _acquire_locked(self, excluded: tuple[_Slot, ...]) -> Lease[InstanceT] | None:
         """Choose and count in one critical section; ``None`` when every instance is full."""
         slots = self._slots
         if not slots:
@@ -459,7 +501,7 @@ class LoadBalancer(Generic[I]):
             return False
         return not self._exclude or slot not in self._exclude
 
-    def _after_pick(self, lease: Lease[I]) -> None:
+    def _after_pick(self, lease: Lease[InstanceT]) -> None:
         if _telemetry.is_enabled():
             try:
                 span = trace.get_current_span()
@@ -468,7 +510,7 @@ class LoadBalancer(Generic[I]):
             except Exception as exc:  # the application's span must not fail its call
                 _telemetry.log_internal_error("load balancer span attribute", exc)
 
-    def _slots_of(self, instances: Iterable[I]) -> tuple[_Slot, ...]:
+    def _slots_of(self, instances: Iterable[InstanceT]) -> tuple[_Slot, ...]:
         found = []
         for instance in instances:
             slot = self._by_key.get(_key_of(instance))
@@ -476,7 +518,7 @@ class LoadBalancer(Generic[I]):
                 found.append(slot)
         return tuple(found)
 
-    def _full_error(self, timeout: Optional[float]) -> NoInstanceAvailable:
+    def _full_error(self, timeout: float | None) -> NoInstanceAvailable:
         with self._lock:
             self._rejected += 1
             n = len(self._slots)
@@ -486,10 +528,11 @@ class LoadBalancer(Generic[I]):
             return NoInstanceAvailable(self.name, f"all {n} instances are draining; waited {waited:g}s")
         extra = f" ({draining} draining)" if draining else ""
         return NoInstanceAvailable(
-            self.name, f"all {n} instances are at max_inflight={self._max_inflight}{extra}; waited {waited:g}s")
+            self.name, f"all {n} instances are at max_inflight={self._max_inflight}{extra}; waited {waited:g}s"
+        )
 
     # --------------------------------------------------------------- release
-    def _classify(self, exc: Optional[BaseException]) -> str:
+    def _classify(self, exc: BaseException | None) -> str:
         if exc is None:
             return SUCCESS
         if not isinstance(exc, Exception) or isinstance(exc, CircuitOpenError):
@@ -502,7 +545,7 @@ class LoadBalancer(Generic[I]):
             _telemetry.log_internal_error(f"load balancer {self.name} is_failure", err)
             return FAILURE
 
-    def _release(self, lease: Lease[I], outcome: str) -> None:
+    def _release(self, lease: Lease[InstanceT], outcome: str) -> None:
         slot = lease._slot
         with self._lock:
             if lease._released:
@@ -583,9 +626,9 @@ class LoadBalancer(Generic[I]):
         self._ejected -= 1
 
     # ------------------------------------------------------------- call APIs
-    def call(self, fn: Callable[[I], T], /, *args: Any, **kwargs: Any) -> T:
+    def call(self, fn: Callable[[InstanceT], T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(instance, *args, **kwargs)`` on a picked instance, retrying ``retries`` times elsewhere."""
-        tried: list[I] = []
+        tried: list[InstanceT] = []
         for attempt in range(self.retries + 1):
             lease = self.acquire(exclude=tried)
             breaker = lease._slot.breaker
@@ -605,9 +648,9 @@ class LoadBalancer(Generic[I]):
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def acall(self, fn: Callable[[I], Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+    async def acall(self, fn: Callable[[InstanceT], Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
         """``await fn(instance, *args, **kwargs)`` on a picked instance, retrying ``retries`` times elsewhere."""
-        tried: list[I] = []
+        tried: list[InstanceT] = []
         for attempt in range(self.retries + 1):
             lease = await self.aacquire(exclude=tried)
             breaker = lease._slot.breaker
@@ -634,21 +677,27 @@ class LoadBalancer(Generic[I]):
             self._readmit_due_locked(now)
             rows = []
             for slot in self._slots:
-                rows.append({
-                    "name": slot.name,
-                    "inflight": slot.inflight,
-                    "picks": slot.picks,
-                    "ejected": bool(slot.ejected_until),
-                    "ejected_for": max(0.0, slot.ejected_until - now) if slot.ejected_until else 0.0,
-                    "ejections": dict(slot.ejection_counts),
-                    "probation": slot.trial,
-                    "draining": slot.draining,
-                    "latency_ewma": slot.ewma if slot.samples else None,
-                    "weight": slot.weight,
-                    "_breaker": slot.breaker,
-                })
-            totals = {"ejected": self._ejected, "waits": self._waits, "rejected": self._rejected,
-                      "panic_picks": self._panics}
+                rows.append(
+                    {
+                        "name": slot.name,
+                        "inflight": slot.inflight,
+                        "picks": slot.picks,
+                        "ejected": bool(slot.ejected_until),
+                        "ejected_for": max(0.0, slot.ejected_until - now) if slot.ejected_until else 0.0,
+                        "ejections": dict(slot.ejection_counts),
+                        "probation": slot.trial,
+                        "draining": slot.draining,
+                        "latency_ewma": slot.ewma if slot.samples else None,
+                        "weight": slot.weight,
+                        "_breaker": slot.breaker,
+                    }
+                )
+            totals = {
+                "ejected": self._ejected,
+                "waits": self._waits,
+                "rejected": self._rejected,
+                "panic_picks": self._panics,
+            }
         return rows, totals
 
     def health_snapshot(self) -> dict[str, Any]:
@@ -684,10 +733,11 @@ def _key_of(instance: Any) -> Hashable:
     return instance
 
 
-def _wake(loop: asyncio.AbstractEventLoop, future: "asyncio.Future[None]") -> None:
+def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
     def settle() -> None:
         if not future.done():
             future.set_result(None)
+
     try:
         loop.call_soon_threadsafe(settle)
     except RuntimeError:  # that loop is closed: its waiter is gone
@@ -703,13 +753,18 @@ def _install_instruments(meter: Meter, live: Callable[[], list[LoadBalancer[Any]
                         values = [(slot.name, getattr(slot, field)) for slot in lb._slots]
                     for instance, value in values:
                         yield Observation(value, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance})
+
             return _observable.observe(f"load balancer {field}", read)
+
         return callback
 
     def per_lb(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
-            return _observable.observe(f"load balancer {field}", lambda: [
-                Observation(getattr(lb, field), {semconv.LB_NAME: lb.name}) for lb in live()])
+            return _observable.observe(
+                f"load balancer {field}",
+                lambda: [Observation(getattr(lb, field), {semconv.LB_NAME: lb.name}) for lb in live()],
+            )
+
         return callback
 
     def ejections(options: CallbackOptions) -> Iterable[Observation]:
@@ -719,20 +774,41 @@ def _install_instruments(meter: Meter, live: Callable[[], list[LoadBalancer[Any]
                     values = [(slot.name, dict(slot.ejection_counts)) for slot in lb._slots]
                 for instance, counts in values:
                     for reason, n in counts.items():
-                        yield Observation(n, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance,
-                                              semconv.LB_EJECTION_REASON: reason})
+                        yield Observation(
+                            n,
+                            {
+                                semconv.LB_NAME: lb.name,
+                                semconv.LB_INSTANCE: instance,
+                                semconv.LB_EJECTION_REASON: reason,
+                            },
+                        )
+
         return _observable.observe("load balancer ejections", read)
 
-    meter.create_observable_counter(semconv.LB_PICKS, [per_instance("picks")], unit="{pick}",
-                                    description="Instances chosen.")
-    meter.create_observable_up_down_counter(semconv.LB_INFLIGHT, [per_instance("inflight")], unit="{request}",
-                                            description="Requests in flight per instance.")
-    meter.create_observable_counter(semconv.LB_EJECTIONS, [ejections], unit="{ejection}",
-                                    description="Outlier ejections.")
-    meter.create_observable_up_down_counter(semconv.LB_EJECTED, [per_lb("_ejected")], unit="{instance}",
-                                            description="Instances ejected now.")
-    meter.create_observable_counter(semconv.LB_WAITS, [per_lb("_waits")], unit="{request}",
-                                    description="Picks that waited for a free instance (bulkhead).")
-    meter.create_observable_counter(semconv.LB_REJECTED, [per_lb("_rejected")], unit="{request}",
-                                    description="Picks rejected because every instance was full.")
-
+    meter.create_observable_counter(
+        semconv.LB_PICKS, [per_instance("picks")], unit="{pick}", description="Instances chosen."
+    )
+    meter.create_observable_up_down_counter(
+        semconv.LB_INFLIGHT,
+        [per_instance("inflight")],
+        unit="{request}",
+        description="Requests in flight per instance.",
+    )
+    meter.create_observable_counter(
+        semconv.LB_EJECTIONS, [ejections], unit="{ejection}", description="Outlier ejections."
+    )
+    meter.create_observable_up_down_counter(
+        semconv.LB_EJECTED, [per_lb("_ejected")], unit="{instance}", description="Instances ejected now."
+    )
+    meter.create_observable_counter(
+        semconv.LB_WAITS,
+        [per_lb("_waits")],
+        unit="{request}",
+        description="Picks that waited for a free instance (bulkhead).",
+    )
+    meter.create_observable_counter(
+        semconv.LB_REJECTED,
+        [per_lb("_rejected")],
+        unit="{request}",
+        description="Picks rejected because every instance was full.",
+    )

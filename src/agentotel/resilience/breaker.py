@@ -50,7 +50,8 @@ import math
 import random
 import threading
 import time
-from typing import Any, Awaitable, Callable, Iterable, Optional, TypeVar, Union
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
@@ -155,23 +156,23 @@ class CircuitBreaker:
         *,
         failure_rate_threshold: float = 0.5,
         minimum_calls: int = 10,
-        window_size: Union[int, float] = 100,
+        window_size: int | float = 100,
         open_duration: float = 30.0,
         half_open_calls: int = 1,
         clock: Callable[[], float] = time.monotonic,
         sliding_window: str = "count",
-        slow_call_duration: Optional[float] = None,
+        slow_call_duration: float | None = None,
         slow_call_rate_threshold: float = 1.0,
         failure_exceptions: tuple[type[BaseException], ...] = (Exception,),
         ignore_exceptions: tuple[type[BaseException], ...] = (),
-        is_failure: Optional[Callable[[BaseException], bool]] = None,
+        is_failure: Callable[[BaseException], bool] | None = None,
         backoff_multiplier: float = 1.0,
-        max_open_duration: Optional[float] = None,
+        max_open_duration: float | None = None,
         jitter: float = 0.0,
-        rng: Optional[random.Random] = None,
+        rng: random.Random | None = None,
         probe_timeout: float = 60.0,
         listeners: Iterable[Listener] = (),
-        meter_provider: Optional[MeterProvider] = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if not 0.0 < failure_rate_threshold <= 1.0 or not 0.0 < slow_call_rate_threshold <= 1.0:
             raise ValueError("rate thresholds must be in (0, 1]")
@@ -205,7 +206,8 @@ class CircuitBreaker:
         self._rng = rng or random.Random()
         self._listeners: list[Listener] = list(listeners)
         self._scope: contextvars.ContextVar[tuple[tuple[int, float], ...]] = contextvars.ContextVar(
-            f"agentotel.circuit_breaker.{name}", default=())
+            f"agentotel.circuit_breaker.{name}", default=()
+        )
 
         self._lock = threading.Lock()
         self._phase: tuple[CircuitState, int] = (CLOSED, 0)  # one attribute: read atomically without the lock
@@ -313,9 +315,11 @@ class CircuitBreaker:
         if inspect.isasyncgenfunction(fn):
             return self._wrap_asyncgen(fn)  # type: ignore[return-value]
         if inspect.iscoroutinefunction(fn):
+
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 return await self.acall(fn, *args, **kwargs)
+
             return async_wrapper  # type: ignore[return-value]
         if inspect.isgeneratorfunction(fn):
             return self._wrap_generator(fn)  # type: ignore[return-value]
@@ -337,6 +341,7 @@ class CircuitBreaker:
             else:
                 self._record(gen, SUCCESS, start)
             return result
+
         return wrapper  # type: ignore[return-value]
 
     def _wrap_generator(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -350,6 +355,7 @@ class CircuitBreaker:
                 raise
             self._succeed(gen, start)
             return result
+
         return wrapper
 
     def _wrap_asyncgen(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -363,14 +369,15 @@ class CircuitBreaker:
                 self._record(gen, self._classify(exc), start)
                 raise
             self._succeed(gen, start)
+
         return wrapper
 
-    def __enter__(self) -> "CircuitBreaker":
+    def __enter__(self) -> CircuitBreaker:
         entry = self._acquire()
         self._scope.set(self._scope.get() + (entry,))
         return self
 
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         stack = self._scope.get()
         (gen, start), rest = stack[-1], stack[:-1]
         self._scope.set(rest)
@@ -379,10 +386,10 @@ class CircuitBreaker:
         else:
             self._record(gen, self._classify(exc), start)
 
-    async def __aenter__(self) -> "CircuitBreaker":
+    async def __aenter__(self) -> CircuitBreaker:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
 
     # -------------------------------------------------------------- internals
@@ -394,7 +401,7 @@ class CircuitBreaker:
 
     def _acquire_slow(self) -> int:
         events: list[tuple[CircuitState, CircuitState]] = []
-        rejected: Optional[CircuitOpenError] = None
+        rejected: CircuitOpenError | None = None
         with self._lock:
             now = self._clock()
             self._advance(now, events)
@@ -448,7 +455,7 @@ class CircuitBreaker:
         self._fast_gen = gen if clean and self._fast_capable else -1
 
     def _record(self, gen: int, outcome: int, start: float) -> None:
-        events: Optional[list[tuple[CircuitState, CircuitState]]] = None
+        events: list[tuple[CircuitState, CircuitState]] | None = None
         with self._lock:
             if self._fast_capable:
                 self._flush()
@@ -492,8 +499,10 @@ class CircuitBreaker:
         if self._probe_total < self.half_open_calls:
             return
         total = self._probe_total
-        if (self._probe_failures >= self.failure_rate_threshold * total
-                or self._probe_slow >= self.slow_call_rate_threshold * total):
+        if (
+            self._probe_failures >= self.failure_rate_threshold * total
+            or self._probe_slow >= self.slow_call_rate_threshold * total
+        ):
             self._set(OPEN, "probes", now, events)
         else:
             self._set(CLOSED, "probes", now, events)
@@ -505,8 +514,7 @@ class CircuitBreaker:
         elif state is HALF_OPEN and self._probing and now >= self._probe_deadline:
             self._set(OPEN, "probe_timeout", now, events)
 
-    def _set(self, to: CircuitState, trigger: str, now: float,
-             events: list[tuple[CircuitState, CircuitState]]) -> None:
+    def _set(self, to: CircuitState, trigger: str, now: float, events: list[tuple[CircuitState, CircuitState]]) -> None:
         frm, gen = self._phase
         if trigger not in TRANSITIONS.get((frm, to), ()):
             raise RuntimeError(f"illegal circuit breaker transition {frm} -> {to} ({trigger})")
@@ -530,7 +538,7 @@ class CircuitBreaker:
         events.append((frm, to))
 
     def _break_duration(self) -> float:
-        duration = self.open_duration * self._backoff ** self._opens
+        duration = self.open_duration * self._backoff**self._opens
         if self._max_open is not None:
             duration = min(duration, self._max_open)
         if self._jitter:
@@ -564,11 +572,14 @@ class CircuitBreaker:
                 span = trace.get_current_span()
                 if span.is_recording():
                     for frm, to in events:
-                        span.add_event(semconv.CIRCUIT_BREAKER_TRANSITION_EVENT, {
-                            semconv.CIRCUIT_BREAKER_NAME: self.name,
-                            semconv.CIRCUIT_BREAKER_FROM: frm.value,
-                            semconv.CIRCUIT_BREAKER_TO: to.value,
-                        })
+                        span.add_event(
+                            semconv.CIRCUIT_BREAKER_TRANSITION_EVENT,
+                            {
+                                semconv.CIRCUIT_BREAKER_NAME: self.name,
+                                semconv.CIRCUIT_BREAKER_FROM: frm.value,
+                                semconv.CIRCUIT_BREAKER_TO: to.value,
+                            },
+                        )
             except Exception as exc:  # the application's span must not fail its call
                 _telemetry.log_internal_error(f"circuit breaker {self.name} transition event", exc)
         for frm, to in events:
@@ -628,16 +639,20 @@ def _install_instruments(meter: Meter, live: Callable[[], list[CircuitBreaker]])
             for breaker in live():
                 current = breaker.state
                 for s in CircuitState:
-                    yield Observation(1 if s is current else 0,
-                                      {name_key: breaker.name, semconv.CIRCUIT_BREAKER_STATE_ATTR: s.value})
+                    yield Observation(
+                        1 if s is current else 0, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_STATE_ATTR: s.value}
+                    )
+
         return _observable.observe("circuit breaker state", read)
 
     def transitions(options: CallbackOptions) -> Iterable[Observation]:
         def read() -> Iterable[Observation]:
             for breaker in live():
                 for (frm, to), n in breaker.counters()["transitions"].items():
-                    yield Observation(n, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_FROM: frm,
-                                          semconv.CIRCUIT_BREAKER_TO: to})
+                    yield Observation(
+                        n, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_FROM: frm, semconv.CIRCUIT_BREAKER_TO: to}
+                    )
+
         return _observable.observe("circuit breaker transitions", read)
 
     def calls(options: CallbackOptions) -> Iterable[Observation]:
@@ -645,6 +660,7 @@ def _install_instruments(meter: Meter, live: Callable[[], list[CircuitBreaker]])
             for breaker in live():
                 for outcome, n in breaker.counters()["calls"].items():
                     yield Observation(n, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_OUTCOME: outcome})
+
         return _observable.observe("circuit breaker calls", read)
 
     def rejected(options: CallbackOptions) -> Iterable[Observation]:
@@ -652,15 +668,21 @@ def _install_instruments(meter: Meter, live: Callable[[], list[CircuitBreaker]])
             for breaker in live():
                 for s, n in breaker.counters()["rejected"].items():
                     yield Observation(n, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_STATE_ATTR: s})
+
         return _observable.observe("circuit breaker rejected", read)
 
     meter.create_observable_up_down_counter(
-        semconv.CIRCUIT_BREAKER_STATE, [state], unit="1",
-        description="1 for the breaker's current state, 0 for the others.")
+        semconv.CIRCUIT_BREAKER_STATE,
+        [state],
+        unit="1",
+        description="1 for the breaker's current state, 0 for the others.",
+    )
     meter.create_observable_counter(
-        semconv.CIRCUIT_BREAKER_TRANSITIONS, [transitions], unit="{transition}", description="State transitions.")
+        semconv.CIRCUIT_BREAKER_TRANSITIONS, [transitions], unit="{transition}", description="State transitions."
+    )
     meter.create_observable_counter(
-        semconv.CIRCUIT_BREAKER_CALLS, [calls], unit="{call}", description="Calls let through, by outcome.")
+        semconv.CIRCUIT_BREAKER_CALLS, [calls], unit="{call}", description="Calls let through, by outcome."
+    )
     meter.create_observable_counter(
-        semconv.CIRCUIT_BREAKER_REJECTED, [rejected], unit="{call}",
-        description="Calls rejected with CircuitOpenError.")
+        semconv.CIRCUIT_BREAKER_REJECTED, [rejected], unit="{call}", description="Calls rejected with CircuitOpenError."
+    )

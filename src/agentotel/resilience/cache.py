@@ -39,14 +39,16 @@ import functools
 import math
 import threading
 import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, replace
-from typing import Any, Awaitable, Callable, Hashable, Optional, TypeVar, Union, overload
+from typing import Any, TypeVar, overload
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from agentotel import _telemetry, semconv
 from agentotel.resilience import _registry
+from agentotel.resilience._cache_stats import CacheStats
 from agentotel.resilience._cache_telemetry import (
     L2,
     CacheCounts,
@@ -56,7 +58,6 @@ from agentotel.resilience._cache_telemetry import (
     load_span,
     mark_span,
 )
-from agentotel.resilience._cache_stats import CacheStats
 from agentotel.resilience._lru import NEVER, LruTtlStore, estimate_size
 from agentotel.resilience._memoize import memoize
 from agentotel.resilience._redis_l2 import RedisL2, Serializer
@@ -66,7 +67,7 @@ __all__ = ["Cache", "CacheStats"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-TTL = Union[float, int, _dt.timedelta, None]
+TTL = float | int | _dt.timedelta | None
 
 _MISS: Any = object()  # the miss sentinel: a stored None is a value like any other
 
@@ -75,12 +76,12 @@ _MISS: Any = object()  # the miss sentinel: a stored None is a value like any ot
 class _Loaded:
     value: Any
     weight: int
-    ttl: Optional[float]  # None: the cache default
+    ttl: float | None  # None: the cache default
     from_l2: bool = False
-    load_time: Optional[float] = None  # set when the loader ran
+    load_time: float | None = None  # set when the loader ran
 
 
-def _check_ttl(ttl: TTL, what: str = "ttl") -> Optional[float]:
+def _check_ttl(ttl: TTL, what: str = "ttl") -> float | None:
     if ttl is None:
         return None
     if isinstance(ttl, _dt.timedelta):
@@ -89,9 +90,7 @@ def _check_ttl(ttl: TTL, what: str = "ttl") -> Optional[float]:
         raise TypeError(f"{what} must be a number of seconds, a timedelta or None; got {ttl!r}")
     seconds = float(ttl)
     if math.isnan(seconds) or seconds < 0:
-        raise ValueError(
-            f"{what} must be >= 0 seconds (0 expires at once, None or math.inf never); got {ttl!r}"
-        )
+        raise ValueError(f"{what} must be >= 0 seconds (0 expires at once, None or math.inf never); got {ttl!r}")
     return seconds
 
 
@@ -127,15 +126,15 @@ class Cache:
         *,
         max_entries: int = 1024,
         ttl: TTL = None,
-        max_bytes: Optional[int] = None,
+        max_bytes: int | None = None,
         clock: Callable[[], float] = time.monotonic,
-        weigher: Optional[Callable[[Hashable, Any], int]] = None,
+        weigher: Callable[[Hashable, Any], int] | None = None,
         l2: Any = None,
-        l2_serializer: Union[str, Serializer] = "json",
-        l2_namespace: Optional[str] = None,
+        l2_serializer: str | Serializer = "json",
+        l2_namespace: str | None = None,
         l2_retry_after: float = 5.0,
-        tracer_provider: Optional[TracerProvider] = None,
-        meter_provider: Optional[MeterProvider] = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty str; got {name!r}")
@@ -155,15 +154,18 @@ class Cache:
         self._hits = self._misses = self._coalesced = 0
         self._load_successes = self._load_failures = 0
         self._load_time = 0.0
-        self._l2: Optional[RedisL2] = None
+        self._l2: RedisL2 | None = None
         if l2 is not None:
             self._l2 = RedisL2(
-                l2, namespace=l2_namespace if l2_namespace is not None else f"agentotel:cache:{name}:",
-                serializer=l2_serializer, retry_after=l2_retry_after, clock=clock,
+                l2,
+                namespace=l2_namespace if l2_namespace is not None else f"agentotel:cache:{name}:",
+                serializer=l2_serializer,
+                retry_after=l2_retry_after,
+                clock=clock,
             )
         self._tracer = _telemetry.get_tracer(semconv.SCOPE_NAME, tracer_provider)
         self._meter = _telemetry.get_meter(semconv.SCOPE_NAME, meter_provider)
-        self._instruments: Optional[CacheInstruments] = None
+        self._instruments: CacheInstruments | None = None
         try:
             self._instruments = instruments_for(self._meter)
         except Exception as exc:
@@ -316,7 +318,7 @@ class Cache:
         return flight, False
 
     def _load_and_complete_sync(
-        self, key: Hashable, loader: Callable[[], T], ttl: Optional[float], flight: Optional[Flight]
+        self, key: Hashable, loader: Callable[[], T], ttl: float | None, flight: Flight | None
     ) -> T:
         try:
             loaded = self._load_sync(key, loader, ttl, flight)
@@ -328,9 +330,7 @@ class Cache:
             self._l2.set(key, loaded.value, self._effective_ttl(loaded.ttl))
         return loaded.value
 
-    def _load_sync(
-        self, key: Hashable, loader: Callable[[], Any], ttl: Optional[float], flight: Optional[Flight]
-    ) -> _Loaded:
+    def _load_sync(self, key: Hashable, loader: Callable[[], Any], ttl: float | None, flight: Flight | None) -> _Loaded:
         with load_span(self._tracer, self.name, key, flight) as span:
             if self._l2 is not None:
                 found, value, left = self._l2.get(key)
@@ -348,9 +348,7 @@ class Cache:
             loaded.weight = self._weigh(key, value)
             return loaded
 
-    async def aget_or_load(
-        self, key: Hashable, async_loader: Callable[[], Awaitable[T]], *, ttl: TTL = None
-    ) -> T:
+    async def aget_or_load(self, key: Hashable, async_loader: Callable[[], Awaitable[T]], *, ttl: TTL = None) -> T:
         """Async :meth:`get_or_load`: ``await async_loader()`` runs once per key, in its own task.
 
         Cancelling this call leaves other waiters waiting; the load is cancelled only
@@ -391,7 +389,7 @@ class Cache:
             raise
 
     async def _run_async_load(
-        self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: Optional[float], flight: Flight
+        self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: float | None, flight: Flight
     ) -> None:
         try:
             loaded = await self._load_async(key, async_loader, ttl, flight)
@@ -406,7 +404,7 @@ class Cache:
             await asyncio.to_thread(self._l2.set, key, loaded.value, self._effective_ttl(loaded.ttl))
 
     async def _load_async(
-        self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: Optional[float], flight: Flight
+        self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: float | None, flight: Flight
     ) -> _Loaded:
         with load_span(self._tracer, self.name, key, flight) as span:
             if self._l2 is not None:
@@ -427,7 +425,7 @@ class Cache:
             loaded.weight = self._weigh(key, value)
             return loaded
 
-    def _leave(self, key: Hashable, flight: Flight, future: "asyncio.Future[Any]") -> None:
+    def _leave(self, key: Hashable, flight: Flight, future: asyncio.Future[Any]) -> None:
         with self._lock:
             abandoned = flight.remove_async_waiter_locked(future)
             if abandoned and self._flights.get(key) is flight:
@@ -435,7 +433,7 @@ class Cache:
         task = flight.task
         if abandoned and task is not None and flight.loop is not None:
             try:
-                running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+                running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
                 running = None
             if flight.loop is running:
@@ -447,7 +445,7 @@ class Cache:
                     pass
 
     def _complete(
-        self, key: Hashable, flight: Optional[Flight], loaded: Optional[_Loaded], error: Optional[BaseException]
+        self, key: Hashable, flight: Flight | None, loaded: _Loaded | None, error: BaseException | None
     ) -> None:
         """Store the value and retire the flight in one locked step, then wake the waiters."""
         now = self._clock()
@@ -492,12 +490,10 @@ class Cache:
 
     @overload
     def memoize(
-        self, fn: None = None, *, ttl: TTL = None, key: Optional[Callable[..., Hashable]] = None
+        self, fn: None = None, *, ttl: TTL = None, key: Callable[..., Hashable] | None = None
     ) -> Callable[[F], F]: ...
 
-    def memoize(
-        self, fn: Optional[F] = None, *, ttl: TTL = None, key: Optional[Callable[..., Hashable]] = None
-    ) -> Any:
+    def memoize(self, fn: F | None = None, *, ttl: TTL = None, key: Callable[..., Hashable] | None = None) -> Any:
         """Decorate a sync or ``async def`` function so its results are cached (an async
         function's *result* is cached, never its coroutine), one call per key at a time.
 
@@ -515,10 +511,15 @@ class Cache:
         with self._lock:
             self._store.expire(now)
             snapshot = CacheStats(
-                hits=self._hits, misses=self._misses, load_successes=self._load_successes,
-                load_failures=self._load_failures, total_load_time=self._load_time,
-                evictions_by_cause=dict(self._store.removals), coalesced=self._coalesced,
-                entries=len(self._data), weight=self._store.weight,
+                hits=self._hits,
+                misses=self._misses,
+                load_successes=self._load_successes,
+                load_failures=self._load_failures,
+                total_load_time=self._load_time,
+                evictions_by_cause=dict(self._store.removals),
+                coalesced=self._coalesced,
+                entries=len(self._data),
+                weight=self._store.weight,
             )
         l2 = self._l2
         if l2 is None:
@@ -528,9 +529,17 @@ class Cache:
     def _counts(self) -> CacheCounts:
         s = self.stats()
         return CacheCounts(
-            name=self.name, hits=s.hits, misses=s.misses, l2_hits=s.l2_hits, l2_misses=s.l2_misses,
-            l2_errors=s.l2_errors, has_l2=self._l2 is not None, load_successes=s.load_successes,
-            load_failures=s.load_failures, removals=s.evictions_by_cause, entries=s.entries,
+            name=self.name,
+            hits=s.hits,
+            misses=s.misses,
+            l2_hits=s.l2_hits,
+            l2_misses=s.l2_misses,
+            l2_errors=s.l2_errors,
+            has_l2=self._l2 is not None,
+            load_successes=s.load_successes,
+            load_failures=s.load_failures,
+            removals=s.evictions_by_cause,
+            entries=s.entries,
         )
 
     def health_snapshot(self) -> dict[str, Any]:
@@ -569,26 +578,25 @@ class Cache:
             raise ValueError(f"Cache {self.name!r}: weigher returned {weight!r}; it must be an int >= 0")
         return weight
 
-    def _effective_ttl(self, ttl: Optional[float]) -> Optional[float]:
+    def _effective_ttl(self, ttl: float | None) -> float | None:
         seconds = self.ttl if ttl is None else ttl
         return None if seconds is None or seconds == NEVER else seconds
 
-    def _expires(self, ttl: Optional[float], now: float) -> float:
+    def _expires(self, ttl: float | None, now: float) -> float:
         seconds = self.ttl if ttl is None else ttl
         return NEVER if seconds is None else now + seconds  # now + inf is inf: never
 
-    def _l2_ttl(self, left: Optional[float], ttl: Optional[float] = None) -> Optional[float]:
+    def _l2_ttl(self, left: float | None, ttl: float | None = None) -> float | None:
         """L1 TTL for a value found in L2: the shorter of what Redis has left and our own TTL."""
         own = self._effective_ttl(ttl)
         if left is None:
             return ttl
         return left if own is None else min(left, own)
 
-    def _store_value(self, key: Hashable, value: Any, ttl: Optional[float], weight: int) -> None:
+    def _store_value(self, key: Hashable, value: Any, ttl: float | None, weight: int) -> None:
         now = self._clock()
         with self._lock:
             self._put_locked(key, value, ttl, weight, now)
 
-    def _put_locked(self, key: Hashable, value: Any, ttl: Optional[float], weight: int, now: float) -> None:
+    def _put_locked(self, key: Hashable, value: Any, ttl: float | None, weight: int, now: float) -> None:
         self._store.put(key, value, self._expires(ttl, now), weight, now, default_ttl=ttl is None)
-

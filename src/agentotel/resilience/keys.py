@@ -129,8 +129,7 @@ def _encode_compound(value: Any, path: str, active: set[int]) -> Any:
         return _encode_mapping(value, path, active)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {
-            f.name: _encode(getattr(value, f.name), f"{path}.{f.name}", active)
-            for f in dataclasses.fields(value)
+            f.name: _encode(getattr(value, f.name), f"{path}.{f.name}", active) for f in dataclasses.fields(value)
         }
         return _tagged("dataclass", [_qualname(type(value)), fields])
     model_dump = getattr(value, "model_dump", None)
@@ -145,12 +144,6 @@ def _encode_compound(value: Any, path: str, active: set[int]) -> Any:
 
 def _encode_mapping(value: Mapping[Any, Any], path: str, active: set[int]) -> Any:
     if all(type(k) is str for k in value):
-        return {
-            (_TAG + k if k.startswith(_TAG) else k): _encode(v, f"{path}[{k!r}]", active)
-            for k, v in value.items()
-        }
-    pairs = [
-        [_encode(k, f"{path}<key>", active), _encode(v, f"{path}[{k!r}]", active)]
-        for k, v in value.items()
-    ]
+        return {(_TAG + k if k.startswith(_TAG) else k): _encode(v, f"{path}[{k!r}]", active) for k, v in value.items()}
+    pairs = [[_encode(k, f"{path}<key>", active), _encode(v, f"{path}[{k!r}]", active)] for k, v in value.items()]
     return _tagged("map", sorted(pairs, key=lambda pair: _dumps(pair[0])))

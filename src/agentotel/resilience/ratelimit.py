@@ -30,7 +30,8 @@ import functools
 import inspect
 import threading
 import time
-from typing import Any, Awaitable, Callable, Iterable, Optional, TypeVar, Union
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
@@ -40,7 +41,7 @@ from agentotel.resilience import _observable, _registry
 __all__ = ["RateLimiter", "RateLimitExceeded"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-Tokens = Union[int, Callable[..., int]]
+Tokens = int | Callable[..., int]
 
 
 class RateLimitExceeded(Exception):
@@ -96,13 +97,13 @@ class RateLimiter:
         name: str,
         *,
         requests_per_minute: float,
-        tokens_per_minute: Optional[float] = None,
-        burst: Optional[float] = None,
+        tokens_per_minute: float | None = None,
+        burst: float | None = None,
         timeout: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        meter_provider: Optional[MeterProvider] = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if requests_per_minute <= 0 or (tokens_per_minute is not None and tokens_per_minute <= 0):
             raise ValueError("rates must be > 0")
@@ -120,17 +121,21 @@ class RateLimiter:
         self._admitted = 0
         self._waited = 0
         self._rejected = 0
-        self._last_rejection: Optional[float] = None
+        self._last_rejection: float | None = None
         self._provider = _observable.resolve_provider(meter_provider)
         _observable.ensure_instruments("rate_limiter", self._provider, _install_instruments)
         self._wait_histogram = _observable.histogram(
-            self._provider, semconv.RATE_LIMITER_WAIT_DURATION, "s", "Time spent waiting for a permit.",
-            semconv.RATE_LIMITER_WAIT_BUCKETS)
+            self._provider,
+            semconv.RATE_LIMITER_WAIT_DURATION,
+            "s",
+            "Time spent waiting for a permit.",
+            semconv.RATE_LIMITER_WAIT_BUCKETS,
+        )
         self._attrs = {semconv.RATE_LIMITER_NAME: name}
         _registry.register("rate_limiter", self)
 
     # --------------------------------------------------------------- acquire
-    def acquire(self, tokens: int = 0, *, timeout: Optional[float] = None) -> float:
+    def acquire(self, tokens: int = 0, *, timeout: float | None = None) -> float:
         """Take one request (and ``tokens``), sleeping if needed; returns the seconds waited.
 
         Raises :class:`RateLimitExceeded` without taking anything when the wait
@@ -146,7 +151,7 @@ class RateLimiter:
             self._record_wait(wait)
         return wait
 
-    async def aacquire(self, tokens: int = 0, *, timeout: Optional[float] = None) -> float:
+    async def aacquire(self, tokens: int = 0, *, timeout: float | None = None) -> float:
         """:meth:`acquire` for asyncio; a cancelled wait gives the reservation back."""
         wait = self._reserve(tokens, timeout)
         if wait > 0:
@@ -166,7 +171,7 @@ class RateLimiter:
             self._tokens.refill(self._clock())
             self._tokens.level = min(self._tokens.capacity, self._tokens.level - tokens)
 
-    def _reserve(self, tokens: int, timeout: Optional[float]) -> float:
+    def _reserve(self, tokens: int, timeout: float | None) -> float:
         if tokens < 0:
             raise ValueError("tokens must be >= 0")
         if tokens and self._tokens is not None and tokens > self._tokens.capacity:
@@ -209,38 +214,43 @@ class RateLimiter:
                 _telemetry.log_internal_error("rate limiter wait histogram", exc)
 
     # ------------------------------------------------- decorator and context
-    def limit(self, tokens: Tokens = 0, *, timeout: Optional[float] = None) -> Callable[[F], F]:
+    def limit(self, tokens: Tokens = 0, *, timeout: float | None = None) -> Callable[[F], F]:
         """Decorator: acquire before each call; ``tokens`` may be a function of the call's arguments."""
+
         def decorate(fn: F) -> F:
             def count(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
                 return tokens(*args, **kwargs) if callable(tokens) else tokens
 
             if inspect.iscoroutinefunction(fn):
+
                 @functools.wraps(fn)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                     await self.aacquire(count(args, kwargs), timeout=timeout)
                     return await fn(*args, **kwargs)
+
                 return async_wrapper  # type: ignore[return-value]
 
             @functools.wraps(fn)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 self.acquire(count(args, kwargs), timeout=timeout)
                 return fn(*args, **kwargs)
+
             return wrapper  # type: ignore[return-value]
+
         return decorate
 
     def __call__(self, fn: F) -> F:
         """``@limiter``: one request per call, default timeout."""
         return self.limit()(fn)
 
-    def __enter__(self) -> "RateLimiter":
+    def __enter__(self) -> RateLimiter:
         self.acquire()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         return None
 
-    async def __aenter__(self) -> "RateLimiter":
+    async def __aenter__(self) -> RateLimiter:
         await self.aacquire()
         return self
 
@@ -276,12 +286,19 @@ class RateLimiter:
 def _install_instruments(meter: Meter, live: Callable[[], list[RateLimiter]]) -> None:
     def counter(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
-            return _observable.observe(f"rate limiter {field}", lambda: [
-                Observation(getattr(limiter, field), {semconv.RATE_LIMITER_NAME: limiter.name})
-                for limiter in live()])
+            return _observable.observe(
+                f"rate limiter {field}",
+                lambda: [
+                    Observation(getattr(limiter, field), {semconv.RATE_LIMITER_NAME: limiter.name})
+                    for limiter in live()
+                ],
+            )
+
         return callback
 
-    meter.create_observable_counter(semconv.RATE_LIMITER_ADMITTED, [counter("_admitted")], unit="{request}",
-                                    description="Requests admitted.")
-    meter.create_observable_counter(semconv.RATE_LIMITER_REJECTED, [counter("_rejected")], unit="{request}",
-                                    description="Requests rejected.")
+    meter.create_observable_counter(
+        semconv.RATE_LIMITER_ADMITTED, [counter("_admitted")], unit="{request}", description="Requests admitted."
+    )
+    meter.create_observable_counter(
+        semconv.RATE_LIMITER_REJECTED, [counter("_rejected")], unit="{request}", description="Requests rejected."
+    )

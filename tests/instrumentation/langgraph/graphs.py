@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from typing import Annotated, Any, Optional, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send, interrupt
@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 #: Where nodes send "user work" spans (the test's capture; set by the ``telemetry`` fixture).
-user_tracer_provider: list[Optional[TracerProvider]] = [None]
+user_tracer_provider: list[TracerProvider | None] = [None]
 
 
 def user_span(name: str = "user work") -> None:
@@ -39,7 +39,7 @@ def _route(state: State) -> str:
     return "act" if state["x"] < 100 else END
 
 
-def linear_graph(name: Optional[str] = None) -> Any:
+def linear_graph(name: str | None = None) -> Any:
     """``plan -> (route) -> act -> END``."""
     builder = StateGraph(State)
     builder.add_node("plan", _plan)

@@ -69,8 +69,12 @@ def test_create_react_agent_tree_attributes_and_metrics(telemetry: TelemetryCapt
         "gen_ai.tool.type": "function",
     }
 
-    chat_attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-                  "gen_ai.request.model": "fake-gpt", "gen_ai.response.model": "fake-gpt-2026-01-01"}
+    chat_attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "fake-gpt",
+        "gen_ai.response.model": "fake-gpt-2026-01-01",
+    }
     [duration] = telemetry.metric_points("gen_ai.client.operation.duration")
     assert dict(duration.attributes) == chat_attrs and duration.count == 2
     tokens = {p.attributes["gen_ai.token.type"]: p for p in telemetry.metric_points("gen_ai.client.token.usage")}
@@ -79,13 +83,17 @@ def test_create_react_agent_tree_attributes_and_metrics(telemetry: TelemetryCapt
     assert (tokens["output"].sum, tokens["output"].count) == (14, 2)
     assert dict(tokens["input"].attributes) == {**chat_attrs, "gen_ai.token.type": "input"}
     [tool_duration] = telemetry.metric_points("gen_ai.execute_tool.duration")
-    assert dict(tool_duration.attributes) == {"gen_ai.operation.name": "execute_tool",
-                                             "gen_ai.tool.name": "lookup_parcel"}
+    assert dict(tool_duration.attributes) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "lookup_parcel",
+    }
     [agent_duration] = telemetry.metric_points("gen_ai.invoke_agent.duration")
-    assert dict(agent_duration.attributes) == {"gen_ai.operation.name": "invoke_agent",
-                                              "gen_ai.agent.name": "landuse"}
-    assert list(telemetry.metrics()["gen_ai.client.operation.duration"].data.data_points[0].explicit_bounds)[:3] \
-        == [0.01, 0.02, 0.04]
+    assert dict(agent_duration.attributes) == {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "landuse"}
+    assert list(telemetry.metrics()["gen_ai.client.operation.duration"].data.data_points[0].explicit_bounds)[:3] == [
+        0.01,
+        0.02,
+        0.04,
+    ]
     assert not telemetry.metric_points("gen_ai.invoke_workflow.duration")
 
 
@@ -135,8 +143,13 @@ def test_model_failure_inside_agent(telemetry: TelemetryCapture) -> None:
 
 
 # --------------------------------------------------------------------------- content capture
-CONTENT_KEYS = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
-                "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"}
+CONTENT_KEYS = {
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+}
 
 
 def test_no_content_by_default(telemetry: TelemetryCapture) -> None:
@@ -153,20 +166,22 @@ def test_content_on_spans_when_asked() -> None:
         react_agent().invoke({"messages": [("system", "Be brief."), ("user", "What is parcel 42?")]})
 
     first_chat = telemetry.spans("chat fake-gpt")[0]
-    assert json.loads(first_chat.attributes["gen_ai.system_instructions"]) == [
-        {"type": "text", "content": "Be brief."}
-    ]
+    assert json.loads(first_chat.attributes["gen_ai.system_instructions"]) == [{"type": "text", "content": "Be brief."}]
     assert json.loads(first_chat.attributes["gen_ai.input.messages"]) == [
         {"role": "user", "parts": [{"type": "text", "content": "What is parcel 42?"}]}
     ]
-    assert json.loads(first_chat.attributes["gen_ai.output.messages"]) == [{
-        "role": "assistant",
-        "parts": [{"type": "tool_call", "id": "call_2", "name": "lookup_parcel", "arguments": {"parcel": 42}}],
-        "finish_reason": "tool_calls",
-    }]
+    assert json.loads(first_chat.attributes["gen_ai.output.messages"]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "call_2", "name": "lookup_parcel", "arguments": {"parcel": 42}}],
+            "finish_reason": "tool_calls",
+        }
+    ]
     second_input = json.loads(telemetry.spans("chat fake-gpt")[1].attributes["gen_ai.input.messages"])
-    assert second_input[-1] == {"role": "tool", "parts": [
-        {"type": "tool_call_response", "id": "call_2", "response": "parcel 42: farmland"}]}
+    assert second_input[-1] == {
+        "role": "tool",
+        "parts": [{"type": "tool_call_response", "id": "call_2", "response": "parcel 42: farmland"}],
+    }
     tool = telemetry.span("execute_tool lookup_parcel")
     assert json.loads(tool.attributes["gen_ai.tool.call.arguments"]) == {"parcel": 42}
     assert json.loads(tool.attributes["gen_ai.tool.call.result"]) == "parcel 42: farmland"

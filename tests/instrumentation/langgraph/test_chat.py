@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import sys
 import types
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
@@ -44,8 +45,11 @@ def test_stream_span_covers_iteration(telemetry: TelemetryCapture) -> None:
     assert span.attributes["gen_ai.response.time_to_first_chunk"] >= 0
     [ttfc] = telemetry.metric_points("gen_ai.client.operation.time_to_first_chunk")
     assert ttfc.count == 1
-    assert dict(ttfc.attributes) == {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-                                     "gen_ai.request.model": "fake-gpt"}
+    assert dict(ttfc.attributes) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "fake-gpt",
+    }
 
 
 async def test_astream_span(telemetry: TelemetryCapture) -> None:
@@ -111,10 +115,19 @@ def test_failure_records_error_and_duration(telemetry: TelemetryCapture) -> None
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("openai", "openai"), ("anthropic", "anthropic"), ("bedrock_converse", "aws.bedrock"),
-     ("amazon_bedrock_chat", "aws.bedrock"), ("google_vertexai", "gcp.vertex_ai"),
-     ("google_genai", "gcp.gemini"), ("azure", "azure.ai.openai"), ("mistralai", "mistral_ai"),
-     ("xai", "x_ai"), ("Groq", "groq"), ("ollama", "ollama")],
+    [
+        ("openai", "openai"),
+        ("anthropic", "anthropic"),
+        ("bedrock_converse", "aws.bedrock"),
+        ("amazon_bedrock_chat", "aws.bedrock"),
+        ("google_vertexai", "gcp.vertex_ai"),
+        ("google_genai", "gcp.gemini"),
+        ("azure", "azure.ai.openai"),
+        ("mistralai", "mistral_ai"),
+        ("xai", "x_ai"),
+        ("Groq", "groq"),
+        ("ollama", "ollama"),
+    ],
 )
 def test_provider_names_are_normalised(telemetry: TelemetryCapture, raw: str, expected: str) -> None:
     answer_model(provider=raw).invoke("x")
@@ -141,8 +154,7 @@ def openai_sdk_instrumented(monkeypatch: pytest.MonkeyPatch) -> Any:
     module = types.ModuleType("fake_openai_v2_instrumentation")
     module.OpenAIInstrumentor = FakeOpenAIInstrumentor  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setitem(_providers.PROVIDER_SDK_INSTRUMENTORS, "openai",
-                        (f"{module.__name__}:OpenAIInstrumentor",))
+    monkeypatch.setitem(_providers.PROVIDER_SDK_INSTRUMENTORS, "openai", (f"{module.__name__}:OpenAIInstrumentor",))
     FakeOpenAIInstrumentor().instrument()
     yield
     FakeOpenAIInstrumentor().uninstrument()

@@ -40,9 +40,7 @@ def _query(con: Any, parcel: int) -> str:
         cursor.close()
 
 
-def test_duckdb_query_in_parallel_sync_nodes_nests_under_each_node(
-    telemetry: TelemetryCapture, database: Any
-) -> None:
+def test_duckdb_query_in_parallel_sync_nodes_nests_under_each_node(telemetry: TelemetryCapture, database: Any) -> None:
     def fan_out(state: State) -> list[Send]:
         return [Send("classify", {"parcel": p}) for p in (1, 2, 3)]
 
@@ -82,9 +80,7 @@ def test_duckdb_query_in_a_single_sync_node(telemetry: TelemetryCapture, databas
 
     builder.compile(name="single").invoke({"parcel": 2})
 
-    assert telemetry.tree() == (
-        "invoke_workflow single [INTERNAL]\n  lookup [INTERNAL]\n    SELECT parcels [CLIENT]"
-    )
+    assert telemetry.tree() == ("invoke_workflow single [INTERNAL]\n  lookup [INTERNAL]\n    SELECT parcels [CLIENT]")
 
 
 def test_tool_spans_nest_duckdb_and_user_spans(telemetry: TelemetryCapture, database: Any) -> None:
@@ -98,9 +94,7 @@ def test_tool_spans_nest_duckdb_and_user_spans(telemetry: TelemetryCapture, data
     message = land_use.invoke({"name": "land_use", "args": {"parcel": 3}, "id": "call_9", "type": "tool_call"})
 
     assert message.content == "urban"
-    assert telemetry.tree() == (
-        "execute_tool land_use [INTERNAL]\n  tool work [INTERNAL]\n  SELECT parcels [CLIENT]"
-    )
+    assert telemetry.tree() == ("execute_tool land_use [INTERNAL]\n  tool work [INTERNAL]\n  SELECT parcels [CLIENT]")
 
 
 async def test_async_node_tasks_nest_their_own_tasks(telemetry: TelemetryCapture) -> None:

@@ -35,13 +35,19 @@ def _hook_targets() -> dict[str, Any]:
     import langgraph.pregel._runner as runner
 
     return {
-        "invoke": Pregel.__dict__["invoke"], "ainvoke": Pregel.__dict__["ainvoke"],
-        "stream": Pregel.__dict__["stream"], "astream": Pregel.__dict__["astream"],
+        "invoke": Pregel.__dict__["invoke"],
+        "ainvoke": Pregel.__dict__["ainvoke"],
+        "stream": Pregel.__dict__["stream"],
+        "astream": Pregel.__dict__["astream"],
         "suppress": loop.PregelLoop.__dict__["_suppress_interrupt"],
-        "run_with_retry": runner.run_with_retry, "arun_with_retry": runner.arun_with_retry,
-        "tool_run": BaseTool.__dict__["run"], "tool_arun": BaseTool.__dict__["arun"],
-        "chat_invoke": BaseChatModel.__dict__["invoke"], "chat_ainvoke": BaseChatModel.__dict__["ainvoke"],
-        "chat_stream": BaseChatModel.__dict__["stream"], "chat_astream": BaseChatModel.__dict__["astream"],
+        "run_with_retry": runner.run_with_retry,
+        "arun_with_retry": runner.arun_with_retry,
+        "tool_run": BaseTool.__dict__["run"],
+        "tool_arun": BaseTool.__dict__["arun"],
+        "chat_invoke": BaseChatModel.__dict__["invoke"],
+        "chat_ainvoke": BaseChatModel.__dict__["ainvoke"],
+        "chat_stream": BaseChatModel.__dict__["stream"],
+        "chat_astream": BaseChatModel.__dict__["astream"],
     }
 
 
@@ -100,8 +106,9 @@ def test_missing_hook_point_is_reported_once_and_the_rest_works(caplog: pytest.L
 RUNS = 10_000 if os.environ.get("AGENTOTEL_SOAK") else 600
 
 
-def test_internal_state_stays_bounded_over_many_runs(telemetry: TelemetryCapture,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_state_stays_bounded_over_many_runs(
+    telemetry: TelemetryCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(INTERRUPTED_RUNS, "capacity", 50)
     graph, failing, approval = linear_graph("flow"), failing_graph(), interrupt_graph(InMemorySaver())
     for i in range(RUNS):

@@ -162,8 +162,9 @@ async def test_async_node_error(telemetry: TelemetryCapture) -> None:
 async def test_concurrent_ainvoke_give_separate_traces(telemetry: TelemetryCapture) -> None:
     graph = async_graph()
 
-    results = await asyncio.gather(*(graph.ainvoke({"x": i}, {"configurable": {"thread_id": f"c{i}"}})
-                                     for i in range(5)))
+    results = await asyncio.gather(
+        *(graph.ainvoke({"x": i}, {"configurable": {"thread_id": f"c{i}"}}) for i in range(5))
+    )
 
     assert [r["x"] for r in results] == [(i + 1) * 10 for i in range(5)]
     roots = telemetry.roots()
@@ -291,8 +292,5 @@ def test_functional_api_tasks_nest_under_the_entrypoint(telemetry: TelemetryCapt
     assert workflow.invoke([1, 2]) == [2, 4]
 
     assert telemetry.tree() == (
-        "invoke_workflow LangGraph [INTERNAL]\n"
-        "  workflow [INTERNAL]\n"
-        "    double [INTERNAL]\n"
-        "    double [INTERNAL]"
+        "invoke_workflow LangGraph [INTERNAL]\n  workflow [INTERNAL]\n    double [INTERNAL]\n    double [INTERNAL]"
     )

@@ -66,7 +66,7 @@ def main() -> int:
         results.append(run_once(run))
 
     burst_tracer = trace.get_tracer("pipeline-app.burst")
-    for i in range(args.burst):
+    for _i in range(args.burst):
         burst_tracer.start_span("burst").end()
     print(json.dumps(results), flush=True)
     if args.hold:
@@ -77,12 +77,18 @@ def main() -> int:
 
         setup = _sdk.current_setup()
         processors = setup.span_processors if setup else []
-        print(json.dumps({
-            "dropped": sum(p.dropped for p in processors),
-            "queued": sum(p.queued for p in processors),
-            "capacity": sum(p.capacity for p in processors),
-            "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        }), file=sys.stderr, flush=True)
+        print(
+            json.dumps(
+                {
+                    "dropped": sum(p.dropped for p in processors),
+                    "queued": sum(p.queued for p in processors),
+                    "capacity": sum(p.capacity for p in processors),
+                    "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                }
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     return 0
 
 

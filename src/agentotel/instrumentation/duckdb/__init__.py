@@ -29,7 +29,8 @@ also records ``db.query.parameter.<n>``. See ``docs/duckdb.md``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 import duckdb
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]

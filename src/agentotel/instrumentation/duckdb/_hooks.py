@@ -12,8 +12,9 @@ same object with its traceback). Relation and ``sql()`` hooks are in
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from time import perf_counter
-from typing import Any, Callable, Optional
+from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.trace import SpanKind
@@ -50,7 +51,7 @@ def adopt(hook: Original, original: Original) -> Original:
     return hook
 
 
-def query_text(query: Any) -> Optional[str]:
+def query_text(query: Any) -> str | None:
     """The SQL text of a ``query`` argument: a ``str`` or a ``duckdb.Statement``; None for anything else."""
     if type(query) is str:
         return query
@@ -60,7 +61,7 @@ def query_text(query: Any) -> Optional[str]:
     return text if isinstance(text, str) else None
 
 
-def _batch_size(parameters: Any) -> Optional[int]:
+def _batch_size(parameters: Any) -> int | None:
     try:
         return len(parameters)
     except TypeError:
@@ -74,7 +75,7 @@ def traced(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     parameters: Any = None,
-    batch_size: Optional[int] = None,
+    batch_size: int | None = None,
 ) -> Any:
     """Run ``call(*args, **kwargs)`` inside a span for ``prepared`` (the shared slow-path runner)."""
     __tracebackhide__ = True
@@ -176,13 +177,20 @@ def module_execute_hook(original: Original, tracer: QueryTracer, *, many: bool =
             log_internal_error("duckdb module execute", exc)
             return original(*args, **kwargs)
         batch_size = _batch_size(parameters) if many else None
-        return traced(tracer, prepared, original, args, kwargs,
-                       parameters if tracer.settings.capture_sql_parameters else None, batch_size)
+        return traced(
+            tracer,
+            prepared,
+            original,
+            args,
+            kwargs,
+            parameters if tracer.settings.capture_sql_parameters else None,
+            batch_size,
+        )
 
     return adopt(execute, original)
 
 
-def module_namespace(tracer: QueryTracer, kwargs: dict[str, Any]) -> Optional[str]:
+def module_namespace(tracer: QueryTracer, kwargs: dict[str, Any]) -> str | None:
     connection = kwargs.get("connection")
     if connection is None:
         return MEMORY  # the default connection is an in-memory database

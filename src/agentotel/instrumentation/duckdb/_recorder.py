@@ -16,7 +16,8 @@ from __future__ import annotations
 import collections
 import threading
 import weakref
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
@@ -39,11 +40,11 @@ class DeferredHistogram:
     create the same instruments twice (the SDK warns and keeps the first).
     """
 
-    _by_meter: "weakref.WeakKeyDictionary[Meter, DeferredHistogram]" = weakref.WeakKeyDictionary()
+    _by_meter: weakref.WeakKeyDictionary[Meter, DeferredHistogram] = weakref.WeakKeyDictionary()
     _lock = threading.Lock()
 
     @classmethod
-    def for_meter(cls, meter: Meter) -> "DeferredHistogram":
+    def for_meter(cls, meter: Meter) -> DeferredHistogram:
         """The ``db.client.operation.duration`` front for ``meter`` (created on first use)."""
         with cls._lock:
             try:
@@ -67,7 +68,8 @@ class DeferredHistogram:
         self._oldest = 0.0
         # Never reports a point: its callback is our hook to drain just before each collection.
         meter.create_observable_gauge(
-            _FLUSH_HOOK, callbacks=[self._before_collect],
+            _FLUSH_HOOK,
+            callbacks=[self._before_collect],
             description="Internal: drains batched DuckDB durations before a collection; reports nothing.",
         )
 

@@ -10,7 +10,8 @@ returns is not another execution.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 
@@ -18,8 +19,15 @@ from agentotel._telemetry import log_internal_error
 from agentotel.instrumentation.duckdb._hooks import Original, adopt, guard, module_namespace, query_text, traced
 from agentotel.instrumentation.duckdb._tracer import Prepared, QueryTracer
 
-__all__ = ["Relations", "TERMINALS", "iter_rows_hook", "module_sql_hook", "relation_query_hook", "sql_hook",
-           "terminal_hook"]
+__all__ = [
+    "Relations",
+    "TERMINALS",
+    "iter_rows_hook",
+    "module_sql_hook",
+    "relation_query_hook",
+    "sql_hook",
+    "terminal_hook",
+]
 
 
 class _Ran:
@@ -37,7 +45,7 @@ class _RelationInfo:
 
     __slots__ = ("text", "namespace", "streaming")
 
-    def __init__(self, text: str, namespace: Optional[str]) -> None:
+    def __init__(self, text: str, namespace: str | None) -> None:
         self.text = text
         self.namespace = namespace
         self.streaming = False
@@ -50,7 +58,7 @@ class Relations:
         self._tracer = tracer
         self._map: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
-    def remember(self, relation: Any, text: Optional[str], namespace: Optional[str]) -> None:
+    def remember(self, relation: Any, text: str | None, namespace: str | None) -> None:
         """Note what ``relation`` will run (``text``), or that it already ran (``text=None``); never raises."""
         if relation is None:
             return
@@ -87,7 +95,7 @@ def _run_sql(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     query: Any,
-    namespace: Optional[str],
+    namespace: str | None,
 ) -> Any:
     """``sql()``: a span only for what runs now; a lazy SELECT is remembered for its terminal."""
     __tracebackhide__ = True
@@ -96,12 +104,12 @@ def _run_sql(
         if text is None:
             return original(*args, **kwargs)
         statement = tracer.statement(text)
-        now: Optional[Prepared] = None  # what runs at the call
-        later: Optional[str] = None  # the lazy SELECT a terminal will run
+        now: Prepared | None = None  # what runs at the call
+        later: str | None = None  # the lazy SELECT a terminal will run
         if statement.lazy and statement.statement_count <= 1:
             later = text
         elif statement.lazy:  # a script: the statements before the last run now, the last stays lazy
-            now, later = tracer.prepare(text[: statement.last_start], namespace), text[statement.last_start:]
+            now, later = tracer.prepare(text[: statement.last_start], namespace), text[statement.last_start :]
         else:
             now = tracer.prepare(text, namespace)
         parameters = kwargs.get("params") if tracer.settings.capture_sql_parameters else None
@@ -165,26 +173,57 @@ def relation_query_hook(original: Original, tracer: QueryTracer, relations: Rela
 _READ = "{sql}"
 TERMINALS: dict[str, str] = {
     # reads (the relation's own statement)
-    "fetchall": _READ, "fetchnumpy": _READ, "df": _READ, "fetchdf": _READ, "to_df": _READ,
-    "fetch_df_chunk": _READ, "torch": _READ, "tf": _READ, "arrow": _READ, "to_arrow_table": _READ,
-    "to_arrow_reader": _READ, "fetch_arrow_table": _READ, "fetch_arrow_reader": _READ,
-    "fetch_record_batch": _READ, "record_batch": _READ, "pl": _READ, "to_dicts": _READ,
-    "__arrow_c_stream__": _READ, "show": _READ, "preview": _READ, "execute": _READ, "materialize": _READ,
-    "fetchone": _READ, "fetchmany": _READ, "iter_rows": _READ,
+    "fetchall": _READ,
+    "fetchnumpy": _READ,
+    "df": _READ,
+    "fetchdf": _READ,
+    "to_df": _READ,
+    "fetch_df_chunk": _READ,
+    "torch": _READ,
+    "tf": _READ,
+    "arrow": _READ,
+    "to_arrow_table": _READ,
+    "to_arrow_reader": _READ,
+    "fetch_arrow_table": _READ,
+    "fetch_arrow_reader": _READ,
+    "fetch_record_batch": _READ,
+    "record_batch": _READ,
+    "pl": _READ,
+    "to_dicts": _READ,
+    "__arrow_c_stream__": _READ,
+    "show": _READ,
+    "preview": _READ,
+    "execute": _READ,
+    "materialize": _READ,
+    "fetchone": _READ,
+    "fetchmany": _READ,
+    "iter_rows": _READ,
     # writes built around it
-    "create": "CREATE TABLE {name} AS {sql}", "to_table": "CREATE TABLE {name} AS {sql}",
+    "create": "CREATE TABLE {name} AS {sql}",
+    "to_table": "CREATE TABLE {name} AS {sql}",
     "insert_into": "INSERT INTO {name} {sql}",
-    "create_view": "CREATE VIEW {name} AS {sql}", "to_view": "CREATE VIEW {name} AS {sql}",
-    "write_csv": "COPY ({sql}) TO ?", "to_csv": "COPY ({sql}) TO ?",
-    "write_parquet": "COPY ({sql}) TO ?", "to_parquet": "COPY ({sql}) TO ?",
-    "insert": "INSERT INTO {table} VALUES (?)", "update": "UPDATE {table} SET ?",
+    "create_view": "CREATE VIEW {name} AS {sql}",
+    "to_view": "CREATE VIEW {name} AS {sql}",
+    "write_csv": "COPY ({sql}) TO ?",
+    "to_csv": "COPY ({sql}) TO ?",
+    "write_parquet": "COPY ({sql}) TO ?",
+    "to_parquet": "COPY ({sql}) TO ?",
+    "insert": "INSERT INTO {table} VALUES (?)",
+    "update": "UPDATE {table} SET ?",
     "explain": "EXPLAIN {sql}",
 }
 _STREAMING = frozenset({"fetchone", "fetchmany"})
 
 
-def _statement_of(relations: Relations, tracer: QueryTracer, relation: Any, method: str,
-                  template: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[Prepared]:
+def _statement_of(
+    relations: Relations,
+    tracer: QueryTracer,
+    relation: Any,
+    method: str,
+    template: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Prepared | None:
     info = relations.info(relation)
     if info is _RAN:
         return None

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import traceback
 import weakref
+from collections.abc import Mapping
 from time import perf_counter
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -37,7 +38,7 @@ def namespace_of_database(database: object) -> str:
     if text in ("", ":memory:", ":default:"):
         return semconv.DB_NAMESPACE_MEMORY
     if text.startswith(":memory:"):
-        return text[len(":memory:"):] or semconv.DB_NAMESPACE_MEMORY
+        return text[len(":memory:") :] or semconv.DB_NAMESPACE_MEMORY
     if text.startswith(("md:", "motherduck:")):
         return text.split(":", 1)[1].split("?", 1)[0] or text
     stem = os.path.splitext(os.path.basename(text.rstrip("/\\")))[0]
@@ -59,7 +60,7 @@ class ConnectionNamespaces:
         self._by_id: dict[int, str] = {}
         self._refs: dict[int, weakref.ref[Any]] = {}
 
-    def get(self, connection: Any) -> Optional[str]:
+    def get(self, connection: Any) -> str | None:
         """The connection's namespace, or None when we did not see it opened."""
         return self._by_id.get(id(connection))
 
@@ -83,7 +84,7 @@ class Prepared:
 
     __slots__ = ("statement", "name", "span_attributes", "metric_attributes", "_error_attributes")
 
-    def __init__(self, statement: Statement, namespace: Optional[str], capture_text: bool) -> None:
+    def __init__(self, statement: Statement, namespace: str | None, capture_text: bool) -> None:
         self.statement = statement
         self.name = statement.summary or statement.operation or semconv.DB_SPAN_NAME_FALLBACK
         metric: dict[str, Any] = {semconv.DB_SYSTEM_NAME: semconv.DB_SYSTEM_DUCKDB}
@@ -129,12 +130,12 @@ class QueryTracer:
         self._statements = StatementCache(
             settings.sql_cache_size, max_length=self._max_length, keep_literals=self._keep_literals
         )
-        self._prepared: BoundedLRU[tuple[str, Optional[str]], Prepared] = BoundedLRU(settings.sql_cache_size)
+        self._prepared: BoundedLRU[tuple[str, str | None], Prepared] = BoundedLRU(settings.sql_cache_size)
         #: Connection -> db.namespace, filled by the connect/cursor hooks (connections have no __dict__).
         self.namespaces = ConnectionNamespaces()
 
     # ------------------------------------------------------------ preparing
-    def prepare(self, query: str, namespace: Optional[str]) -> Prepared:
+    def prepare(self, query: str, namespace: str | None) -> Prepared:
         """The :class:`Prepared` for ``query`` on ``namespace``, from the LRU when there."""
         key = (query, namespace)
         found = self._prepared.get(key)
@@ -153,7 +154,7 @@ class QueryTracer:
         """Start the span for one execution of ``prepared`` (not made current)."""
         return self.tracer.start_span(prepared.name, kind=_CLIENT, attributes=prepared.span_attributes)
 
-    def add_call_attributes(self, span: Span, prepared: Prepared, parameters: Any, batch_size: Optional[int]) -> None:
+    def add_call_attributes(self, span: Span, prepared: Prepared, parameters: Any, batch_size: int | None) -> None:
         """Per-call attributes: batch size, and parameter values when the user opted in."""
         if batch_size is not None and batch_size >= 2:
             span.set_attribute(semconv.DB_OPERATION_BATCH_SIZE, batch_size)
@@ -169,7 +170,7 @@ class QueryTracer:
         for key, value in items:
             span.set_attribute(f"{semconv.DB_QUERY_PARAMETER_PREFIX}.{key}", str(value)[:limit])
 
-    def finish(self, span: Span, prepared: Prepared, started: float, batch_size: Optional[int] = None) -> None:
+    def finish(self, span: Span, prepared: Prepared, started: float, batch_size: int | None = None) -> None:
         """End a successful execution: end the span, record the duration."""
         now = perf_counter()
         span.end()

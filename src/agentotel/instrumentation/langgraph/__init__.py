@@ -63,12 +63,12 @@ emit nothing afterwards.
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
-import langgraph  # noqa: F401  (target library: a missing one skips this instrumentor)
 import langchain_core  # noqa: F401
+import langgraph  # noqa: F401  (target library: a missing one skips this instrumentor)
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from agentotel.instrumentation.langgraph import _patches
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS

@@ -14,7 +14,8 @@ read from the returned message, or from the chunks of a stream as they pass
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -26,8 +27,7 @@ from agentotel.instrumentation.langgraph._content import chat_input, chat_output
 from agentotel.instrumentation.langgraph._providers import normalize_provider, provider_sdk_instrumented
 from agentotel.instrumentation.langgraph._setup import Hooks
 
-__all__ = ["ChatOperation", "CHAT_SPAN_KEY", "invoke_wrapper", "ainvoke_wrapper", "stream_wrapper",
-           "astream_wrapper"]
+__all__ = ["ChatOperation", "CHAT_SPAN_KEY", "invoke_wrapper", "ainvoke_wrapper", "stream_wrapper", "astream_wrapper"]
 
 #: Context key holding the chat span we made current (to spot nested calls of the same operation).
 CHAT_SPAN_KEY = otel_context.create_key("agentotel.langgraph.chat_span")
@@ -41,24 +41,36 @@ _NOT_PARAMS = frozenset({"config", "stop"})
 class ChatOperation(SpanOperation):
     """One chat call: span, duration, token usage, time to first chunk, optional content."""
 
-    __slots__ = ("hooks", "_input_tokens", "_output_tokens", "_cache_read", "_cache_creation", "_reasoning",
-                 "_response_model", "_response_id", "_finish_reason", "_first_chunk", "_message", "captured")
+    __slots__ = (
+        "hooks",
+        "_input_tokens",
+        "_output_tokens",
+        "_cache_read",
+        "_cache_creation",
+        "_reasoning",
+        "_response_model",
+        "_response_id",
+        "_finish_reason",
+        "_first_chunk",
+        "_message",
+        "captured",
+    )
 
     def __init__(self, hooks: Hooks, span: Any, metric_attributes: dict[str, Any], parent: Any) -> None:
         super().__init__(span, hooks.chat_duration, metric_attributes, parent)
         self.context = otel_context.set_value(CHAT_SPAN_KEY, span, self.context)
         self.hooks = hooks
-        self._input_tokens: Optional[int] = None
-        self._output_tokens: Optional[int] = None
-        self._cache_read: Optional[int] = None
-        self._cache_creation: Optional[int] = None
-        self._reasoning: Optional[int] = None
-        self._response_model: Optional[str] = None
-        self._response_id: Optional[str] = None
-        self._finish_reason: Optional[str] = None
+        self._input_tokens: int | None = None
+        self._output_tokens: int | None = None
+        self._cache_read: int | None = None
+        self._cache_creation: int | None = None
+        self._reasoning: int | None = None
+        self._response_model: str | None = None
+        self._response_id: str | None = None
+        self._finish_reason: str | None = None
         self._first_chunk = True
         self._message: Any = None
-        self.captured: Optional[dict[str, Any]] = None
+        self.captured: dict[str, Any] | None = None
 
     # ------------------------------------------------------------- responses
     def on_message(self, message: Any) -> None:
@@ -137,17 +149,13 @@ class ChatOperation(SpanOperation):
                     self.captured[semconv.GEN_AI_OUTPUT_MESSAGES] = chat_output(self._message, self._finish_reason)
                 record_content(span, hooks.content, self.captured, hooks.max_content_length, CHAT_CONTENT_EVENT)
         if self._input_tokens is not None:
-            hooks.token_usage.record(
-                self._input_tokens, {**metric_attributes, semconv.GEN_AI_TOKEN_TYPE: "input"}
-            )
+            hooks.token_usage.record(self._input_tokens, {**metric_attributes, semconv.GEN_AI_TOKEN_TYPE: "input"})
         if self._output_tokens is not None:
-            hooks.token_usage.record(
-                self._output_tokens, {**metric_attributes, semconv.GEN_AI_TOKEN_TYPE: "output"}
-            )
+            hooks.token_usage.record(self._output_tokens, {**metric_attributes, semconv.GEN_AI_TOKEN_TYPE: "output"})
         super()._end(metric_attributes)
 
 
-def _add(total: Optional[int], value: Any) -> Optional[int]:
+def _add(total: int | None, value: Any) -> int | None:
     if not isinstance(value, int):
         return total
     return value if total is None else total + value
@@ -155,7 +163,7 @@ def _add(total: Optional[int], value: Any) -> Optional[int]:
 
 def _start_chat(
     hooks: Hooks, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool
-) -> Optional[ChatOperation]:
+) -> ChatOperation | None:
     parent = otel_context.get_current()
     if otel_context.get_value(CHAT_SPAN_KEY, parent) is trace.get_current_span(parent):
         return None  # inside our own chat span: the same call, seen again one level down
@@ -199,7 +207,7 @@ def _start_chat(
     return operation
 
 
-def _safe_start(hooks: Hooks, model: Any, args: Any, kwargs: Any, stream: bool) -> Optional[ChatOperation]:
+def _safe_start(hooks: Hooks, model: Any, args: Any, kwargs: Any, stream: bool) -> ChatOperation | None:
     try:
         return _start_chat(hooks, model, args, kwargs, stream)
     except Exception as exc:

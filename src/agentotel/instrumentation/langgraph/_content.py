@@ -9,7 +9,8 @@ go to ``gen_ai.system_instructions``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from opentelemetry.trace import Span
 
@@ -19,6 +20,8 @@ from agentotel._jsoncap import capped_json
 __all__ = ["capped_json", "message_parts", "chat_input", "chat_output", "record_content"]
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+
+
 def _content_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "content": content}] if content else []
@@ -42,16 +45,19 @@ def message_parts(message: Any) -> dict[str, Any]:
     if kind == "tool":
         return {
             "role": role,
-            "parts": [{
-                "type": "tool_call_response",
-                "id": getattr(message, "tool_call_id", None),
-                "response": getattr(message, "content", None),
-            }],
+            "parts": [
+                {
+                    "type": "tool_call_response",
+                    "id": getattr(message, "tool_call_id", None),
+                    "response": getattr(message, "content", None),
+                }
+            ],
         }
     parts = _content_parts(getattr(message, "content", None))
     for call in getattr(message, "tool_calls", None) or ():
-        parts.append({"type": "tool_call", "id": call.get("id"), "name": call.get("name"),
-                      "arguments": call.get("args")})
+        parts.append(
+            {"type": "tool_call", "id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
+        )
     return {"role": role, "parts": parts}
 
 
@@ -67,7 +73,7 @@ def chat_input(messages: Iterable[Any]) -> tuple[list[dict[str, Any]], list[dict
     return system, others
 
 
-def chat_output(message: Any, finish_reason: Optional[str]) -> list[dict[str, Any]]:
+def chat_output(message: Any, finish_reason: str | None) -> list[dict[str, Any]]:
     """The completion as the ``gen_ai.output.messages`` list."""
     entry = message_parts(message)
     entry["role"] = "assistant"

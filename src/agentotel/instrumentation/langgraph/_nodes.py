@@ -11,7 +11,8 @@ internal tasks (``__start__`` and other names starting with ``__``) are skipped.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from opentelemetry import context as otel_context
@@ -31,7 +32,7 @@ class NodeOperation(SpanOperation):
 
     __slots__ = ()
 
-    def _failed(self, exc: BaseException) -> Optional[str]:
+    def _failed(self, exc: BaseException) -> str | None:
         if isinstance(exc, GraphBubbleUp):
             if isinstance(exc, GraphInterrupt):
                 self.span.add_event(semconv.LANGGRAPH_INTERRUPT_EVENT)
@@ -39,7 +40,7 @@ class NodeOperation(SpanOperation):
         return super()._failed(exc)
 
 
-def _start_node(hooks: Hooks, task: Any) -> Optional[NodeOperation]:
+def _start_node(hooks: Hooks, task: Any) -> NodeOperation | None:
     name = task.name
     if name.startswith("__"):
         return None
@@ -56,7 +57,7 @@ def _start_node(hooks: Hooks, task: Any) -> Optional[NodeOperation]:
     return NodeOperation(span, None, {}, parent)
 
 
-def _safe_start(hooks: Hooks, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[NodeOperation]:
+def _safe_start(hooks: Hooks, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NodeOperation | None:
     try:
         return _start_node(hooks, args[0] if args else kwargs["task"])
     except Exception as exc:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
@@ -44,7 +45,7 @@ class PatchPoint:
         owner = f"{self.owner}." if self.owner else ""
         return f"{self.modules[0]}.{owner}{self.attribute}"
 
-    def resolve(self) -> Optional[Any]:
+    def resolve(self) -> Any | None:
         """The object holding ``attribute`` (class or module), or ``None`` when not found."""
         for module_name in self.modules:
             try:
@@ -93,7 +94,8 @@ def apply(hooks: Hooks, points: tuple[PatchPoint, ...] = PATCH_POINTS) -> list[t
                 _reported_missing.add(point.label)
                 _logger.warning(
                     "agentotel: %s not found in the installed LangGraph/LangChain versions; "
-                    "its spans are skipped, the rest of the LangGraph instrumentation works.", point.label,
+                    "its spans are skipped, the rest of the LangGraph instrumentation works.",
+                    point.label,
                 )
             continue
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Optional
 
 from opentelemetry.trace import SpanContext
 
@@ -31,7 +30,7 @@ class InterruptedRuns:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
-    def pop(self, thread_id: str) -> Optional[SpanContext]:
+    def pop(self, thread_id: str) -> SpanContext | None:
         """Take out and return the interrupted run's root span context, if any."""
         with self._lock:
             return self._entries.pop(thread_id, None)

@@ -20,7 +20,8 @@ root span and carries ``langgraph.resumed=true``.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from langgraph.types import Command
@@ -32,8 +33,17 @@ from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, a
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import Hooks
 
-__all__ = ["GraphRun", "RUN_KEY", "current_run", "is_agent_graph", "invoke_wrapper", "ainvoke_wrapper",
-           "stream_wrapper", "astream_wrapper", "loop_exit_wrapper"]
+__all__ = [
+    "GraphRun",
+    "RUN_KEY",
+    "current_run",
+    "is_agent_graph",
+    "invoke_wrapper",
+    "ainvoke_wrapper",
+    "stream_wrapper",
+    "astream_wrapper",
+    "loop_exit_wrapper",
+]
 
 #: Context key holding the :class:`GraphRun` in progress.
 RUN_KEY = otel_context.create_key("agentotel.langgraph.run")
@@ -52,7 +62,7 @@ class GraphRun(SpanOperation):
         histogram: Any,
         metric_attributes: dict[str, Any],
         parent: Any,
-        thread_id: Optional[str],
+        thread_id: str | None,
         top_level: bool,
     ) -> None:
         super().__init__(span, histogram, metric_attributes, parent)
@@ -67,7 +77,7 @@ class GraphRun(SpanOperation):
         if self.top_level and self.thread_id is not None:
             INTERRUPTED_RUNS.remember(self.thread_id, self.span.get_span_context())
 
-    def _failed(self, exc: BaseException) -> Optional[str]:
+    def _failed(self, exc: BaseException) -> str | None:
         if isinstance(exc, GraphBubbleUp):
             if isinstance(exc, GraphInterrupt):
                 self.interrupted()
@@ -75,7 +85,7 @@ class GraphRun(SpanOperation):
         return super()._failed(exc)
 
 
-def current_run() -> Optional[GraphRun]:
+def current_run() -> GraphRun | None:
     """The run whose context is current, if any."""
     return otel_context.get_value(RUN_KEY)  # type: ignore[return-value]
 
@@ -83,7 +93,7 @@ def current_run() -> Optional[GraphRun]:
 # --------------------------------------------------------------------------- #
 # Agent or workflow
 # --------------------------------------------------------------------------- #
-_agent_graphs: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+_agent_graphs: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _is_tool_node(runnable: Any) -> bool:
@@ -117,7 +127,7 @@ def _compute_is_agent(graph: Any) -> bool:
 # --------------------------------------------------------------------------- #
 # Starting a run
 # --------------------------------------------------------------------------- #
-def _thread_id(config: Any, graph: Any, outer: Optional[GraphRun]) -> Optional[str]:
+def _thread_id(config: Any, graph: Any, outer: GraphRun | None) -> str | None:
     for candidate in (config, getattr(graph, "config", None)):
         if candidate:
             configurable = candidate.get("configurable")
@@ -130,7 +140,7 @@ def _thread_id(config: Any, graph: Any, outer: Optional[GraphRun]) -> Optional[s
 
 def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GraphRun:
     parent = otel_context.get_current()
-    outer: Optional[GraphRun] = otel_context.get_value(RUN_KEY, parent)  # type: ignore[assignment]
+    outer: GraphRun | None = otel_context.get_value(RUN_KEY, parent)  # type: ignore[assignment]
     run_input = args[0] if args else kwargs.get("input")
     config = args[1] if len(args) > 1 else kwargs.get("config")
     name = (config.get("run_name") if config else None) or getattr(graph, "name", None) or "LangGraph"
@@ -138,11 +148,15 @@ def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str
 
     if is_agent_graph(graph):
         operation, name_key, histogram = (
-            semconv.GEN_AI_OPERATION_INVOKE_AGENT, semconv.GEN_AI_AGENT_NAME, hooks.agent_duration
+            semconv.GEN_AI_OPERATION_INVOKE_AGENT,
+            semconv.GEN_AI_AGENT_NAME,
+            hooks.agent_duration,
         )
     else:
         operation, name_key, histogram = (
-            semconv.GEN_AI_OPERATION_INVOKE_WORKFLOW, semconv.GEN_AI_WORKFLOW_NAME, hooks.workflow_duration
+            semconv.GEN_AI_OPERATION_INVOKE_WORKFLOW,
+            semconv.GEN_AI_WORKFLOW_NAME,
+            hooks.workflow_duration,
         )
     metric_attributes = {semconv.GEN_AI_OPERATION_NAME: operation, name_key: name}
     attributes: dict[str, Any] = dict(metric_attributes)
@@ -162,7 +176,7 @@ def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str
     return GraphRun(span, histogram, metric_attributes, parent, thread_id, top_level=outer is None)
 
 
-def _safe_start(hooks: Hooks, graph: Any, args: Any, kwargs: Any) -> Optional[GraphRun]:
+def _safe_start(hooks: Hooks, graph: Any, args: Any, kwargs: Any) -> GraphRun | None:
     try:
         return _start_run(hooks, graph, args, kwargs)
     except Exception as exc:
@@ -172,7 +186,7 @@ def _safe_start(hooks: Hooks, graph: Any, args: Any, kwargs: Any) -> Optional[Gr
 
 def _delegated(graph: Any) -> bool:
     """True when this ``stream``/``astream`` call is the one ``invoke``/``ainvoke`` makes for its run."""
-    run: Optional[GraphRun] = otel_context.get_value(RUN_KEY)  # type: ignore[assignment]
+    run: GraphRun | None = otel_context.get_value(RUN_KEY)  # type: ignore[assignment]
     if run is not None and run.delegated_to is graph:
         run.delegated_to = None
         return True

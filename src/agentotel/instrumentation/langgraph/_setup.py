@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from opentelemetry.metrics import Histogram, Meter, MeterProvider
 from opentelemetry.trace import Tracer, TracerProvider
@@ -32,15 +31,13 @@ class Hooks:
 
 
 def _histogram(meter: Meter, name: str, unit: str, description: str, buckets: list[float]) -> Histogram:
-    return meter.create_histogram(
-        name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets
-    )
+    return meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets)
 
 
 def make_hooks(
-    tracer_provider: Optional[TracerProvider] = None,
-    meter_provider: Optional[MeterProvider] = None,
-    settings: Optional[Settings] = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    settings: Settings | None = None,
 ) -> Hooks:
     """Build the tracer and the GenAI histograms (names, units, buckets from :mod:`agentotel.semconv`)."""
     settings = settings or _telemetry.current_settings()
@@ -51,12 +48,18 @@ def make_hooks(
             meter, semconv.GEN_AI_CLIENT_OPERATION_DURATION, "s", "Duration of chat model calls.", _SECONDS
         ),
         token_usage=_histogram(
-            meter, semconv.GEN_AI_CLIENT_TOKEN_USAGE, "{token}", "Tokens used per chat call, by type.",
+            meter,
+            semconv.GEN_AI_CLIENT_TOKEN_USAGE,
+            "{token}",
+            "Tokens used per chat call, by type.",
             list(semconv.GEN_AI_CLIENT_TOKEN_USAGE_BUCKETS),
         ),
         time_to_first_chunk=_histogram(
-            meter, semconv.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, "s",
-            "Time to the first chunk of streamed chat calls.", _SECONDS,
+            meter,
+            semconv.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
+            "s",
+            "Time to the first chunk of streamed chat calls.",
+            _SECONDS,
         ),
         agent_duration=_histogram(
             meter, semconv.GEN_AI_INVOKE_AGENT_DURATION, "s", "Duration of agent runs.", _SECONDS

@@ -9,7 +9,8 @@ caches) nest under the tool span.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -35,7 +36,7 @@ class ToolOperation(SpanOperation):
     def __init__(self, hooks: Hooks, span: Any, metric_attributes: dict[str, Any], parent: Any) -> None:
         super().__init__(span, hooks.tool_duration, metric_attributes, parent)
         self.hooks = hooks
-        self.captured: Optional[dict[str, Any]] = None
+        self.captured: dict[str, Any] | None = None
 
     def on_result(self, result: Any) -> None:
         """Inspect the tool's return value: handled errors, captured result."""
@@ -50,8 +51,9 @@ class ToolOperation(SpanOperation):
 
     def _end(self, metric_attributes: Any) -> None:
         if self.captured is not None:
-            record_content(self.span, self.hooks.content, self.captured, self.hooks.max_content_length,
-                           TOOL_CONTENT_EVENT)
+            record_content(
+                self.span, self.hooks.content, self.captured, self.hooks.max_content_length, TOOL_CONTENT_EVENT
+            )
         super()._end(metric_attributes)
 
 
@@ -80,7 +82,7 @@ def _start_tool(hooks: Hooks, tool: Any, args: tuple[Any, ...], kwargs: dict[str
     return operation
 
 
-def _safe_start(hooks: Hooks, tool: Any, args: Any, kwargs: Any) -> Optional[ToolOperation]:
+def _safe_start(hooks: Hooks, tool: Any, args: Any, kwargs: Any) -> ToolOperation | None:
     try:
         return _start_tool(hooks, tool, args, kwargs)
     except Exception as exc:
