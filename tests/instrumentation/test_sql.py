@@ -29,14 +29,25 @@ from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, MAX_SUMMARY_LENGTH
             None,
         ),
         ("SELECT * FROM t WHERE id IN (SELECT id FROM u)", "SELECT t SELECT u", "SELECT", None),
-        ("WITH recent AS (SELECT * FROM orders) SELECT * FROM recent", "SELECT orders SELECT", "SELECT", "orders"),
+        ("WITH recent AS (SELECT * FROM orders) SELECT * FROM recent", "SELECT orders", "SELECT", "orders"),
+        ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r", "SELECT", "SELECT", None),
+        ("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x", "INSERT t", "INSERT", "t"),
+        ("WITH a AS (SELECT 1), b AS (SELECT 2) SELECT * FROM a, b", "SELECT", "SELECT", None),
+        ("SELECT (SELECT max(a) FROM t), (SELECT 2)", "SELECT SELECT t", "SELECT", "t"),
+        ("SELECT 1 UNION ALL SELECT 2", "SELECT", "SELECT", None),
+        ("SELECT * FROM a UNION SELECT * FROM b", "SELECT a SELECT b", "SELECT", None),
+        ("CREATE TABLE t AS SELECT 1 AS a", "CREATE TABLE t", "CREATE TABLE", "t"),
+        ('SELECT * FROM "/tmp/pytest-7/run3/x.parquet"', "SELECT", "SELECT", None),
+        ('SELECT * FROM "data/*.csv" JOIN t USING (id)', "SELECT t", "SELECT", "t"),
+        ('SELECT * FROM "s3://bucket/key.json"', "SELECT", "SELECT", None),
+        ('SELECT * FROM "__duckdb_source_a1c2d8a81530_17" AS "df_e749fa287619e3c5"', "SELECT", "SELECT", None),
         (
-            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r",
-            "SELECT SELECT SELECT",
+            'WITH df AS NOT MATERIALIZED (SELECT * FROM "__duckdb_source_a1c2d8a81530_5") '
+            'SELECT * FROM (FROM df) AS "unnamed_relation_e316a08902ee523b"',
+            "SELECT",
             "SELECT",
             None,
         ),
-        ("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x", "SELECT INSERT t SELECT", "INSERT", "t"),
         (
             "INSERT INTO archive SELECT s.id FROM shipping s JOIN status ss ON s.id = ss.id",
             "INSERT archive SELECT shipping status",
@@ -269,3 +280,48 @@ def test_cache_size_zero_disables_it() -> None:
     cache = StatementCache(0, max_length=2048, keep_literals=False)
     cache.get("SELECT 1")
     assert len(cache) == 0
+
+
+_LITERAL_VALUES = st.one_of(
+    _LITERAL_BODY.map(lambda body: _quote(body, 0)),
+    _LITERAL_BODY.map(lambda body: _quote(body, 1)),
+    _LITERAL_BODY.map(lambda body: _quote(body, 2)),
+    st.integers(0, 10**12).map(str),
+    st.floats(0, 1e9, allow_nan=False).map(repr),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(template=st.sampled_from(_TEMPLATES), first=_LITERAL_VALUES, second=_LITERAL_VALUES)
+def test_texts_of_one_shape_analyse_exactly_like_a_fresh_analysis(template: str, first: str, second: str) -> None:
+    """The cache answers a new literal from the shape it has seen, and the answer is the full analysis."""
+    cache = StatementCache(16, max_length=2048, keep_literals=False)
+    cache.get(template.format(lit=first))
+    query = template.format(lit=second)
+    assert cache.get(query) == analyze(query)
+
+
+_SOUP_WORDS = ["SELECT", "FROM", "t", "a1", "e", "x", "E", "_", "$", "$a", "$a$", "?", ".", "..", ",", "(", ")", ";",
+               " ", "\n", "--", "/*", "*/", "\\", '"', "'", "''", "-"]  # fmt: skip
+_SOUP_LITERALS = ["1", "12", "1.5", ".5", "1e5", "0x1F", "1_0", "'s'", "'it''s'", "e'\\''", "E'x'", "x'0f'",
+                  "b'01'", "$$d$$", "$q$ 'x' $q$", "'--'", "'/*'", "'\"'"]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    skeleton=st.lists(st.one_of(st.sampled_from(_SOUP_WORDS), st.none()), max_size=24),
+    first=st.lists(st.sampled_from(_SOUP_LITERALS), min_size=24, max_size=24),
+    second=st.lists(st.sampled_from(_SOUP_LITERALS), min_size=24, max_size=24),
+)
+def test_the_shape_cache_agrees_with_analysis_on_any_token_soup(
+    skeleton: list[str | None], first: list[str], second: list[str]
+) -> None:
+    """Two texts of one skeleton with other literals: the second is answered from the shape, exactly."""
+
+    def fill(literals: list[str]) -> str:
+        return "".join(literals[i] if word is None else word for i, word in enumerate(skeleton))
+
+    cache = StatementCache(16, max_length=2048, keep_literals=False)
+    cache.get(fill(first))
+    query = fill(second)
+    assert cache.get(query) == analyze(query)
