@@ -25,6 +25,7 @@ Variants:
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -38,9 +39,24 @@ from opentelemetry.trace import SpanKind
 
 from agentotel.instrumentation.duckdb import DuckDBInstrumentor
 
-QUERIES = {
-    "SELECT 42": "SELECT 42",
-    "10k-row aggregate": "SELECT g, count(*), sum(v) FROM facts GROUP BY g ORDER BY g",
+_distinct = itertools.count()
+
+
+def _fixed(text: str) -> Callable[[], str]:
+    return lambda: text
+
+
+def _distinct_literals() -> str:
+    """A text never run before (a new literal each call): a miss of every statement cache, DuckDB's too."""
+    return f"SELECT g FROM facts WHERE v = {next(_distinct)} AND 'k{next(_distinct)}' <> ''"
+
+
+#: Each row: how the text of each execution is made.
+QUERIES: dict[str, Callable[[], str]] = {
+    "SELECT 42": _fixed("SELECT 42"),
+    "10k-row aggregate": _fixed("SELECT g, count(*), sum(v) FROM facts GROUP BY g ORDER BY g"),
+    "distinct literals (cache miss)": _distinct_literals,
+    "same, repeated (cache hit)": _fixed("SELECT g FROM facts WHERE v = 17 AND 'k18' <> ''"),
 }
 
 
@@ -55,6 +71,7 @@ def breakdown(reps: int, n: int) -> None:
     from opentelemetry.trace import SpanKind
 
     from agentotel._config import Settings
+    from agentotel.instrumentation.duckdb import _hooks, _scope
     from agentotel.instrumentation.duckdb._hooks import execute_hook
     from agentotel.instrumentation.duckdb._tracer import QueryTracer
 
@@ -65,7 +82,7 @@ def breakdown(reps: int, n: int) -> None:
     con = duckdb.connect()
     con.execute("SET threads = 1")
     cur = con.cursor()
-    query_tracer.namespaces[cur] = "memory"
+    query_tracer.connections[cur] = "memory"
     cls = duckdb.DuckDBPyConnection
     original = vars(cls)["execute"]
     fixed = query_tracer.prepare("SELECT 42", "memory")
@@ -90,7 +107,7 @@ def breakdown(reps: int, n: int) -> None:
     def with_lookup(self: Any, *a: Any, **k: Any) -> Any:
         if get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return original(self, *a, **k)
-        prepared = query_tracer.prepare(a[0], query_tracer.namespaces.get(self))
+        prepared = query_tracer.prepare(a[0], query_tracer.connections.get(self))
         span = tracer.start_span(prepared.name, kind=client, attributes=prepared.span_attributes)
         result = original(self, *a, **k)
         span.end()
@@ -99,7 +116,7 @@ def breakdown(reps: int, n: int) -> None:
     def with_direct_record(self: Any, *a: Any, **k: Any) -> Any:
         if get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return original(self, *a, **k)
-        prepared = query_tracer.prepare(a[0], query_tracer.namespaces.get(self))
+        prepared = query_tracer.prepare(a[0], query_tracer.connections.get(self))
         span = tracer.start_span(prepared.name, kind=client, attributes=prepared.span_attributes)
         started = time.perf_counter()
         result = original(self, *a, **k)
@@ -113,7 +130,8 @@ def breakdown(reps: int, n: int) -> None:
         "+ 6 precomputed attributes": with_attributes,
         "+ statement LRU and namespace lookup": with_lookup,
         "+ duration metric, direct Histogram.record": with_direct_record,
-        "agentotel hook (duration batched)": execute_hook(original, query_tracer),
+        "agentotel hook, DuckDB called directly": execute_hook(original, query_tracer),
+        "agentotel hook (caller's scope, duration batched)": execute_hook(original, query_tracer),
     }
 
     def run() -> None:
@@ -130,10 +148,13 @@ def breakdown(reps: int, n: int) -> None:
         if name not in hooks:
             return timed(bare, n)[1]
         cls.execute = hooks[name]  # type: ignore[method-assign]
+        if name == "agentotel hook, DuckDB called directly":
+            _hooks.call_in_scope = _scope._call_directly  # what the caller's scope costs, by its absence
         try:
             return timed(run, n)[1]
         finally:
             cls.execute = original  # type: ignore[method-assign]
+            _hooks.call_in_scope = _scope.call_in_scope
 
     med = {
         name: value * 1e6
@@ -175,16 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.reps} reps x {args.queries} queries per variant\n"
     )
     rows: dict[str, list[list[str]]] = {"wall": [], "thread CPU": []}
-    for label, query in QUERIES.items():
-        n = args.queries if label == "SELECT 42" else max(args.queries // 10, 20)
+    for label, make_query in QUERIES.items():
+        n = max(args.queries // 10, 20) if label == "10k-row aggregate" else args.queries
 
-        def raw(query: str = query) -> None:
-            raw_cur.execute(query)
+        def raw(query: Callable[[], str] = make_query) -> None:
+            raw_cur.execute(query())
             raw_cur.fetchall()
 
-        def bare(query: str = query) -> None:
+        def bare(query: Callable[[], str] = make_query) -> None:
             span = tracer.start_span("SELECT")
-            raw_cur.execute(query)
+            raw_cur.execute(query())
             raw_cur.fetchall()
             span.end()
 
@@ -194,17 +215,17 @@ def main(argv: list[str] | None = None) -> int:
             "db.operation.name": "SELECT",
             "db.collection.name": "landuse",
             "db.query.summary": "SELECT landuse",
-            "db.query.text": query,
+            "db.query.text": make_query(),
         }
 
-        def bare_attrs(query: str = query, attributes: dict[str, str] = attributes) -> None:
+        def bare_attrs(query: Callable[[], str] = make_query, attributes: dict[str, str] = attributes) -> None:
             span = tracer.start_span("SELECT", kind=SpanKind.CLIENT, attributes=attributes)
-            raw_cur.execute(query)
+            raw_cur.execute(query())
             raw_cur.fetchall()
             span.end()
 
-        def dbapi(query: str = query) -> None:
-            dbapi_cur.execute(query)
+        def dbapi(query: Callable[[], str] = make_query) -> None:
+            dbapi_cur.execute(query())
             dbapi_cur.fetchall()
 
         variants: dict[str, Callable[[], None]] = {
@@ -243,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{over['agentotel'] / over['bare+attrs']:.2f}",
                 ]
             )
+    miss_vs_hit = {clock: float(cells[2][6]) / float(cells[3][6]) for clock, cells in rows.items()}
     for clock, cells in rows.items():
         print(f"\n{clock} (µs per query, medians):\n")
         print_table(
@@ -263,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
             cells,
         )
+        print(f"\nagentotel overhead of a statement-cache miss / of a hit: {miss_vs_hit[clock]:.2f}")
     tracer_provider.shutdown()
     meter_provider.shutdown()
     if args.breakdown:

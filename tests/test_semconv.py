@@ -103,7 +103,7 @@ def test_catalogue_has_no_duplicates():
 
 
 def test_every_metric_constant_is_in_the_catalogue():
-    catalogued = {metric.name for metric in semconv.METRICS}
+    catalogued = {metric.name for metric in semconv.METRICS} | {a.key for a in semconv.ATTRIBUTES}
     metric_like = {
         value
         for const, value in _string_constants().items()

@@ -99,6 +99,13 @@ def _non_negative_int(raw: str) -> int:
     return number
 
 
+def _non_negative_number(raw: str) -> float:
+    number = float(raw.strip())
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(raw)
+    return number
+
+
 def _name_list(raw: str) -> frozenset[str]:
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
@@ -165,6 +172,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "Entries in the bounded map of sanitised query texts and summaries (0 disables it).",
     ),
     Option(
+        "slow_query_threshold_ms",
+        "AGENTOTEL_DUCKDB_SLOW_QUERY_MS",
+        _non_negative_number,
+        "a number of milliseconds >= 0",
+        None,
+        "DuckDB statements at least this slow get their operator profile as a span event (off by default).",
+    ),
+    Option(
         "process_metrics",
         "AGENTOTEL_PROCESS_METRICS",
         parse_bool,
@@ -195,6 +210,7 @@ class Settings:
     capture_cache_keys: bool = False
     max_attribute_length: int = 2048
     sql_cache_size: int = 1024
+    slow_query_threshold_ms: float | None = None
     process_metrics: bool = True
     disabled_instrumentations: frozenset[str] = frozenset()
 
@@ -223,6 +239,11 @@ def _validate_keywords(overrides: Mapping[str, Any]) -> dict[str, Any]:
             continue
         elif keyword == "disabled_instrumentations":
             value = frozenset(value)
+        elif keyword == "slow_query_threshold_ms":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                report_bad_value(keyword, value, option.accepted, option.default)
+                continue
+            value = float(value)
         elif isinstance(option.default, bool) and not isinstance(value, bool):
             report_bad_value(keyword, value, option.accepted, option.default)
             continue

@@ -52,6 +52,7 @@ DB_RESPONSE_RETURNED_ROWS: Final = "db.response.returned_rows"
 DB_RESPONSE_STATUS_CODE: Final = "db.response.status_code"
 DB_NAMESPACE_MEMORY: Final = "memory"
 DB_SPAN_NAME_FALLBACK: Final = "duckdb"  # span name when no summary can be made
+AGENTOTEL_DUCKDB_PROFILE: Final = "agentotel.duckdb.profile"  # span event of a slow statement, and its attribute
 
 DB_CLIENT_OPERATION_DURATION: Final = "db.client.operation.duration"
 DB_CLIENT_OPERATION_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
@@ -346,6 +347,7 @@ SPANS: Final[tuple[Span, ...]] = (
             DB_QUERY_SUMMARY,
             DB_QUERY_TEXT,
             DB_OPERATION_BATCH_SIZE,
+            DB_RESPONSE_RETURNED_ROWS,
             ERROR_TYPE,
         ),
     ),
@@ -377,6 +379,17 @@ ATTRIBUTES: Final[tuple[Attribute, ...]] = (
         "(verbatim with `capture_sql_parameters`), length-capped.",
     ),
     Attribute(DB_OPERATION_BATCH_SIZE, "int", "Number of parameter sets passed to `executemany` (when > 1)."),
+    Attribute(
+        DB_RESPONSE_RETURNED_ROWS,
+        "int",
+        "Rows the statement returned, when they are fetched whole (or to the end) through its span.",
+    ),
+    Attribute(
+        AGENTOTEL_DUCKDB_PROFILE,
+        "string",
+        "On the `agentotel.duckdb.profile` event of a slow statement: DuckDB's operator tree as JSON "
+        "(operator, seconds, rows), capped.",
+    ),
     Attribute(f"{DB_QUERY_PARAMETER_PREFIX}.<key>", "string", "Query parameter values.", opt_in=True),
     Attribute(GEN_AI_OPERATION_NAME, "string", "`invoke_workflow`, `invoke_agent`, `execute_tool` or `chat`."),
     Attribute(GEN_AI_WORKFLOW_NAME, "string", "Graph name."),

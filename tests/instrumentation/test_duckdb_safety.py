@@ -130,7 +130,7 @@ def test_suppress_instrumentation_is_honoured() -> None:
             con.sql("SELECT 2").fetchall()
             duckdb.execute("SELECT 3").fetchall()
         assert telemetry.spans() == []
-        con.execute("SELECT 4")
+        con.execute("SELECT 4").fetchall()
         assert len(telemetry.spans()) == 1
 
 
@@ -229,21 +229,6 @@ def test_emitted_names_are_in_the_semconv_registry() -> None:
             assert base in registry["attributes"], key
         for point in telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION):
             assert set(point.attributes) <= set(registry["attributes"])
-
-
-def test_connection_namespaces_forget_dead_connections() -> None:
-    from agentotel.instrumentation.duckdb._tracer import ConnectionNamespaces
-
-    namespaces = ConnectionNamespaces()
-    connection = duckdb.connect()
-    namespaces[connection] = "memory"
-    assert namespaces.get(connection) == "memory" and len(namespaces) == 1
-    connection.close()
-    del connection
-    import gc
-
-    gc.collect()
-    assert len(namespaces) == 0
 
 
 def test_unsampled_spans_still_record_the_duration() -> None:

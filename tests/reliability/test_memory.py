@@ -115,7 +115,7 @@ def test_duckdb_distinct_queries(counted: SpanCounter) -> None:
 
     growth = measure("duckdb", lambda: run(0, 2_000), lambda: run(2_000, QUERIES), QUERIES)
     assert len(tracer._prepared) <= tracer.settings.sql_cache_size
-    assert len(tracer.namespaces) <= len(connections) + 2
+    assert len(tracer.connections) <= len(connections) + 2
     assert counted.open == 0 and counted.ended >= QUERIES
     assert growth < RSS_LIMIT_MIB["duckdb"]
     assert_no_leaked_context()

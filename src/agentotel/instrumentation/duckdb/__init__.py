@@ -29,6 +29,7 @@ also records ``db.query.parameter.<n>``. See ``docs/duckdb.md``.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -37,7 +38,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from agentotel._telemetry import current_settings, get_meter, get_tracer, log_internal_error
 from agentotel.instrumentation._patching import Patch, install
-from agentotel.instrumentation.duckdb import _hooks, _relations
+from agentotel.instrumentation.duckdb import _hooks, _relations, _rows
 from agentotel.instrumentation.duckdb._tracer import QueryTracer
 from agentotel.instrumentation.duckdb.package import _instruments
 
@@ -64,6 +65,7 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         relations = _relations.Relations(tracer)
         self._tracer = tracer
+        atexit.register(tracer.connections.end_all)  # before the SDK's own exit hook exports the spans
         self._patches = []
         for owner, name, make in _targets(tracer, relations):
             if name not in dir(owner):
@@ -76,6 +78,8 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._tracer is not None:
             self._tracer.active = False
+            atexit.unregister(self._tracer.connections.end_all)
+            self._tracer.connections.end_all()
             self._tracer.durations.flush()
         for patch in reversed(getattr(self, "_patches", [])):
             try:
@@ -105,6 +109,11 @@ def _targets(tracer: QueryTracer, relations: _relations.Relations) -> list[tuple
     for name in ("sql", "query", "from_query"):
         targets.append((connection, name, lambda o: _relations.sql_hook(o, tracer, relations)))
         targets.append((duckdb, name, lambda o: _relations.module_sql_hook(o, tracer, relations)))
+    for name in sorted(_rows.ALL | _rows.PART | _rows.READER):
+        targets.append((connection, name, lambda o, n=name: _hooks.fetch_hook(o, tracer, n)))
+        targets.append((duckdb, name, lambda o, n=name: _hooks.module_fetch_hook(o, tracer, n)))
+    targets.append((connection, "close", lambda o: _hooks.close_hook(o, tracer)))
+    targets.append((duckdb, "close", lambda o: _hooks.close_hook(o, tracer, module=True)))
     for name in _relations.TERMINALS:
         factory = _relations.iter_rows_hook if name == "iter_rows" else _relations.terminal_hook
         targets.append((relation, name, lambda o, n=name, f=factory: f(o, tracer, relations, n)))

@@ -2,18 +2,27 @@
 
 Each factory takes the original attribute and the :class:`QueryTracer` and
 returns a plain function (no ``wrapt`` proxy on the per-query path). Every hook
-follows the same rules: pass straight through when tracing is off or
-suppressed; if our own code fails, log it and run the query as if we were not
-there; let the user's exception through untouched (``raise`` re-raises the
-same object with its traceback). Relation and ``sql()`` hooks are in
-:mod:`._relations`.
+follows the same rules:
+
+* DuckDB is called exactly once, never from inside an ``except`` block of ours,
+  and always through :func:`._scope.call_in_scope`, so that replacement scans
+  (``FROM df``) see the caller's variables and nothing of ours;
+* pass straight through when tracing is off or suppressed;
+* if our own code fails, log it and run the statement as if we were not there;
+* the user's exception propagates as DuckDB raised it (same object, message,
+  ``__cause__``, ``__context__``); the span records it.
+
+Relation and ``sql()`` hooks are in :mod:`._relations`.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
-from time import perf_counter
+from functools import partial
+from time import perf_counter, time_ns
+from types import FrameType, FunctionType
 from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
@@ -21,23 +30,32 @@ from opentelemetry.trace import SpanKind
 
 from agentotel import semconv
 from agentotel._telemetry import log_internal_error
+from agentotel.instrumentation.duckdb import _rows as rows
+from agentotel.instrumentation.duckdb._connections import DEFAULT, UnreadResult
+from agentotel.instrumentation.duckdb._rows import count_rows
+from agentotel.instrumentation.duckdb._scope import call_in_scope, caller_scope
 from agentotel.instrumentation.duckdb._tracer import Prepared, QueryTracer, namespace_of_database
 
 __all__ = [
     "adopt",
+    "close_hook",
     "connect_hook",
     "connection_child_hook",
     "default_connection_hook",
     "execute_hook",
+    "fetch_hook",
     "guard",
     "module_execute_hook",
+    "module_fetch_hook",
     "module_namespace",
     "query_text",
+    "run_failing_lazily",
     "traced",
 ]
 
 MEMORY = semconv.DB_NAMESPACE_MEMORY
 _CLIENT = SpanKind.CLIENT
+_getframe = sys._getframe
 Original = Callable[..., Any]
 #: ``guard.busy`` is True while a statement of ours runs on this thread: a terminal called inside
 #: another (``to_dicts`` -> ``fetchall``) is the same execution and gets no span of its own.
@@ -71,26 +89,37 @@ def _batch_size(parameters: Any) -> int | None:
 def traced(
     tracer: QueryTracer,
     prepared: Prepared,
-    call: Original,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    scope: FrameType,
+    call: Callable[[], Any],
     parameters: Any = None,
     batch_size: int | None = None,
+    *,
+    connection: Any = None,
+    count: str | None = None,
+    unread: bool = False,
 ) -> Any:
-    """Run ``call(*args, **kwargs)`` inside a span for ``prepared`` (the shared slow-path runner)."""
+    """Return ``call()`` (run in ``scope``) inside a span for ``prepared`` (the shared slow-path runner).
+
+    ``connection`` is where the statement ran (for a slow statement's profile); ``count`` names the fetch
+    method whose result gives ``db.response.returned_rows``; with ``unread`` the rows stay on the
+    connection the call returns, and so does the span until they are fetched.
+    """
     __tracebackhide__ = True
+    span = None
     try:
         span = tracer.start(prepared)
         if span.is_recording() and (parameters is not None or batch_size is not None):
             tracer.add_call_attributes(span, prepared, parameters, batch_size)
-        started = tracer.clock()
+        started = perf_counter()
     except Exception as exc:
         log_internal_error("duckdb span start", exc)
-        return call(*args, **kwargs)
+        span = None
+    if span is None:
+        return call_in_scope(scope, call)
     busy = getattr(guard, "busy", False)
     guard.busy = True
     try:
-        result = call(*args, **kwargs)
+        result = call_in_scope(scope, call)
     except BaseException as exc:
         guard.busy = busy
         try:
@@ -100,46 +129,79 @@ def traced(
         raise
     guard.busy = busy
     try:
-        tracer.finish(span, prepared, started, batch_size)
+        rows = None if count is None else count_rows(count, result)
+        tracer.finish(span, prepared, started, batch_size, connection=connection, rows=rows, unread=unread)
     except Exception as ours:
         log_internal_error("duckdb span end", ours)
     return result
 
 
+def run_failing_lazily(
+    tracer: QueryTracer, text: str | None, namespace: str | None, scope: FrameType, call: Callable[[], Any]
+) -> Any:
+    """Return ``call()`` for a statement that runs later (a lazy relation); a span only if the call fails.
+
+    Building a lazy relation binds its statement: a missing table or a type error
+    raises here, and that failed statement gets its span, started when the call was.
+    """
+    __tracebackhide__ = True
+    started_ns = time_ns()
+    started = perf_counter()
+    try:
+        return call_in_scope(scope, call)
+    except BaseException as exc:
+        if text is not None and not getattr(guard, "busy", False):
+            try:
+                prepared = tracer.prepare(text, namespace)
+                tracer.fail(tracer.start(prepared, start_time=started_ns), prepared, started, exc)
+            except Exception as ours:
+                log_internal_error("duckdb span end", ours)
+        raise
+
+
 # ---------------------------------------------------------------------------- execute / executemany
 def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False) -> Original:
     """``DuckDBPyConnection.execute`` / ``executemany`` (cursors are connections too)."""
-    namespaces = tracer.namespaces
+    connections = tracer.connections
     prepare = tracer.prepare
     start_span = tracer.tracer.start_span
     finish = tracer.finish
     fail = tracer.fail
     record = tracer.durations.record
+    profiles = tracer.profiles
     capture_parameters = tracer.settings.capture_sql_parameters
+    rule = tracer.scope_rule
 
     def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
+        scope = caller_scope(_getframe(1), rule)
+        call = partial(original, self, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
-            return original(self, *args, **kwargs)
+            return call_in_scope(scope, call)
+        span = None
         try:
+            earlier = connections.take(self)  # rows of the statement before: gone once this one runs
+            if earlier is not None:
+                earlier.end()
             query = args[0] if args else kwargs.get("query")
             text = query if type(query) is str else query_text(query)
-            if text is None:
-                return original(self, *args, **kwargs)
-            prepared = prepare(text, namespaces.get(self))
-            span = start_span(prepared.name, kind=_CLIENT, attributes=prepared.span_attributes)
-            batch_size = None
-            if many or capture_parameters:
-                parameters = args[1] if len(args) > 1 else kwargs.get("parameters")
-                batch_size = _batch_size(parameters) if many else None
-                if span.is_recording():
+            if text is not None:
+                prepared = prepare(text, connections.get(self))
+                batch_size = parameters = None
+                if many or capture_parameters:
+                    parameters = args[1] if len(args) > 1 else kwargs.get("parameters")
+                    batch_size = _batch_size(parameters) if many else None
+                span = start_span(prepared.name, kind=_CLIENT, attributes=prepared.span_attributes)
+                if parameters is not None and span.is_recording():
                     tracer.add_call_attributes(span, prepared, parameters, batch_size)
-            started = perf_counter()
+                started = perf_counter()
         except Exception as exc:
             log_internal_error("duckdb execute", exc)
-            return original(self, *args, **kwargs)
+            span = None
+        if span is None:
+            return call_in_scope(scope, call)
         try:
-            result = original(self, *args, **kwargs)
+            result = call_in_scope(scope, call)
         except BaseException as exc:
             try:
                 fail(span, prepared, started, exc)
@@ -147,12 +209,15 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
                 log_internal_error("duckdb execute", ours)
             raise
         try:
-            if batch_size is None:  # the common case, inlined
+            if batch_size is None and profiles.threshold is None:  # the common case, inlined
                 now = perf_counter()
-                span.end()
                 record(now - started, prepared.metric_attributes, now)
+                if prepared.returns_rows:
+                    connections.leave(self, UnreadResult(span, time_ns()))
+                else:
+                    span.end()
             else:
-                finish(span, prepared, started, batch_size)
+                finish(span, prepared, started, batch_size, connection=self, unread=True)
         except Exception as ours:
             log_internal_error("duckdb execute", ours)
         return result
@@ -162,39 +227,138 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
 
 def module_execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False) -> Original:
     """Module-level ``duckdb.execute`` / ``executemany``: they call the engine directly, not the class method."""
+    rule = tracer.scope_rule
 
     def execute(*args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
+        scope = caller_scope(_getframe(1), rule)
+        call = partial(original, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
-            return original(*args, **kwargs)
+            return call_in_scope(scope, call)
+        prepared = None
         try:
+            connection = kwargs.get("connection") or DEFAULT
+            earlier = tracer.connections.take(connection)
+            if earlier is not None:
+                earlier.end()
             text = query_text(args[0] if args else kwargs.get("query"))
-            if text is None:
-                return original(*args, **kwargs)
-            prepared = tracer.prepare(text, module_namespace(tracer, kwargs))
-            parameters = args[1] if len(args) > 1 else kwargs.get("parameters")
+            if text is not None:
+                prepared = tracer.prepare(text, module_namespace(tracer, kwargs))
+                parameters = args[1] if len(args) > 1 else kwargs.get("parameters")
+                batch_size = _batch_size(parameters) if many else None
         except Exception as exc:
             log_internal_error("duckdb module execute", exc)
-            return original(*args, **kwargs)
-        batch_size = _batch_size(parameters) if many else None
-        return traced(
-            tracer,
-            prepared,
-            original,
-            args,
-            kwargs,
-            parameters if tracer.settings.capture_sql_parameters else None,
-            batch_size,
-        )
+            prepared = None
+        if prepared is None:
+            return call_in_scope(scope, call)
+        captured = parameters if tracer.settings.capture_sql_parameters else None
+        return traced(tracer, prepared, scope, call, captured, batch_size, connection=connection, unread=True)
 
     return adopt(execute, original)
 
 
 def module_namespace(tracer: QueryTracer, kwargs: dict[str, Any]) -> str | None:
+    """``db.namespace`` of a module-level call: its ``connection=``'s, else the in-memory default's."""
     connection = kwargs.get("connection")
     if connection is None:
         return MEMORY  # the default connection is an in-memory database
-    return tracer.namespaces.get(connection)
+    return tracer.connections.get(connection)
+
+
+# ---------------------------------------------------------------------------- fetching, closing
+def _waiting_on(tracer: QueryTracer, connection: Any) -> Any:
+    """The key under which ``connection``'s unread result waits: itself, or :data:`DEFAULT` when it is
+    duckdb's default connection and the statement ran through a module-level call (or the reverse)."""
+    connections = tracer.connections
+    if connections.peek(connection) is not None:
+        return connection
+    default = tracer.default_connection()
+    if connection is DEFAULT:
+        return default if connections.peek(default) is not None else None
+    if connection is default and connections.peek(DEFAULT) is not None:
+        return DEFAULT
+    return None
+
+
+def _fetched(
+    tracer: QueryTracer, connection: Any, method: str, result: Any, args: tuple[Any, ...], kwargs: Any
+) -> None:
+    """After ``method`` fetched from ``connection``: end the span waiting there, with the rows it returned
+    when this fetch read them all."""
+    connections = tracer.connections
+    key = _waiting_on(tracer, connection)
+    if key is None:
+        return
+    unread = connections.peek(key)
+    if unread is None:
+        return
+    connections.take(key)
+    if method in rows.ALL:
+        unread.end(count_rows(method, result))
+    elif method in rows.PART and rows.used_up(method, result, args, kwargs):
+        unread.end(count_rows(method, result))  # the first part is the whole result
+    else:  # more may follow (fetchone, fetchmany), or a reader hands the rows over later: not counted
+        unread.end()
+
+
+def fetch_hook(original: Original, tracer: QueryTracer, method: str) -> Original:
+    """``DuckDBPyConnection.fetchall`` / ``df`` / ``fetchone`` …: gives the waiting span its returned rows.
+
+    A fetch written in Python (duckdb 2.x's ``to_arrow_table``) runs in the caller's scope, so that the
+    warnings it gives name the caller's line, as without us.
+    """
+    connections = tracer.connections
+    rule = tracer.scope_rule
+    in_scope = isinstance(original, FunctionType)
+
+    def fetch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if in_scope:
+            result = call_in_scope(caller_scope(_getframe(1), rule), partial(original, self, *args, **kwargs))
+        else:
+            result = original(self, *args, **kwargs)
+        if connections.waiting:
+            try:
+                _fetched(tracer, self, method, result, args, kwargs)
+            except Exception as exc:
+                log_internal_error(f"duckdb {method}", exc)
+        return result
+
+    return adopt(fetch, original)
+
+
+def module_fetch_hook(original: Original, tracer: QueryTracer, method: str) -> Original:
+    """Module-level ``duckdb.fetchall`` / ``df`` …, which fetch from ``connection=`` or the default connection."""
+    connections = tracer.connections
+
+    def fetch(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        try:
+            if connections.waiting:
+                _fetched(tracer, kwargs.get("connection") or DEFAULT, method, result, args, kwargs)
+        except Exception as exc:
+            log_internal_error(f"duckdb {method}", exc)
+        return result
+
+    return adopt(fetch, original)
+
+
+def close_hook(original: Original, tracer: QueryTracer, *, module: bool = False) -> Original:
+    """``con.close()`` / ``duckdb.close()``: the waiting span ends without a count."""
+    connections = tracer.connections
+
+    def close(*args: Any, **kwargs: Any) -> Any:
+        try:
+            connection = (kwargs.get("connection") or DEFAULT) if module else args[0]
+            key = _waiting_on(tracer, connection) if connections.waiting else None
+            earlier = None if key is None else connections.take(key)
+            if earlier is not None:
+                earlier.end()
+        except Exception as exc:
+            log_internal_error("duckdb close", exc)
+        return original(*args, **kwargs)
+
+    return adopt(close, original)
 
 
 # ---------------------------------------------------------------------------- connections
@@ -205,7 +369,7 @@ def connect_hook(original: Original, tracer: QueryTracer) -> Original:
         connection = original(*args, **kwargs)
         try:
             database = args[0] if args else kwargs.get("database", ":memory:")
-            tracer.namespaces[connection] = namespace_of_database(database)
+            tracer.connections[connection] = namespace_of_database(database)
         except Exception as exc:
             log_internal_error("duckdb connect", exc)
         return connection
@@ -219,9 +383,9 @@ def connection_child_hook(original: Original, tracer: QueryTracer) -> Original:
     def child(self: Any, *args: Any, **kwargs: Any) -> Any:
         connection = original(self, *args, **kwargs)
         try:
-            namespace = tracer.namespaces.get(self)
+            namespace = tracer.connections.get(self)
             if namespace is not None:
-                tracer.namespaces[connection] = namespace
+                tracer.connections[connection] = namespace
         except Exception as exc:
             log_internal_error("duckdb cursor", exc)
         return connection
@@ -235,7 +399,7 @@ def default_connection_hook(original: Original, tracer: QueryTracer) -> Original
     def default(*args: Any, **kwargs: Any) -> Any:
         connection = original(*args, **kwargs)
         try:
-            tracer.namespaces[connection] = MEMORY
+            tracer.connections[connection] = MEMORY
         except Exception as exc:
             log_internal_error("duckdb default connection", exc)
         return connection

@@ -11,11 +11,11 @@ distinct text.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
-import weakref
-from collections.abc import Mapping
-from time import perf_counter
-from typing import Any
+from collections.abc import Callable, Mapping
+from time import perf_counter, time_ns
+from typing import Any, Final
 
 from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -25,9 +25,12 @@ from agentotel._bounded import BoundedLRU
 from agentotel._config import Settings
 from agentotel._telemetry import error_type
 from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, Statement, StatementCache, analyze
+from agentotel.instrumentation.duckdb._connections import DEFAULT, Connections, UnreadResult
+from agentotel.instrumentation.duckdb._profile import ProfileReader
 from agentotel.instrumentation.duckdb._recorder import DeferredHistogram
+from agentotel.instrumentation.duckdb._scope import scope_rule
 
-__all__ = ["ConnectionNamespaces", "Prepared", "QueryTracer", "namespace_of_database"]
+__all__ = ["DistinctValues", "Limits", "Prepared", "QueryTracer", "namespace_of_database"]
 
 _CLIENT = SpanKind.CLIENT
 
@@ -45,62 +48,81 @@ def namespace_of_database(database: object) -> str:
     return stem or text
 
 
-class ConnectionNamespaces:
-    """Connection -> ``db.namespace``, forgotten when the connection is collected.
+#: Distinct span names, and distinct values of each metric attribute that comes from the statement or the
+#: database, that one instrumentation emits; beyond them a statement is named by its operation alone and the
+#: attribute is left off its duration. Span names and metric series stay bounded whatever the statements are.
+MAX_SPAN_NAMES: Final = 1000
+MAX_COLLECTIONS: Final = 500
+MAX_NAMESPACES: Final = 100
 
-    Like a ``WeakKeyDictionary`` (connections have no ``__dict__`` and reject
-    attributes), but looked up by ``id()``, so a lookup on the per-query path
-    allocates no weak reference. The weakref callback drops the entry when the
-    connection dies, before its ``id`` can be reused.
+
+class DistinctValues:
+    """Admits the first ``limit`` distinct values, then only those (a bound on cardinality).
+
+    Lock-free: under contention a few more than ``limit`` may get in, never unboundedly many.
     """
 
-    __slots__ = ("_by_id", "_refs")
+    __slots__ = ("_seen", "_limit")
 
-    def __init__(self) -> None:
-        self._by_id: dict[int, str] = {}
-        self._refs: dict[int, weakref.ref[Any]] = {}
+    def __init__(self, limit: int) -> None:
+        self._seen: set[str] = set()
+        self._limit = limit
 
-    def get(self, connection: Any) -> str | None:
-        """The connection's namespace, or None when we did not see it opened."""
-        return self._by_id.get(id(connection))
-
-    def __setitem__(self, connection: Any, namespace: str) -> None:
-        key = id(connection)
-        by_id, refs = self._by_id, self._refs
-
-        def forget(_: Any, key: int = key) -> None:
-            by_id.pop(key, None)
-            refs.pop(key, None)
-
-        refs[key] = weakref.ref(connection, forget)
-        by_id[key] = namespace
+    def admit(self, value: str) -> bool:
+        """True when ``value`` is (now) one of the admitted values."""
+        seen = self._seen
+        if value in seen:
+            return True
+        if len(seen) >= self._limit:
+            return False
+        seen.add(value)
+        return True
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return len(self._seen)
+
+
+class Limits:
+    """The cardinality bounds of one instrumentation: span names, collections, namespaces."""
+
+    __slots__ = ("names", "collections", "namespaces")
+
+    def __init__(self) -> None:
+        self.names = DistinctValues(MAX_SPAN_NAMES)
+        self.collections = DistinctValues(MAX_COLLECTIONS)
+        self.namespaces = DistinctValues(MAX_NAMESPACES)
 
 
 class Prepared:
     """Everything about one (query text, namespace) that does not change between executions."""
 
-    __slots__ = ("statement", "name", "span_attributes", "metric_attributes", "_error_attributes")
+    __slots__ = ("statement", "name", "span_attributes", "metric_attributes", "returns_rows", "_error_attributes")
 
-    def __init__(self, statement: Statement, namespace: str | None, capture_text: bool) -> None:
+    def __init__(self, statement: Statement, namespace: str | None, capture_text: bool, limits: Limits) -> None:
         self.statement = statement
-        self.name = statement.summary or statement.operation or semconv.DB_SPAN_NAME_FALLBACK
+        operation = statement.operation
+        summary = statement.summary
+        self.name = summary if summary and limits.names.admit(summary) else operation or semconv.DB_SPAN_NAME_FALLBACK
         metric: dict[str, Any] = {semconv.DB_SYSTEM_NAME: semconv.DB_SYSTEM_DUCKDB}
+        span: dict[str, Any] = dict(metric)
         if namespace:
-            metric[semconv.DB_NAMESPACE] = namespace
-        if statement.operation:
-            metric[semconv.DB_OPERATION_NAME] = statement.operation
+            span[semconv.DB_NAMESPACE] = namespace
+            if limits.namespaces.admit(namespace):
+                metric[semconv.DB_NAMESPACE] = namespace
+        if operation:
+            span[semconv.DB_OPERATION_NAME] = metric[semconv.DB_OPERATION_NAME] = operation
         if statement.collection:
-            metric[semconv.DB_COLLECTION_NAME] = statement.collection
-        span = dict(metric)
-        if statement.summary:
-            span[semconv.DB_QUERY_SUMMARY] = statement.summary
+            span[semconv.DB_COLLECTION_NAME] = statement.collection
+            if limits.collections.admit(statement.collection):
+                metric[semconv.DB_COLLECTION_NAME] = statement.collection
+        if summary:
+            span[semconv.DB_QUERY_SUMMARY] = summary
         if capture_text and statement.text:
             span[semconv.DB_QUERY_TEXT] = statement.text
         self.span_attributes: Mapping[str, Any] = span
         self.metric_attributes: Mapping[str, Any] = metric
+        #: The statement leaves rows to fetch (its last statement is a query).
+        self.returns_rows = statement.lazy
         self._error_attributes: dict[str, Mapping[str, Any]] = {}
 
     def error_metric_attributes(self, error: str) -> Mapping[str, Any]:
@@ -122,6 +144,11 @@ class QueryTracer:
         self.settings = settings
         #: Set False before the hooks are removed: a hook left in place by another library then passes through.
         self.active = True
+        duckdb = sys.modules.get("duckdb")
+        #: Which frame DuckDB searches for replacement scans (see ``._scope``).
+        self.scope_rule = scope_rule(getattr(duckdb, "__version__", ""))
+        #: ``duckdb.default_connection`` as found before our hooks: the connection module-level calls use.
+        self.default_connection: Callable[[], Any] = getattr(duckdb, "default_connection", lambda: None)
         self._max_length = settings.max_attribute_length
         self._keep_literals = settings.capture_sql_parameters
         self._capture_text = settings.capture_query_text
@@ -131,8 +158,13 @@ class QueryTracer:
             settings.sql_cache_size, max_length=self._max_length, keep_literals=self._keep_literals
         )
         self._prepared: BoundedLRU[tuple[str, str | None], Prepared] = BoundedLRU(settings.sql_cache_size)
-        #: Connection -> db.namespace, filled by the connect/cursor hooks (connections have no __dict__).
-        self.namespaces = ConnectionNamespaces()
+        self.limits = Limits()
+        #: Connection -> db.namespace (from the connect/cursor hooks) and the span of its unread result.
+        self.connections = Connections()
+        #: Slow-statement profiles (off unless ``slow_query_threshold_ms`` is set).
+        self.profiles = ProfileReader(
+            settings.slow_query_threshold_ms, details=self._keep_literals, max_length=self._max_length
+        )
 
     # ------------------------------------------------------------ preparing
     def prepare(self, query: str, namespace: str | None) -> Prepared:
@@ -140,7 +172,7 @@ class QueryTracer:
         key = (query, namespace)
         found = self._prepared.get(key)
         if found is None:
-            found = Prepared(self._statements.get(query), namespace, self._capture_text)
+            found = Prepared(self._statements.get(query), namespace, self._capture_text, self.limits)
             if len(query) <= MAX_CACHED_LENGTH:
                 self._prepared.put(key, found)
         return found
@@ -150,9 +182,11 @@ class QueryTracer:
         return self._statements.get(query)
 
     # ------------------------------------------------------------- spans
-    def start(self, prepared: Prepared) -> Span:
+    def start(self, prepared: Prepared, start_time: int | None = None) -> Span:
         """Start the span for one execution of ``prepared`` (not made current)."""
-        return self.tracer.start_span(prepared.name, kind=_CLIENT, attributes=prepared.span_attributes)
+        return self.tracer.start_span(
+            prepared.name, kind=_CLIENT, attributes=prepared.span_attributes, start_time=start_time
+        )
 
     def add_call_attributes(self, span: Span, prepared: Prepared, parameters: Any, batch_size: int | None) -> None:
         """Per-call attributes: batch size, and parameter values when the user opted in."""
@@ -170,17 +204,38 @@ class QueryTracer:
         for key, value in items:
             span.set_attribute(f"{semconv.DB_QUERY_PARAMETER_PREFIX}.{key}", str(value)[:limit])
 
-    def finish(self, span: Span, prepared: Prepared, started: float, batch_size: int | None = None) -> None:
-        """End a successful execution: end the span, record the duration."""
+    def finish(
+        self,
+        span: Span,
+        prepared: Prepared,
+        started: float,
+        batch_size: int | None = None,
+        *,
+        connection: Any = None,
+        rows: int | None = None,
+        unread: bool = False,
+    ) -> None:
+        """End a successful execution: record the duration, attach a slow statement's profile (read from
+        ``connection``), then end the span with ``rows`` returned, or, when ``unread`` and the statement
+        left rows on ``connection``, leave the span there until they are fetched."""
         now = perf_counter()
-        span.end()
+        duration = now - started
         if batch_size is not None and batch_size >= 2 and prepared.statement.operation:
             attributes = dict(prepared.metric_attributes)
             operation = prepared.statement.operation
             attributes[semconv.DB_OPERATION_NAME] = operation if operation.startswith("BATCH") else f"BATCH {operation}"
-            self.durations.record(now - started, attributes, now)
+            self.durations.record(duration, attributes, now)
+        else:
+            self.durations.record(duration, prepared.metric_attributes, now)
+        threshold = self.profiles.threshold
+        if threshold is not None and duration >= threshold and connection is not None:
+            self.profiles.attach(span, self.default_connection() if connection is DEFAULT else connection)
+        if unread and prepared.returns_rows and connection is not None:
+            self.connections.leave(connection, UnreadResult(span, time_ns()))
             return
-        self.durations.record(now - started, prepared.metric_attributes, now)
+        if rows is not None:
+            span.set_attribute(semconv.DB_RESPONSE_RETURNED_ROWS, rows)
+        span.end()
 
     def fail(self, span: Span, prepared: Prepared, started: float, exc: BaseException) -> None:
         """End a failed execution: error.type, exception event, ERROR status, duration with error.type."""

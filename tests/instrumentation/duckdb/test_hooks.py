@@ -1,0 +1,90 @@
+"""The hooks call DuckDB once and give back exactly what DuckDB gave; failures of lazy relations are spanned."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import duckdb
+import pytest
+from opentelemetry.trace import StatusCode
+
+from tests.instrumentation._duckdb_helpers import traced_duckdb
+
+
+class CountingCalls:
+    """Counts the calls DuckDB receives: installed under the instrumentation, in place of a DuckDB attribute."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> None:
+        self.calls = 0
+        original = getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+
+def _failure(run: Callable[[], Any]) -> BaseException:
+    try:
+        run()
+    except BaseException as exc:  # noqa: BLE001 - whatever DuckDB raises is the subject
+        return exc
+    raise AssertionError("the call should fail")
+
+
+INVALID_CALLS: dict[str, tuple[Any, str, Callable[[], Any]]] = {
+    "con.execute(123)": (duckdb.DuckDBPyConnection, "execute", lambda: duckdb.connect().execute(123)),
+    "con.executemany(None)": (duckdb.DuckDBPyConnection, "executemany", lambda: duckdb.connect().executemany(None)),
+    "con.sql(['x'])": (duckdb.DuckDBPyConnection, "sql", lambda: duckdb.connect().sql(["x"])),
+    "duckdb.execute(None)": (duckdb, "execute", lambda: duckdb.execute(None)),
+    "duckdb.sql(None)": (duckdb, "sql", lambda: duckdb.sql(None)),
+    "rel.query('x')": (duckdb.DuckDBPyRelation, "query", lambda: duckdb.connect().sql("SELECT 1").query("x")),
+}
+
+
+@pytest.fixture
+def agentotel_warnings(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    with caplog.at_level(logging.WARNING, logger="agentotel"):
+        yield caplog
+
+
+@pytest.mark.parametrize("case", sorted(INVALID_CALLS))
+def test_invalid_arguments_reach_duckdb_once_and_fail_as_without_us(
+    case: str, monkeypatch: pytest.MonkeyPatch, agentotel_warnings: pytest.LogCaptureFixture
+) -> None:
+    owner, name, run = INVALID_CALLS[case]
+    plain = _failure(run)
+    counter = CountingCalls(monkeypatch, owner, name)
+    with traced_duckdb():
+        traced = _failure(run)
+    assert counter.calls == 1
+    assert type(traced) is type(plain)
+    assert str(traced) == str(plain)
+    assert traced.__context__ is None and plain.__context__ is None
+    assert type(traced.__cause__) is type(plain.__cause__)
+    assert not [r for r in agentotel_warnings.records if r.name.startswith("agentotel")]
+
+
+def test_a_lazy_relation_that_fails_to_bind_gets_an_error_span() -> None:
+    with traced_duckdb() as telemetry:
+        with pytest.raises(duckdb.CatalogException):
+            duckdb.sql("SELECT * FROM no_table_by_this_name WHERE a = 'x'")
+        with pytest.raises(duckdb.Error):
+            duckdb.connect().sql("SELECT 'abc'::INTEGER + missing_column")
+        spans = telemetry.spans()
+    assert [s.name for s in spans] == ["SELECT no_table_by_this_name", "SELECT"]
+    for span in spans:
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["error.type"].startswith(("duckdb.", "_duckdb."))
+        assert span.end_time >= span.start_time
+
+
+def test_a_lazy_relation_that_binds_gets_its_span_at_the_terminal_only() -> None:
+    with traced_duckdb() as telemetry:
+        relation = duckdb.sql("SELECT 42 AS answer")
+        assert telemetry.spans() == []
+        assert relation.fetchall() == [(42,)]
+    assert [s.name for s in telemetry.spans()] == ["SELECT"]
