@@ -44,14 +44,11 @@ completes.
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 import threading
 import time
 import types
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from importlib.util import spec_from_loader
 from typing import Any
 
 from agentotel._telemetry import log_internal_error
@@ -68,17 +65,25 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 
 
 # --------------------------------------------------------------------------- patches
-@dataclass(frozen=True, eq=False)
 class Patch:
-    """One replaced attribute: where, what was there, and what we put."""
+    """One replaced attribute: where, what was there, and what we put.
 
-    owner: Any
-    name: str
-    #: The raw object found in ``owner.__dict__`` (or, when inherited, the one ``getattr_static`` finds).
-    original: Any
-    replacement: Any
-    #: Whether ``original`` lived in ``owner.__dict__`` itself (else it was inherited and is deleted back).
-    owned: bool
+    ``original`` is the raw object found in ``owner.__dict__`` (or, when inherited, the
+    one ``inspect.getattr_static`` finds); ``owned`` says whether it lived in
+    ``owner.__dict__`` itself (else it was inherited, and ours is deleted again).
+    """
+
+    __slots__ = ("owner", "name", "original", "replacement", "owned")
+
+    def __init__(self, owner: Any, name: str, original: Any, replacement: Any, owned: bool) -> None:
+        self.owner = owner
+        self.name = name
+        self.original = original
+        self.replacement = replacement
+        self.owned = owned
+
+    def __repr__(self) -> str:
+        return f"<Patch {getattr(self.owner, '__name__', self.owner)!s}.{self.name}>"
 
     def in_place(self) -> bool:
         """Whether ``owner.name`` is still our replacement."""
@@ -104,6 +109,8 @@ def _raw_attribute(owner: Any, name: str) -> tuple[Any, bool]:
     namespace = vars(owner)
     if name in namespace:
         return namespace[name], True
+    import inspect
+
     return inspect.getattr_static(owner, name), False  # raises AttributeError when there is none
 
 
@@ -429,6 +436,8 @@ class _ImportWatcher:
             if find_spec is not None:
                 spec = find_spec(fullname, path, target)
             else:  # pragma: no cover - legacy finders (Python < 3.12)
+                from importlib.util import spec_from_loader
+
                 find_module = getattr(finder, "find_module", None)
                 loader = find_module(fullname, path) if find_module is not None else None
                 spec = spec_from_loader(fullname, loader) if loader is not None else None
