@@ -130,6 +130,9 @@ def test_targets_imported_after_the_one_import_are_traced(tmp_path: Path) -> Non
         import cachetools
         cache = cachetools.LRUCache(8)
         assert cache.get("k") is None
+        from pydantic_ai import Agent
+        from pydantic_ai.models.test import TestModel
+        Agent(TestModel(), name="helper").run_sync("What is parcel 42?")
         report(counted=getattr(cache, "_agentotel_lookups", 0))
         """,
         tmp_path,
@@ -137,6 +140,8 @@ def test_targets_imported_after_the_one_import_are_traced(tmp_path: Path) -> Non
     assert "SELECT" in report["spans"]
     assert "invoke_workflow doubler" in report["spans"] and "double" in report["spans"]
     assert report["counted"] == 1
+    assert "invoke_agent helper" in report["spans"] and "chat test" in report["spans"]
+    assert "internal error" not in report["stderr"], report["stderr"]
 
 
 def test_langchain_alone_is_patched_without_importing_langgraph(tmp_path: Path) -> None:

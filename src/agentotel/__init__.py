@@ -81,7 +81,7 @@ TRIGGER_MODULES: dict[str, tuple[str, ...]] = {
         "langchain_core.language_models.chat_models",
     ),
     "cachetools": ("cachetools",),
-    "pydantic_ai": ("pydantic_ai.agent",),
+    "pydantic_ai": ("pydantic_ai",),
 }
 
 _LAZY: dict[str, str] = {

@@ -67,7 +67,7 @@ class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         def on_import(module: types.ModuleType) -> None:
             agent = vars(module).get("Agent")
             if not isinstance(agent, type) or "_instrument_default" not in vars(agent):
-                return  # not the module defining Agent in this version
+                return
             from pydantic_ai.models.instrumented import InstrumentationSettings  # imported by pydantic_ai.agent
 
             settings = InstrumentationSettings(
@@ -80,7 +80,9 @@ class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             # What Agent.instrument_all(settings) does, kept restorable.
             patches.replace(agent, "_instrument_default", lambda previous: settings)
 
-        patches.when_imported("pydantic_ai.agent", on_import)
+        # The package, not pydantic_ai.agent where Agent is defined: InstrumentationSettings
+        # reads pydantic_ai.__version__, which exists only once the package has been imported.
+        patches.when_imported("pydantic_ai", on_import)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         patches, self._patches = self._patches, None
