@@ -87,3 +87,9 @@ def test_every_module_an_instrumentor_patches_switches_it_on():
     assert set(agentotel.TRIGGER_MODULES) == set(agentotel.INSTRUMENTORS)
     patched = {module for point in PATCH_POINTS for module in point.modules}
     assert patched <= set(agentotel.TRIGGER_MODULES["langgraph"])
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    assert agentotel.__version__ == version("agentotel")
