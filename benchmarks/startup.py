@@ -143,21 +143,26 @@ def run_case(code: str, env: Mapping[str, str]) -> dict[str, float]:
 
 
 def profile(env: Mapping[str, str], top: int) -> None:
-    """Print the ``top`` slowest cumulative entries of ``-X importtime`` for ``import agentotel.auto``."""
+    """Print the ``top`` slowest entries under ``import agentotel.auto`` in ``-X importtime`` (cumulative)."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", AUTO], env=dict(env), capture_output=True, text=True, check=True
     )
-    entries = []
+    subtree: list[tuple[int, int, str]] = []  # the lines since the last top-level import
     for line in done.stderr.splitlines():
         parts = line.removeprefix("import time:").split("|")
         if len(parts) != 3 or not parts[1].strip().isdigit():
             continue
-        entries.append((int(parts[1]), int(parts[0]), parts[2].rstrip()))
-    entries.sort(reverse=True)
-    print(f"\n`-X importtime` of `import agentotel.auto`, top {top} by cumulative time:\n")
+        entry = (int(parts[1]), int(parts[0]), parts[2].rstrip())
+        subtree.append(entry)
+        if not entry[2].startswith("  "):  # a top-level import closes its subtree
+            if entry[2].strip() == "agentotel.auto":
+                break
+            subtree = []
+    subtree.sort(reverse=True)
+    print(f"\n`-X importtime` of `import agentotel.auto` (its own subtree), top {top} by cumulative time:\n")
     print_table(
         ["module", "cumulative ms", "self ms"],
-        [[f"`{name.strip()}`", f"{cum / 1000:.1f}", f"{own / 1000:.1f}"] for cum, own, name in entries[:top]],
+        [[f"`{name.strip()}`", f"{cum / 1000:.1f}", f"{own / 1000:.1f}"] for cum, own, name in subtree[:top]],
         numeric=True,
     )
 
