@@ -338,3 +338,26 @@ def test_dependency_checks_read_metadata_only(tmp_path: Path) -> None:
         tmp_path,
     )
     assert report["conflict"] is None and report["loaded"] == []
+
+
+def test_uninstrument_cancels_pending_patches_and_instrument_again_works(tmp_path: Path) -> None:
+    report = _run(
+        """
+        import agentotel.auto, agentotel
+        from agentotel.instrumentation._patching import watched_modules
+        armed = sorted(watched_modules())
+        agentotel.uninstrument()
+        left = sorted(watched_modules())
+        meta_path = [type(f).__name__ for f in sys.meta_path]
+        import duckdb
+        duckdb.connect().execute("SELECT 1").fetchall()
+        untraced = sorted(s.name for s in exporter.get_finished_spans())
+        agentotel.instrument()
+        duckdb.connect().execute("SELECT 2").fetchall()
+        report(armed=armed, left=left, meta_path=meta_path, untraced=untraced)
+        """,
+        tmp_path,
+    )
+    assert "duckdb" in report["armed"] and "cachetools" in report["armed"]
+    assert report["left"] == [] and "_ImportWatcher" not in report["meta_path"]
+    assert report["untraced"] == [] and report["spans"] == ["SELECT"]
