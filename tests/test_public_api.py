@@ -71,3 +71,25 @@ def test_package_is_typed():
 def test_console_script_is_declared():
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("agentotel") == "agentotel.cli:main"
+
+
+def test_dir_lists_the_public_api_and_nothing_else():
+    listed = dir(agentotel)
+    assert listed == sorted(agentotel.__all__)
+    assert not {"sys", "logging", "importlib", "threading", "types"} & set(listed)
+    for name in listed:
+        getattr(agentotel, name)
+
+
+def test_every_module_an_instrumentor_patches_switches_it_on():
+    from agentotel.instrumentation.langgraph._patches import PATCH_POINTS
+
+    assert set(agentotel.TRIGGER_MODULES) == set(agentotel.INSTRUMENTORS)
+    patched = {module for point in PATCH_POINTS for module in point.modules}
+    assert patched <= set(agentotel.TRIGGER_MODULES["langgraph"])
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    assert agentotel.__version__ == version("agentotel")

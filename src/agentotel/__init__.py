@@ -19,15 +19,16 @@ import importlib
 import logging
 import sys
 import threading
+import types
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import TracerProvider
-
 from agentotel import _telemetry
-from agentotel._config import load_settings
+from agentotel._config import instrumentation_disabled, load_settings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
     from agentotel._agent import agent
     from agentotel._health import health
     from agentotel.resilience.balancer import LoadBalancer, NoInstanceAvailable
@@ -64,6 +65,25 @@ INSTRUMENTORS: dict[str, str] = {
     "pydantic_ai": "agentotel.instrumentation.pydantic_ai:PydanticAIInstrumentor",
 }
 
+# name -> the modules whose import switches that instrumentor on (every module it patches).
+# Until one of them is imported, neither the instrumentor nor OpenTelemetry's instrumentation
+# package is loaded: an application that uses none of the libraries pays for none of it.
+TRIGGER_MODULES: dict[str, tuple[str, ...]] = {
+    "duckdb": ("duckdb",),
+    "langgraph": (
+        "langgraph.pregel.main",
+        "langgraph.pregel",
+        "langgraph.pregel._runner",
+        "langgraph.pregel.runner",
+        "langgraph.pregel._loop",
+        "langgraph.pregel.loop",
+        "langchain_core.tools.base",
+        "langchain_core.language_models.chat_models",
+    ),
+    "cachetools": ("cachetools",),
+    "pydantic_ai": ("pydantic_ai",),
+}
+
 _LAZY: dict[str, str] = {
     "Cache": "agentotel.resilience.cache",
     "CircuitBreaker": "agentotel.resilience.breaker",
@@ -80,6 +100,8 @@ _LAZY: dict[str, str] = {
 
 _lock = threading.RLock()
 _active: dict[str, Any] = {}  # name -> instrumentor instance we instrumented
+_pending: dict[str, Any] = {}  # name -> PatchSet waiting for one of its trigger modules
+_generation = 0  # bumped by every uninstrument: a trigger from an older instrument() does nothing
 _instrumented_with: tuple[Any, ...] | None = None
 
 
@@ -94,15 +116,64 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 def _load_instrumentor(name: str) -> Any:
-    """The instrumentor instance for ``name``, or ``None`` when its target library is missing."""
+    """The instrumentor instance for ``name`` (its module imports no target library)."""
     module_name, _, class_name = INSTRUMENTORS[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def _instrument_one(name: str, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
+    """Instrument ``name`` now if its library is installed (package metadata; nothing is imported)."""
+    from opentelemetry.instrumentation.dependencies import DependencyConflict
+
+    instrumentor = _load_instrumentor(name)
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, skip_dep_check=True)
+    except ImportError as exc:  # opentelemetry-instrumentation without DependencyConflictError
         _logger.debug("agentotel: %s instrumentation skipped: %s", name, exc)
-        return None
-    return getattr(module, class_name)()
+    except Exception as exc:
+        conflict = getattr(exc, "conflict", None)
+        if not isinstance(conflict, DependencyConflict):
+            raise
+        if conflict.found or getattr(conflict, "found_any", None):  # installed, but a version we do not support
+            _logger.error("agentotel: %s instrumentation skipped: %s", name, conflict)
+        else:
+            _logger.debug("agentotel: %s instrumentation skipped: %s", name, conflict)
+    if instrumentor.is_instrumented_by_opentelemetry:
+        _active[name] = instrumentor
+
+
+def _instrument_when_imported(
+    name: str, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
+) -> None:
+    """Instrument ``name`` now if one of its modules is imported, else on the first import of one."""
+    module_name = INSTRUMENTORS[name].partition(":")[0]
+    triggers = TRIGGER_MODULES[name]
+    if module_name in sys.modules or any(trigger in sys.modules for trigger in triggers):
+        _instrument_one(name, tracer_provider, meter_provider)
+        return
+    from agentotel.instrumentation._patching import PatchSet
+
+    pending = PatchSet(f"instrument {name}")
+    _pending[name] = pending
+    generation = _generation
+
+    def activate(module: types.ModuleType) -> None:
+        with _lock:
+            if generation != _generation or _pending.get(name) is not pending:
+                return  # uninstrumented since, or another trigger of the same set came first
+            del _pending[name]
+            pending.remove()
+            _instrument_one(name, tracer_provider, meter_provider)
+
+    for trigger in triggers:
+        pending.when_imported(trigger, activate)
 
 
 def instrument(
@@ -110,11 +181,13 @@ def instrument(
     meter_provider: MeterProvider | None = None,
     **options: Any,
 ) -> None:
-    """Instrument every available target library and start process metrics.
+    """Instrument every installed target library and start process metrics.
 
-    Idempotent: a second call with the same arguments does nothing; a call with
-    other providers or options re-instruments with them. ``options`` are the
-    settings in ``docs/configuration.md`` (they override the environment), e.g.
+    A library the application has imported is patched at once; the others when the
+    application imports them (this never imports one). Idempotent: a second call
+    with the same arguments does nothing; a call with other providers or options
+    re-instruments with them. ``options`` are the settings in
+    ``docs/configuration.md`` (they override the environment), e.g.
     ``capture_message_content=True`` or ``disabled_instrumentations={"duckdb"}``.
     Components created afterwards report through these providers.
     """
@@ -132,17 +205,10 @@ def instrument(
 
         install_export_log_throttle()
         for name in INSTRUMENTORS:
-            if name in settings.disabled_instrumentations:
+            if instrumentation_disabled(name, settings.disabled_instrumentations):
                 continue
             try:
-                instrumentor = _load_instrumentor(name)
-                if instrumentor is None:
-                    continue
-                if instrumentor.is_instrumented_by_opentelemetry:
-                    instrumentor.uninstrument()
-                instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-                if instrumentor.is_instrumented_by_opentelemetry:
-                    _active[name] = instrumentor
+                _instrument_when_imported(name, tracer_provider, meter_provider)
             except Exception as exc:  # one broken target must not stop the others
                 _telemetry.log_internal_error(f"instrument({name})", exc)
         if settings.process_metrics:
@@ -156,7 +222,11 @@ def instrument(
 
 
 def _uninstrument_locked() -> None:
-    global _instrumented_with
+    global _instrumented_with, _generation
+    _generation += 1
+    for name, pending in list(_pending.items()):
+        pending.remove()
+        _pending.pop(name, None)
     for name, instrumentor in list(_active.items()):
         try:
             instrumentor.uninstrument()
@@ -190,10 +260,32 @@ def uninstrument() -> None:
 
 
 def instrumented() -> dict[str, bool]:
-    """Which instrumentors are active now, by entry-point name."""
+    """Which instrumentors are active now, by entry-point name.
+
+    Active means its library is patched, or is installed and will be patched when the
+    application imports it.
+    """
     state: dict[str, bool] = {}
     for name, target in INSTRUMENTORS.items():
         module_name, _, class_name = target.partition(":")
         module = sys.modules.get(module_name)
         state[name] = bool(module and getattr(module, class_name)().is_instrumented_by_opentelemetry)
+        if not state[name] and name in _pending:
+            state[name] = _installed(name)
     return state
+
+
+def _installed(name: str) -> bool:
+    """Whether the libraries ``name`` instruments are installed in supported versions (package metadata)."""
+    from agentotel.instrumentation._patching import require_installed
+
+    module_name = INSTRUMENTORS[name].partition(":")[0]
+    try:
+        requirements = importlib.import_module(f"{module_name}.package")._instruments
+    except ImportError:
+        requirements = getattr(importlib.import_module(module_name), "_instruments", ())
+    try:
+        require_installed(requirements)
+    except Exception:
+        return False
+    return True

@@ -12,7 +12,7 @@ import enum
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
@@ -107,7 +107,48 @@ def _non_negative_number(raw: str) -> float:
 
 
 def _name_list(raw: str) -> frozenset[str]:
-    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+    return instrumentation_names(raw.split(","))
+
+
+def instrumentation_names(names: Iterable[str]) -> frozenset[str]:
+    """Instrumentation names as they are compared: trimmed, lower-case, empty ones dropped."""
+    return frozenset(name.strip().lower() for name in names if isinstance(name, str) and name.strip())
+
+
+def instrumentation_disabled(name: str, disabled: frozenset[str]) -> bool:
+    """Whether ``disabled`` (normalised names, ``*`` for all) switches instrumentation ``name`` off."""
+    return "*" in disabled or name.lower() in disabled
+
+
+_checked_names: set[str] = set()
+
+
+def check_instrumentation_names(names: frozenset[str], source: str) -> None:
+    """Warn once per name in ``names`` that no installed ``opentelemetry_instrumentor`` answers to.
+
+    Names of other packages' instrumentors are legitimate there (the variable is
+    shared with ``opentelemetry-instrument``); the entry points are read only when a
+    name is not one of agentotel's.
+    """
+    with _reported_lock:
+        unseen = names - _checked_names - {"*"}
+        _checked_names.update(unseen)
+    from agentotel import INSTRUMENTORS  # at call time: the package imports this module
+
+    if not unseen - set(INSTRUMENTORS):
+        return
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group="opentelemetry_instrumentor"))
+    installed = {entry.name.strip().lower() for entry in found} | set(INSTRUMENTORS)
+    for name in sorted(unseen - installed):
+        _logger.warning(
+            "agentotel: %s names %r, which no installed instrumentation answers to (a typo?); "
+            "agentotel's instrumentations are: %s.",
+            source,
+            name,
+            ", ".join(sorted(INSTRUMENTORS)),
+        )
 
 
 @dataclass(frozen=True)
@@ -191,7 +232,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "disabled_instrumentations",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
         _name_list,
-        "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai",
+        "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai (any case), * for all",
         frozenset(),
         "Instrumentors that `agentotel.instrument()` and `import agentotel.auto` skip.",
     ),
@@ -244,6 +285,7 @@ def _validate_keywords(overrides: Mapping[str, Any]) -> dict[str, Any]:
                 report_bad_value(keyword, value, option.accepted, option.default)
                 continue
             value = float(value)
+            value = instrumentation_names(value)
         elif isinstance(option.default, bool) and not isinstance(value, bool):
             report_bad_value(keyword, value, option.accepted, option.default)
             continue
@@ -273,7 +315,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         except (ValueError, TypeError):
             report_bad_value(option.env, raw, option.accepted, option.default)
     settings = Settings(**values)
-    return settings.with_overrides(**overrides) if overrides else settings
+    if settings.disabled_instrumentations:
+        check_instrumentation_names(settings.disabled_instrumentations, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS")
+    if not overrides:
+        return settings
+    settings = settings.with_overrides(**overrides)
+    if overrides.get("disabled_instrumentations"):
+        check_instrumentation_names(settings.disabled_instrumentations, "disabled_instrumentations")
+    return settings
 
 
 assert {f.name for f in fields(Settings)} == set(_BY_KEYWORD), "Settings and OPTIONS out of step"

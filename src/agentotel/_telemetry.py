@@ -51,13 +51,10 @@ def is_enabled() -> bool:
 
 
 def package_version() -> str:
-    """The installed agentotel version (``0.0.0`` when run from a bare checkout)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The agentotel version (static: reading package metadata would import ``importlib.metadata`` at start-up)."""
+    from agentotel._version import __version__
 
-    try:
-        return version("agentotel")
-    except PackageNotFoundError:  # pragma: no cover
-        return "0.0.0"
+    return __version__
 
 
 def configure(

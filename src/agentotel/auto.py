@@ -2,9 +2,13 @@
 
 If the application (or ``opentelemetry-instrument``) has not installed SDK
 providers, install them from the standard ``OTEL_*`` variables (OTLP by default,
-service name from ``OTEL_SERVICE_NAME``); then instrument every available target
+service name from ``OTEL_SERVICE_NAME``); then instrument every installed target
 library and start process metrics. With ``OTEL_SDK_DISABLED=true`` it does nothing.
-Import it first, before the libraries you want traced are used.
+
+Nothing is imported on the application's behalf: a target library already
+imported is patched at once, the others when (and only if) the application
+imports them. Import it first all the same: a function taken from a library
+before it was patched (``from duckdb import sql``) stays unpatched.
 """
 
 from __future__ import annotations

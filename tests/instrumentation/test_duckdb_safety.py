@@ -15,7 +15,6 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
 
 from agentotel import semconv
-from agentotel.instrumentation import _patching
 from agentotel.instrumentation.duckdb import DuckDBInstrumentor, _relations
 from tests.instrumentation._duckdb_helpers import attributes_of, traced_duckdb
 
@@ -181,34 +180,6 @@ def test_instrument_uninstrument_cycles() -> None:
             assert len(telemetry.spans()) == 1
             assert telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION)[0].count == 1
     assert not DuckDBInstrumentor().is_instrumented_by_opentelemetry
-
-
-def test_patch_helper_restores_from_class_dict() -> None:
-    class Target:
-        def method(self) -> str:
-            return "original"
-
-    class Child(Target):
-        pass
-
-    original = vars(Target)["method"]
-    patch = _patching.install(Target, "method", lambda orig: lambda self: "patched " + orig(self))
-    assert Target().method() == "patched original"
-    assert patch.restore() and vars(Target)["method"] is original
-    inherited = _patching.install(Child, "method", lambda orig: lambda self: "child " + orig(self))
-    assert Child().method() == "child original" and inherited.owned is False
-    assert inherited.restore() and "method" not in vars(Child)
-
-
-def test_patch_helper_leaves_a_later_replacement_in_place() -> None:
-    class Target:
-        def method(self) -> int:
-            return 1
-
-    patch = _patching.install(Target, "method", lambda orig: lambda self: 2)
-    theirs = lambda self: 3  # noqa: E731
-    Target.method = theirs  # type: ignore[method-assign]
-    assert patch.restore() is False and vars(Target)["method"] is theirs
 
 
 def test_emitted_names_are_in_the_semconv_registry() -> None:

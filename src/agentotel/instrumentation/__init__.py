@@ -1,6 +1,8 @@
 """Auto-instrumentation for agent stacks: one ``BaseInstrumentor`` per target library.
 
-Each module imports its target at the top, so that a missing library makes the
-module fail to import and ``opentelemetry-instrument`` / ``agentotel.instrument()``
-skip only that instrumentor.
+No module here imports its target library: each instrumentor patches a library
+when the application imports it (at once if it already has), through
+:mod:`._patching`, and checks that the library is installed from package
+metadata, raising the ``DependencyConflictError`` that ``opentelemetry-instrument``
+and ``agentotel.instrument()`` treat as "skip this one".
 """

@@ -46,19 +46,25 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable, Collection, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import cachetools
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from agentotel import _telemetry, semconv
+from agentotel.instrumentation._patching import PatchSet, require_installed
 from agentotel.resilience._cache_telemetry import CacheCounts, CacheInstruments, instruments_for, load_span
+
+if TYPE_CHECKING:  # pragma: no cover
+    import cachetools
 
 __all__ = ["CachetoolsInstrumentor", "name_cache"]
 
-C = TypeVar("C", bound=cachetools.Cache)
+_instruments = ("cachetools >= 5.3, < 9",)
+
+C = TypeVar("C", bound="cachetools.Cache[Any, Any]")
 
 _NAME_ATTR = "_agentotel_name"
 _LOOKUPS_ATTR = "_agentotel_lookups"
@@ -66,25 +72,23 @@ _MISSES_ATTR = "_agentotel_misses"
 _ABSENT: Any = object()
 
 
-def _decorated_call_codes() -> dict[Any, str]:
+def _decorated_call_codes(decorator: types.ModuleType) -> dict[Any, str]:
     """Code of each ``__call__`` that runs ``@cached``/``@cachedmethod`` functions -> the
     attribute holding the decorated function (``self.__func``, name-mangled).
 
-    cachetools >= 6 implements the decorators with these mixins; older versions use
+    cachetools >= 6 implements the decorators with these mixins (``cachetools._decorator``,
+    imported by cachetools on the first use of a decorator); older versions use
     closures, whose lookups are still counted but whose loads are not traced.
     """
-    try:
-        from cachetools import _decorator
-    except ImportError:  # pragma: no cover - cachetools < 6
-        return {}
     return {
         vars(cls)["__call__"].__code__: f"_{cls.__name__.lstrip('_')}__func"
-        for cls in vars(_decorator).values()
+        for cls in vars(decorator).values()
         if isinstance(cls, type) and cls.__name__.endswith("Mixin") and "__call__" in vars(cls)
     }
 
 
-_DECORATED_CALLS = _decorated_call_codes()
+#: Filled when cachetools imports its decorator module (see :func:`_decorated_call_codes`).
+_DECORATED_CALLS: dict[Any, str] = {}
 _MAX_FRAMES = 8  # from __missing__ up to the decorator's __call__: 4-6 frames in practice
 
 
@@ -133,15 +137,22 @@ class _State:
                 misses=misses,
                 load_successes=successes,
                 load_failures=failures,
-                entries=cachetools.Cache.__len__(cache),  # the base length: no expiry pass
+                entries=_base_length(cache),  # no expiry pass
             )
         for name, (successes, failures) in loads.items():
             if name not in seen:
                 yield CacheCounts(name=name, load_successes=successes, load_failures=failures)
 
 
+def _base_length(cache: Any) -> int:
+    """``cachetools.Cache.__len__``: the entries held, without the expiry pass of a TTL cache's own ``__len__``."""
+    for cls in type(cache).__mro__:
+        if cls.__name__ == "Cache" and cls.__module__ == "cachetools":
+            return cls.__len__(cache)  # type: ignore[no-any-return]
+    return len(cache)
+
+
 _state: _State | None = None
-_patches: list[tuple[type, str, Any]] = []  # (class, attribute, original or None), in patch order
 
 
 def _count_first_lookup(cache: Any, missed: bool) -> None:
@@ -270,14 +281,19 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Counts hits and misses of cachetools caches and traces decorated functions' loads.
 
     ``instrument(tracer_provider=..., meter_provider=...)``; see the module docstring
-    for what is reported and how caches are named.
+    for what is reported and how caches are named. cachetools is patched when the
+    application imports it (at once if it already has); instrumenting never imports it.
     """
 
+    _patches: PatchSet | None = None
+
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("cachetools >= 5.3, < 9",)
+        """The cachetools versions supported."""
+        return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
         global _state
+        require_installed(_instruments)
         tracer = _telemetry.get_tracer(semconv.SCOPE_NAME, kwargs.get("tracer_provider"))
         meter = _telemetry.get_meter(semconv.SCOPE_NAME, kwargs.get("meter_provider"))
         instruments: CacheInstruments | None = None
@@ -289,45 +305,19 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if instruments is not None:
             instruments.add_source(state.counts)
         _state = state
-        patched = _patches
-        for cls in _cache_classes():
-            self._patch_class(cls, patched, getitem=cls.__module__ == cachetools.__name__)
-        patched.append((cachetools.Cache, "get", vars(cachetools.Cache)["get"]))
-        cachetools.Cache.get = _counting_get(vars(cachetools.Cache)["get"])  # type: ignore[method-assign]
-
-        def on_subclass(cls: type, **kw: Any) -> None:  # subclasses defined from now on
-            self._patch_class(cls, patched, getitem=False)
-
-        patched.append((cachetools.Cache, "__init_subclass__", vars(cachetools.Cache).get("__init_subclass__")))
-        cachetools.Cache.__init_subclass__ = classmethod(on_subclass)  # type: ignore[assignment]
-
-    @staticmethod
-    def _patch_class(cls: type, patched: list[tuple[type, str, Any]], getitem: bool) -> None:
-        # Only a class's own methods: subclasses inherit the patched ones. __getitem__ only
-        # on cachetools' classes, which call the base one bound at definition time (never
-        # a patched one), so a lookup counts once; an application's override that calls
-        # super().__getitem__ is counted by the patched parent.
-        own = vars(cls)
-        if getitem and "__getitem__" in own:
-            patched.append((cls, "__getitem__", own["__getitem__"]))
-            cls.__getitem__ = _counting_getitem(own["__getitem__"])  # type: ignore[method-assign]
-        if "__missing__" in own:
-            patched.append((cls, "__missing__", own["__missing__"]))
-            cls.__missing__ = _counting_missing(own["__missing__"])  # type: ignore[attr-defined]
+        patches = PatchSet("cachetools")
+        self._patches = patches
+        patches.when_imported("cachetools", lambda module: _patch_caches(patches, module))
+        patches.when_imported(
+            "cachetools._decorator", lambda module: _DECORATED_CALLS.update(_decorated_call_codes(module))
+        )
 
     def _uninstrument(self, **kwargs: Any) -> None:
         global _state
         state, _state = _state, None
-        patched = _patches
-        while patched:
-            cls, attr, original = patched.pop()
-            if original is None:
-                try:
-                    delattr(cls, attr)
-                except AttributeError:
-                    pass
-            else:
-                setattr(cls, attr, original)
+        patches, self._patches = self._patches, None
+        if patches is not None:
+            patches.remove()
         if state is not None and state.instruments is not None:
             state.instruments.remove_source(state.counts)
         if state is None:
@@ -342,10 +332,43 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     pass
 
 
-def _cache_classes() -> list[type]:
-    """``cachetools.Cache`` and every subclass defined so far (cachetools' and the application's)."""
+def _patch_caches(patches: PatchSet, cachetools: types.ModuleType) -> None:
+    """Count lookups on ``cachetools.Cache`` and every subclass, those defined later included."""
+    base = cachetools.Cache
+    owns_init_subclass = "__init_subclass__" in vars(base)
+
+    def make_init_subclass(original: Any) -> Any:
+        def __init_subclass__(cls: type, **kwargs: Any) -> None:  # subclasses defined from now on
+            if owns_init_subclass:
+                original.__get__(None, cls)(**kwargs)
+            else:
+                super(base, cls).__init_subclass__(**kwargs)
+            _patch_class(patches, cls, getitem=False)
+
+        return classmethod(__init_subclass__)
+
+    patches.replace(base, "__init_subclass__", make_init_subclass)  # first: no subclass slips between the two
+    for cls in _cache_classes(base):
+        _patch_class(patches, cls, getitem=cls.__module__ == cachetools.__name__)
+    patches.replace(base, "get", _counting_get)
+
+
+def _patch_class(patches: PatchSet, cls: type, getitem: bool) -> None:
+    # Only a class's own methods: subclasses inherit the patched ones. __getitem__ only
+    # on cachetools' classes, which call the base one bound at definition time (never
+    # a patched one), so a lookup counts once; an application's override that calls
+    # super().__getitem__ is counted by the patched parent.
+    own = vars(cls)
+    if getitem and "__getitem__" in own:
+        patches.replace(cls, "__getitem__", _counting_getitem)
+    if "__missing__" in own:
+        patches.replace(cls, "__missing__", _counting_missing)
+
+
+def _cache_classes(base: type) -> list[type]:
+    """``base`` (``cachetools.Cache``) and every subclass defined so far (cachetools' and the application's)."""
     found: list[type] = []
-    pending = [cachetools.Cache]
+    pending = [base]
     while pending:
         cls = pending.pop()
         if cls in found:

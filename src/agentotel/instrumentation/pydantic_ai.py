@@ -4,7 +4,8 @@ pydantic-ai emits GenAI agent, chat and tool spans itself once instrumented
 (``Agent.instrument_all``). This instrumentor does that for every agent that
 does not configure instrumentation itself, so that ``import agentotel.auto``,
 ``agentotel.instrument()`` or ``opentelemetry-instrument`` (entry point
-``pydantic_ai``) put pydantic-ai's spans into the same traces as the rest::
+``pydantic_ai``) put pydantic-ai's spans into the same traces as the rest (when the
+application imports pydantic-ai: instrumenting never imports it)::
 
     from agentotel.instrumentation.pydantic_ai import PydanticAIInstrumentor
 
@@ -20,6 +21,7 @@ values as they are set. ``uninstrument()`` restores the previous default.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
@@ -27,11 +29,10 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.util._decorator import _agnosticcontextmanager
-from pydantic_ai import Agent
-from pydantic_ai.models.instrumented import InstrumentationSettings
 
 from agentotel import _telemetry
 from agentotel._jsoncap import cap_text
+from agentotel.instrumentation._patching import PatchSet, require_installed
 
 __all__ = ["PydanticAIInstrumentor"]
 
@@ -39,33 +40,54 @@ _instruments = ("pydantic-ai-slim >= 1.0",)
 
 
 class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Turn on ``Agent.instrument_all`` with our tracer/meter providers and content-capture setting."""
+    """Turn on ``Agent.instrument_all`` with our tracer/meter providers and content-capture setting.
 
-    _previous: Any = False
+    Done when the application imports pydantic-ai (at once if it already has);
+    instrumenting never imports it. ``uninstrument()`` puts the previous default back,
+    unless the application set its own since.
+    """
+
+    _patches: PatchSet | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """pydantic-ai (the slim distribution is enough)."""
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
+        require_installed(_instruments)
         settings_now = _telemetry.current_settings()
         content = settings_now.capture_message_content.enabled
         tracer_provider = kwargs.get("tracer_provider") or _telemetry._tracer_provider or trace.get_tracer_provider()
         if content:
             tracer_provider = _CappingTracerProvider(tracer_provider, settings_now.max_attribute_length)
-        settings = InstrumentationSettings(
-            tracer_provider=tracer_provider,
-            meter_provider=kwargs.get("meter_provider") or _telemetry._meter_provider,
-            include_content=content,
-            include_binary_content=content,
-            include_model_request_parameters=content,
-        )
-        self._previous = Agent._instrument_default
-        Agent.instrument_all(settings)
+        meter_provider = kwargs.get("meter_provider") or _telemetry._meter_provider
+        patches = PatchSet("pydantic_ai")
+        self._patches = patches
+
+        def on_import(module: types.ModuleType) -> None:
+            agent = vars(module).get("Agent")
+            if not isinstance(agent, type) or "_instrument_default" not in vars(agent):
+                return
+            from pydantic_ai.models.instrumented import InstrumentationSettings  # imported by pydantic_ai.agent
+
+            settings = InstrumentationSettings(
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                include_content=content,
+                include_binary_content=content,
+                include_model_request_parameters=content,
+            )
+            # What Agent.instrument_all(settings) does, kept restorable.
+            patches.replace(agent, "_instrument_default", lambda previous: settings)
+
+        # The package, not pydantic_ai.agent where Agent is defined: InstrumentationSettings
+        # reads pydantic_ai.__version__, which exists only once the package has been imported.
+        patches.when_imported("pydantic_ai", on_import)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        Agent.instrument_all(self._previous)
-        self._previous = False
+        patches, self._patches = self._patches, None
+        if patches is not None:
+            patches.remove()
 
 
 def _capped(attributes: Mapping[str, Any] | None, limit: int) -> Mapping[str, Any] | None:

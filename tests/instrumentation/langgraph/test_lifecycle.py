@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
+import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +19,7 @@ from langgraph.pregel import Pregel
 from opentelemetry import trace
 
 import agentotel
+from agentotel.instrumentation._patching import watched_modules
 from agentotel.instrumentation.langgraph import LangGraphInstrumentor, _patches, _runs
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import make_hooks
@@ -83,23 +87,45 @@ async def test_uninstrument_removes_every_hook_even_for_graphs_compiled_before()
     capture.shutdown()
 
 
-def test_missing_hook_point_is_reported_once_and_the_rest_works(caplog: pytest.LogCaptureFixture) -> None:
-    missing = _patches.PatchPoint(("agentotel_no_such_module",), "", "run", _runs.invoke_wrapper)
-    present = _patches.PatchPoint(("langgraph.pregel.main",), "Pregel", "invoke", _runs.invoke_wrapper)
+def test_missing_hook_point_is_reported_once_and_the_rest_works(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module of the point exists but no longer defines it: reported when that module is imported.
+    (tmp_path / "agentotel_moved_hook_point.py").write_text("def run_elsewhere():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "agentotel_moved_hook_point", raising=False)
+    missing = _patches.PatchPoint(("agentotel_moved_hook_point",), "", "run", "_runs:invoke_wrapper")
+    present = _patches.PatchPoint(("langgraph.pregel.main",), "Pregel", "invoke", "_runs:invoke_wrapper")
     agentotel.uninstrument()
     capture = TelemetryCapture()
     hooks = make_hooks(capture.tracer_provider, capture.meter_provider)
     with caplog.at_level(logging.WARNING, logger="agentotel"):
         applied = _patches.apply(hooks, (missing, present))
-        _patches.remove(_patches.apply(hooks, (missing,)))
+        importlib.import_module("agentotel_moved_hook_point")
+        _patches.apply(hooks, (missing,)).remove()  # imported already: checked at once, not reported again
     try:
         linear_graph("flow").invoke({"x": 1})
     finally:
-        _patches.remove(applied)
+        applied.remove()
 
-    messages = [r.getMessage() for r in caplog.records if "agentotel_no_such_module" in r.getMessage()]
-    assert len(messages) == 1
+    messages = [r.getMessage() for r in caplog.records if "agentotel_moved_hook_point" in r.getMessage()]
+    assert len(messages) == 1 and "agentotel_moved_hook_point.run not found" in messages[0]
     assert [s.name for s in capture.spans()] == ["invoke_workflow flow"]  # no node hook: only the run
+    capture.shutdown()
+
+
+def test_a_point_whose_module_is_never_imported_is_neither_patched_nor_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    never = _patches.PatchPoint(("agentotel_never_imported_module",), "", "run", "_runs:invoke_wrapper")
+    capture = TelemetryCapture()
+    with caplog.at_level(logging.WARNING, logger="agentotel"):
+        patches = _patches.apply(make_hooks(capture.tracer_provider, capture.meter_provider), (never,))
+    assert "agentotel_never_imported_module" in watched_modules()
+    patches.remove()
+    assert "agentotel_never_imported_module" not in watched_modules()
+    assert "agentotel_never_imported_module" not in sys.modules
+    assert not [r for r in caplog.records if "agentotel_never_imported_module" in r.getMessage()]
     capture.shutdown()
 
 

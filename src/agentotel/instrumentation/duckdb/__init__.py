@@ -30,17 +30,20 @@ also records ``db.query.parameter.<n>``. See ``docs/duckdb.md``.
 from __future__ import annotations
 
 import atexit
+import threading
+import types
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from agentotel._telemetry import current_settings, get_meter, get_tracer, log_internal_error
-from agentotel.instrumentation._patching import Patch, install
-from agentotel.instrumentation.duckdb import _hooks, _relations, _rows
-from agentotel.instrumentation.duckdb._tracer import QueryTracer
+from agentotel.instrumentation._patching import PatchSet, require_installed
 from agentotel.instrumentation.duckdb.package import _instruments
+
+if TYPE_CHECKING:  # pragma: no cover
+    from agentotel.instrumentation.duckdb._relations import Relations
+    from agentotel.instrumentation.duckdb._tracer import QueryTracer
 
 __all__ = ["DuckDBInstrumentor"]
 
@@ -48,50 +51,77 @@ _SCOPE = "agentotel.instrumentation.duckdb"
 
 
 class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Traces DuckDB statements; ``instrument(tracer_provider=, meter_provider=)``, ``uninstrument()``."""
+    """Traces DuckDB statements; ``instrument(tracer_provider=, meter_provider=)``, ``uninstrument()``.
 
-    _patches: list[Patch]
+    ``duckdb`` is patched when the application imports it (at once if it already
+    has), and again after ``importlib.reload(duckdb)``; instrumenting never imports it.
+    """
+
+    _patches: PatchSet | None = None
     _tracer: QueryTracer | None = None
+    _relations: Relations | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The duckdb versions supported."""
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
-        tracer = QueryTracer(
-            get_tracer(_SCOPE, kwargs.get("tracer_provider")),
-            get_meter(_SCOPE, kwargs.get("meter_provider")),
-            current_settings(),
-        )
-        relations = _relations.Relations(tracer)
-        self._tracer = tracer
-        atexit.register(tracer.connections.end_all)  # before the SDK's own exit hook exports the spans
-        self._patches = []
-        for owner, name, make in _targets(tracer, relations):
-            if name not in dir(owner):
-                continue  # not in this duckdb version
-            try:
-                self._patches.append(install(owner, name, make))
-            except Exception as exc:  # one attribute we cannot patch must not stop the others
-                log_internal_error(f"duckdb instrument {name}", exc)
+        require_installed(_instruments)
+        tracer_provider, meter_provider = kwargs.get("tracer_provider"), kwargs.get("meter_provider")
+        patches = PatchSet("duckdb")
+        self._patches, self._tracer, self._relations = patches, None, None
+        lock = threading.Lock()
+
+        def on_import(duckdb: types.ModuleType) -> None:
+            from agentotel.instrumentation.duckdb._relations import Relations
+            from agentotel.instrumentation.duckdb._tracer import QueryTracer
+
+            if self._tracer is None:  # first import: one tracer per instrument(), kept across reloads
+                tracer = QueryTracer(
+                    get_tracer(_SCOPE, tracer_provider), get_meter(_SCOPE, meter_provider), current_settings()
+                )
+                with lock:
+                    if self._patches is not patches:
+                        return  # uninstrumented meanwhile
+                    if self._tracer is None:
+                        self._tracer, self._relations = tracer, Relations(tracer)
+                        # Before the SDK's own exit hook exports them: spans still waiting for their rows.
+                        atexit.register(tracer.connections.end_all)
+            tracer, relations = self._tracer, self._relations
+            if tracer is not None and relations is not None:
+                _patch(patches, duckdb, tracer, relations)
+
+        patches.when_imported("duckdb", on_import)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        if self._tracer is not None:
-            self._tracer.active = False
-            atexit.unregister(self._tracer.connections.end_all)
-            self._tracer.connections.end_all()
-            self._tracer.durations.flush()
-        for patch in reversed(getattr(self, "_patches", [])):
-            try:
-                patch.restore()
-            except Exception as exc:
-                log_internal_error(f"duckdb uninstrument {patch.name}", exc)
-        self._patches = []
-        self._tracer = None
+        patches, self._patches = self._patches, None
+        tracer, self._tracer, self._relations = self._tracer, None, None
+        if tracer is not None:
+            tracer.active = False
+            atexit.unregister(tracer.connections.end_all)
+            tracer.connections.end_all()
+            tracer.durations.flush()
+        if patches is not None:
+            patches.remove()
 
 
-def _targets(tracer: QueryTracer, relations: _relations.Relations) -> list[tuple[Any, str, Callable[[Any], Any]]]:
-    """Every (owner, attribute, factory) we patch; attributes missing from this duckdb version are skipped."""
+def _patch(patches: PatchSet, duckdb: types.ModuleType, tracer: QueryTracer, relations: Relations) -> None:
+    """Patch every target this duckdb version has (a no-op for those patched already)."""
+    for owner, name, make in _targets(duckdb, tracer, relations):
+        if name not in dir(owner):
+            continue  # not in this duckdb version
+        try:
+            patches.replace(owner, name, make)
+        except Exception as exc:  # one attribute we cannot patch must not stop the others
+            log_internal_error(f"duckdb instrument {name}", exc)
+
+
+def _targets(
+    duckdb: types.ModuleType, tracer: QueryTracer, relations: Relations
+) -> list[tuple[Any, str, Callable[[Any], Any]]]:
+    """Every (owner, attribute, factory) we patch: plain functions, all of them on per-query or per-connection paths."""
+    from agentotel.instrumentation.duckdb import _hooks, _relations, _rows
+
     connection = duckdb.DuckDBPyConnection
     relation = duckdb.DuckDBPyRelation
     targets: list[tuple[Any, str, Callable[[Any], Any]]] = [

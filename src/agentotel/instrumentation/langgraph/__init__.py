@@ -57,8 +57,10 @@ state, unless ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true``
 ``SPAN_AND_EVENT``; each value is JSON capped at ``AGENTOTEL_MAX_ATTRIBUTE_LENGTH``
 characters and stays valid JSON.
 
-``uninstrument()`` restores every wrapped function; graphs compiled before then
-emit nothing afterwards.
+Nothing is imported on the application's behalf: each hook point is patched
+when the application imports the module that defines it (at once when it
+already has). ``uninstrument()`` restores every wrapped function and cancels the
+pending ones; graphs compiled before then emit nothing afterwards.
 """
 
 from __future__ import annotations
@@ -66,10 +68,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import langchain_core  # noqa: F401
-import langgraph  # noqa: F401  (target library: a missing one skips this instrumentor)
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
+from agentotel.instrumentation._patching import PatchSet, require_installed
 from agentotel.instrumentation.langgraph import _patches
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import make_hooks
@@ -79,19 +80,25 @@ __all__ = ["LangGraphInstrumentor"]
 
 
 class LangGraphInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Instrument LangGraph graph runs, nodes, LangChain tools and chat models (see the module doc)."""
+    """Instrument LangGraph graph runs, nodes, LangChain tools and chat models (see the module doc).
 
-    _applied: list[tuple[Any, str]] = []
+    Each hook point is patched when the application imports the module defining it
+    (at once if it already has); instrumenting never imports LangGraph or LangChain.
+    """
+
+    _patches: PatchSet | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The instrumented libraries and their supported versions."""
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
+        require_installed(_instruments)
         hooks = make_hooks(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
-        self._applied = _patches.apply(hooks)
+        self._patches = _patches.apply(hooks)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        _patches.remove(self._applied)
-        self._applied = []
+        patches, self._patches = self._patches, None
+        if patches is not None:
+            patches.remove()
         INTERRUPTED_RUNS.clear()

@@ -1,28 +1,31 @@
 """Where the LangGraph instrumentation hooks in, and how it tolerates versions that moved a hook point.
 
-Each :class:`PatchPoint` names candidate modules (newest layout first), an
-optional class and a function. A point that cannot be found in the installed
-versions is reported once (a warning naming it) and skipped; the other points
-keep working.
+Each :class:`PatchPoint` names the modules that define it (newest layout first), an
+optional class and a function, and the wrapper factory (``"module:function"`` in this
+package, imported only when a module of the point is imported, since the wrappers
+import LangGraph themselves). A point is patched in the module that holds it
+(its class, or for a module function the module whose callers look it up) when
+the application imports that module, so importing LangChain alone never
+imports LangGraph. A point that is neither patched nor found when the last of its
+modules is imported is reported once (a warning naming it) and skipped; the other
+points keep working.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
+import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import wrapt
-from opentelemetry.instrumentation.utils import unwrap
-
 from agentotel._telemetry import log_internal_error
-from agentotel.instrumentation.langgraph import _chat, _nodes, _runs, _tools
+from agentotel.instrumentation._patching import PatchSet
 from agentotel.instrumentation.langgraph._setup import Hooks
 
-__all__ = ["PatchPoint", "PATCH_POINTS", "apply", "remove"]
+__all__ = ["PatchPoint", "PATCH_POINTS", "apply"]
 
 _logger = logging.getLogger("agentotel")
 
@@ -34,7 +37,8 @@ class PatchPoint:
     modules: tuple[str, ...]
     owner: str
     attribute: str
-    wrapper: Callable[[Hooks], Callable[..., Any]]
+    #: ``"module:factory"`` in ``agentotel.instrumentation.langgraph``; ``factory(hooks)`` is the wrapt wrapper.
+    wrapper: str
     #: Replace with a plain function instead of a wrapt proxy (for callers that inspect the
     #: attribute's type, such as ``ExitStack.push``, which takes any proxy for a context manager).
     plain: bool = False
@@ -45,88 +49,97 @@ class PatchPoint:
         owner = f"{self.owner}." if self.owner else ""
         return f"{self.modules[0]}.{owner}{self.attribute}"
 
-    def resolve(self) -> Any | None:
-        """The object holding ``attribute`` (class or module), or ``None`` when not found."""
-        for module_name in self.modules:
-            try:
-                holder: Any = importlib.import_module(module_name)
-            except ImportError:
-                continue
-            if self.owner:
-                holder = getattr(holder, self.owner, None)
-            if holder is not None and callable(getattr(holder, self.attribute, None)):
-                return holder
-        return None
+    def holder_in(self, module: types.ModuleType) -> Any | None:
+        """The class or module of ``module`` holding ``attribute``, without importing anything."""
+        holder: Any = module
+        if self.owner:
+            holder = vars(module).get(self.owner)
+            if not isinstance(holder, type):
+                return None
+        elif self.attribute not in vars(module):
+            return None  # a module function is patched in the module whose callers look it up
+        return holder if callable(getattr(holder, self.attribute, None)) else None
+
+    def make_wrapper(self, hooks: Hooks) -> Callable[..., Any]:
+        """Import the wrapper's module (LangGraph is being imported by now) and build the wrapper."""
+        module_name, _, factory = self.wrapper.partition(":")
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        return getattr(module, factory)(hooks)  # type: ignore[no-any-return]
 
 
 _PREGEL = ("langgraph.pregel.main", "langgraph.pregel")
 _RUNNER = ("langgraph.pregel._runner", "langgraph.pregel.runner")
 _LOOP = ("langgraph.pregel._loop", "langgraph.pregel.loop")
-_TOOLS = ("langchain_core.tools.base", "langchain_core.tools")
-_CHAT = ("langchain_core.language_models.chat_models", "langchain_core.language_models")
+_TOOLS = ("langchain_core.tools.base",)
+_CHAT = ("langchain_core.language_models.chat_models",)
 
 PATCH_POINTS: tuple[PatchPoint, ...] = (
-    PatchPoint(_PREGEL, "Pregel", "invoke", _runs.invoke_wrapper),
-    PatchPoint(_PREGEL, "Pregel", "ainvoke", _runs.ainvoke_wrapper),
-    PatchPoint(_PREGEL, "Pregel", "stream", _runs.stream_wrapper),
-    PatchPoint(_PREGEL, "Pregel", "astream", _runs.astream_wrapper),
-    PatchPoint(_LOOP, "PregelLoop", "_suppress_interrupt", _runs.loop_exit_wrapper, plain=True),
-    PatchPoint(_RUNNER, "", "run_with_retry", _nodes.run_with_retry_wrapper),
-    PatchPoint(_RUNNER, "", "arun_with_retry", _nodes.arun_with_retry_wrapper),
-    PatchPoint(_TOOLS, "BaseTool", "run", _tools.run_wrapper),
-    PatchPoint(_TOOLS, "BaseTool", "arun", _tools.arun_wrapper),
-    PatchPoint(_CHAT, "BaseChatModel", "invoke", _chat.invoke_wrapper),
-    PatchPoint(_CHAT, "BaseChatModel", "ainvoke", _chat.ainvoke_wrapper),
-    PatchPoint(_CHAT, "BaseChatModel", "stream", _chat.stream_wrapper),
-    PatchPoint(_CHAT, "BaseChatModel", "astream", _chat.astream_wrapper),
+    PatchPoint(_PREGEL, "Pregel", "invoke", "_runs:invoke_wrapper"),
+    PatchPoint(_PREGEL, "Pregel", "ainvoke", "_runs:ainvoke_wrapper"),
+    PatchPoint(_PREGEL, "Pregel", "stream", "_runs:stream_wrapper"),
+    PatchPoint(_PREGEL, "Pregel", "astream", "_runs:astream_wrapper"),
+    PatchPoint(_LOOP, "PregelLoop", "_suppress_interrupt", "_runs:loop_exit_wrapper", plain=True),
+    PatchPoint(_RUNNER, "", "run_with_retry", "_nodes:run_with_retry_wrapper"),
+    PatchPoint(_RUNNER, "", "arun_with_retry", "_nodes:arun_with_retry_wrapper"),
+    PatchPoint(_TOOLS, "BaseTool", "run", "_tools:run_wrapper"),
+    PatchPoint(_TOOLS, "BaseTool", "arun", "_tools:arun_wrapper"),
+    PatchPoint(_CHAT, "BaseChatModel", "invoke", "_chat:invoke_wrapper"),
+    PatchPoint(_CHAT, "BaseChatModel", "ainvoke", "_chat:ainvoke_wrapper"),
+    PatchPoint(_CHAT, "BaseChatModel", "stream", "_chat:stream_wrapper"),
+    PatchPoint(_CHAT, "BaseChatModel", "astream", "_chat:astream_wrapper"),
 )
 
 _reported_missing: set[str] = set()
+_reported_lock = threading.Lock()
 
 
-def apply(hooks: Hooks, points: tuple[PatchPoint, ...] = PATCH_POINTS) -> list[tuple[Any, str]]:
-    """Wrap every point that exists; return ``(holder, attribute)`` pairs for :func:`remove`."""
-    applied: list[tuple[Any, str]] = []
+def apply(hooks: Hooks, points: tuple[PatchPoint, ...] = PATCH_POINTS) -> PatchSet:
+    """Patch every point whose module is imported, and each of the others when its module is imported.
+
+    Returns the :class:`PatchSet`; its ``remove()`` cancels what is pending and restores the rest.
+    """
+    patches = PatchSet("langgraph")
+    done: set[PatchPoint] = set()  # points patched by this set (any of their modules)
+    by_module: dict[str, list[PatchPoint]] = {}
     for point in points:
-        holder = point.resolve()
-        if holder is None:
-            if point.label not in _reported_missing:
-                _reported_missing.add(point.label)
-                _logger.warning(
-                    "agentotel: %s not found in the installed LangGraph/LangChain versions; "
-                    "its spans are skipped, the rest of the LangGraph instrumentation works.",
-                    point.label,
-                )
-            continue
-        try:
-            if point.plain:
-                _replace_method(holder, point.attribute, point.wrapper(hooks))
-            else:
-                wrapt.wrap_function_wrapper(holder, point.attribute, point.wrapper(hooks))
-        except Exception as exc:  # one broken point must not leave the others unrecorded
-            log_internal_error(f"patch {point.label}", exc)
-            continue
-        applied.append((holder, point.attribute))
-    return applied
+        for module_name in point.modules:
+            by_module.setdefault(module_name, []).append(point)
+
+    def on_import(module: types.ModuleType) -> None:
+        for point in by_module.get(module.__name__, ()):
+            _patch_point(patches, hooks, point, module, done)
+
+    for module_name in by_module:
+        patches.when_imported(module_name, on_import)
+    return patches
 
 
-def _replace_method(holder: Any, attribute: str, wrapper: Callable[..., Any]) -> None:
-    original = getattr(holder, attribute)
+def _patch_point(
+    patches: PatchSet, hooks: Hooks, point: PatchPoint, module: types.ModuleType, done: set[PatchPoint]
+) -> None:
+    holder = point.holder_in(module)
+    if holder is None:
+        if module.__name__ == point.modules[-1] and point not in done:
+            _report_missing(point)
+        return
+    try:
+        if patches.patched(holder, point.attribute):
+            return
+        patch = patches.wrap(holder, point.attribute, point.make_wrapper(hooks), plain=point.plain)
+    except Exception as exc:  # one broken point must not leave the others unrecorded
+        log_internal_error(f"patch {point.label}", exc)
+        return
+    if patch is not None:
+        done.add(point)
 
-    @functools.wraps(original)
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return wrapper(original.__get__(self, type(self)), self, args, kwargs)
 
-    method.__wrapped__ = original  # type: ignore[attr-defined]
-    method._agentotel_patch = True  # type: ignore[attr-defined]
-    setattr(holder, attribute, method)
-
-
-def remove(applied: list[tuple[Any, str]]) -> None:
-    """Restore every wrapped function."""
-    for holder, attribute in reversed(applied):
-        current = holder.__dict__.get(attribute) if hasattr(holder, "__dict__") else None
-        if getattr(current, "_agentotel_patch", False):
-            setattr(holder, attribute, current.__wrapped__)
-        else:
-            unwrap(holder, attribute)
+def _report_missing(point: PatchPoint) -> None:
+    with _reported_lock:
+        if point.label in _reported_missing:
+            return
+        _reported_missing.add(point.label)
+    _logger.warning(
+        "agentotel: %s not found in the installed LangGraph/LangChain versions; "
+        "its spans are skipped, the rest of the LangGraph instrumentation works.",
+        point.label,
+    )
