@@ -279,13 +279,12 @@ def _validate_keywords(overrides: Mapping[str, Any]) -> dict[str, Any]:
             report_bad_value(keyword, value, option.accepted, option.default)
             continue
         elif keyword == "disabled_instrumentations":
-            value = frozenset(value)
+            value = instrumentation_names(value)
         elif keyword == "slow_query_threshold_ms":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 report_bad_value(keyword, value, option.accepted, option.default)
                 continue
             value = float(value)
-            value = instrumentation_names(value)
         elif isinstance(option.default, bool) and not isinstance(value, bool):
             report_bad_value(keyword, value, option.accepted, option.default)
             continue

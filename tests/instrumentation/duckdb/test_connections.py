@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -131,3 +132,22 @@ def test_the_registry_forgets_dead_connections() -> None:
     del connection
     gc.collect()
     assert len(connections) == 0
+
+
+def test_the_span_covers_the_fetch_where_duckdb_does_the_streaming_work() -> None:
+    with traced_duckdb() as telemetry:
+        con = duckdb.connect()
+        con.execute("CREATE TABLE big AS SELECT range AS v FROM range(300000)")
+        con.execute("SELECT v FROM big WHERE v % 3 = 0")  # returns after the first chunk
+        before_fetch = time.time_ns()
+        assert len(con.fetchall()) == 100000
+        after_fetch = time.time_ns()
+        span = telemetry.spans()[-1]
+    assert before_fetch <= span.end_time <= after_fetch
+    assert span.attributes[ROWS] == 100000
+    (point,) = [
+        p
+        for p in telemetry.metric_points(semconv.DB_CLIENT_OPERATION_DURATION)
+        if p.attributes.get(semconv.DB_COLLECTION_NAME) == "big" and p.attributes["db.operation.name"] == "SELECT"
+    ]
+    assert point.count == 1 and point.sum * 1e9 >= span.end_time - before_fetch

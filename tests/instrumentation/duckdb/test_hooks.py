@@ -27,6 +27,11 @@ class CountingCalls:
         monkeypatch.setattr(owner, name, counted)
 
 
+def _message(exc: BaseException) -> str:
+    """The message without the native stack trace duckdb 1.x adds to internal errors (it lists C frames)."""
+    return str(exc).split("\n\nStack Trace:")[0]
+
+
 def _failure(run: Callable[[], Any]) -> BaseException:
     try:
         run()
@@ -62,7 +67,7 @@ def test_invalid_arguments_reach_duckdb_once_and_fail_as_without_us(
         traced = _failure(run)
     assert counter.calls == 1
     assert type(traced) is type(plain)
-    assert str(traced) == str(plain)
+    assert _message(traced) == _message(plain)
     assert traced.__context__ is None and plain.__context__ is None
     assert type(traced.__cause__) is type(plain.__cause__)
     assert not [r for r in agentotel_warnings.records if r.name.startswith("agentotel")]

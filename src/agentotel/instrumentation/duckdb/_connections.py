@@ -5,25 +5,21 @@ looked up by ``id()`` (a lookup on the per-query path allocates nothing) and
 forgotten through a weak-reference callback when the connection is collected,
 before its ``id`` can be reused.
 
-A statement run by ``execute()`` leaves its rows on the connection: its span
-waits there, already timed, until the first fetch (``fetchall()``, ``df()``,
-``fetchone()`` …; one that reads the whole result gives
-``db.response.returned_rows``), or until something else happens to the
-connection (its next statement, ``close()``, its collection,
-``uninstrument()``, process exit), which ends it without a count.
+A statement run by ``execute()`` leaves its rows on the connection, and DuckDB
+does much of the work while they are fetched (a query that streams its result
+returns from ``execute()`` after its first chunk). So the statement's span
+waits there until the first fetch (``fetchall()``, ``df()``, ``fetchone()`` …)
+and ends when that fetch does, or, when something else happens to the
+connection first (its next statement, ``close()``, its collection,
+``uninstrument()``, process exit), ends as of the moment ``execute()`` returned.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, Protocol
 
-from opentelemetry.trace import Span
-
-from agentotel import semconv
-from agentotel._telemetry import log_internal_error
-
-__all__ = ["DEFAULT", "Connections", "UnreadResult"]
+__all__ = ["DEFAULT", "Connections", "WaitingResult"]
 
 
 class _DefaultConnection:
@@ -39,23 +35,11 @@ class _DefaultConnection:
 DEFAULT: Any = _DefaultConnection()
 
 
-class UnreadResult:
-    """The span of a statement whose rows are still on its connection (ended with a wall-clock ``end_time``)."""
+class WaitingResult(Protocol):
+    """A statement execution waiting on its connection for its rows to be fetched."""
 
-    __slots__ = ("span", "end_time")
-
-    def __init__(self, span: Span, end_time: int) -> None:
-        self.span = span
-        self.end_time = end_time
-
-    def end(self, rows: int | None = None) -> None:
-        """End the span, with ``db.response.returned_rows`` when the count is known; never raises."""
-        try:
-            if rows is not None:
-                self.span.set_attribute(semconv.DB_RESPONSE_RETURNED_ROWS, rows)
-            self.span.end(end_time=self.end_time)
-        except Exception as exc:
-            log_internal_error("duckdb result span", exc)
+    def end(self) -> None:
+        """End it without a fetch (the rows were dropped); never raises."""
 
 
 class Connections:
@@ -65,7 +49,7 @@ class Connections:
 
     def __init__(self) -> None:
         self._namespaces: dict[int, str] = {}
-        self._unread: dict[int, UnreadResult] = {}
+        self._unread: dict[int, WaitingResult] = {}
         self._refs: dict[int, weakref.ref[Any]] = {}
 
     # ---------------------------------------------------------------- namespaces
@@ -81,7 +65,7 @@ class Connections:
         return len(self._refs)
 
     # ---------------------------------------------------------------- unread results
-    def leave(self, connection: Any, result: UnreadResult) -> None:
+    def leave(self, connection: Any, result: WaitingResult) -> None:
         """``result``'s rows wait on ``connection``; whatever waited there before is ended first."""
         key = id(connection)
         previous = self._unread.pop(key, None)
@@ -92,11 +76,11 @@ class Connections:
         else:
             result.end()
 
-    def take(self, connection: Any) -> UnreadResult | None:
+    def take(self, connection: Any) -> WaitingResult | None:
         """The result waiting on ``connection`` (no longer there afterwards), or None."""
         return self._unread.pop(id(connection), None) if self._unread else None
 
-    def peek(self, connection: Any) -> UnreadResult | None:
+    def peek(self, connection: Any) -> WaitingResult | None:
         """The result waiting on ``connection`` (still there), or None."""
         return self._unread.get(id(connection)) if self._unread else None
 

@@ -31,10 +31,10 @@ from opentelemetry.trace import SpanKind
 from agentotel import semconv
 from agentotel._telemetry import log_internal_error
 from agentotel.instrumentation.duckdb import _rows as rows
-from agentotel.instrumentation.duckdb._connections import DEFAULT, UnreadResult
+from agentotel.instrumentation.duckdb._connections import DEFAULT
 from agentotel.instrumentation.duckdb._rows import count_rows
 from agentotel.instrumentation.duckdb._scope import call_in_scope, caller_scope
-from agentotel.instrumentation.duckdb._tracer import Prepared, QueryTracer, namespace_of_database
+from agentotel.instrumentation.duckdb._tracer import Execution, Prepared, QueryTracer, namespace_of_database
 
 __all__ = [
     "adopt",
@@ -211,10 +211,10 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
         try:
             if batch_size is None and profiles.threshold is None:  # the common case, inlined
                 now = perf_counter()
-                record(now - started, prepared.metric_attributes, now)
                 if prepared.returns_rows:
-                    connections.leave(self, UnreadResult(span, time_ns()))
+                    connections.leave(self, Execution(tracer, span, prepared, started, now))
                 else:
+                    record(now - started, prepared.metric_attributes, now)
                     span.end()
             else:
                 finish(span, prepared, started, batch_size, connection=self, unread=True)
@@ -293,12 +293,12 @@ def _fetched(
     if unread is None:
         return
     connections.take(key)
-    if method in rows.ALL:
-        unread.end(count_rows(method, result))
-    elif method in rows.PART and rows.used_up(method, result, args, kwargs):
-        unread.end(count_rows(method, result))  # the first part is the whole result
-    else:  # more may follow (fetchone, fetchmany), or a reader hands the rows over later: not counted
+    if not isinstance(unread, Execution):
         unread.end()
+    elif method in rows.ALL or (method in rows.PART and rows.used_up(method, result, args, kwargs)):
+        unread.fetched(connection, count_rows(method, result))  # read to the end: the count is known
+    else:  # more may follow (fetchone, fetchmany), or a reader hands the rows over later: not counted
+        unread.fetched(connection, None)
 
 
 def fetch_hook(original: Original, tracer: QueryTracer, method: str) -> Original:

@@ -23,14 +23,14 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from agentotel import semconv
 from agentotel._bounded import BoundedLRU
 from agentotel._config import Settings
-from agentotel._telemetry import error_type
+from agentotel._telemetry import error_type, log_internal_error
 from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, Statement, StatementCache, analyze
-from agentotel.instrumentation.duckdb._connections import DEFAULT, Connections, UnreadResult
+from agentotel.instrumentation.duckdb._connections import DEFAULT, Connections
 from agentotel.instrumentation.duckdb._profile import ProfileReader
 from agentotel.instrumentation.duckdb._recorder import DeferredHistogram
 from agentotel.instrumentation.duckdb._scope import scope_rule
 
-__all__ = ["DistinctValues", "Limits", "Prepared", "QueryTracer", "namespace_of_database"]
+__all__ = ["DistinctValues", "Execution", "Limits", "Prepared", "QueryTracer", "namespace_of_database"]
 
 _CLIENT = SpanKind.CLIENT
 
@@ -135,6 +135,51 @@ class Prepared:
         return found
 
 
+class Execution:
+    """A statement whose rows wait on its connection: its span and duration end with the first fetch.
+
+    DuckDB does much of a query's work while its rows are fetched (a streaming result
+    returns from ``execute()`` after its first chunk), so the span covers the call and
+    that fetch. A result dropped unfetched ends as of the moment the call returned.
+    """
+
+    __slots__ = ("_tracer", "_span", "_prepared", "_started", "_returned", "_returned_ns")
+
+    def __init__(self, tracer: QueryTracer, span: Span, prepared: Prepared, started: float, returned: float) -> None:
+        self._tracer = tracer
+        self._span = span
+        self._prepared = prepared
+        self._started = started
+        self._returned = returned
+        self._returned_ns = time_ns()
+
+    def fetched(self, connection: Any, rows: int | None) -> None:
+        """The first fetch just ended: end here, with the rows it returned when it read them all."""
+        tracer = self._tracer
+        try:
+            now = perf_counter()
+            duration = now - self._started
+            tracer.durations.record(duration, self._prepared.metric_attributes, now)
+            threshold = tracer.profiles.threshold
+            if threshold is not None and duration >= threshold:  # read now: the statement has run to here
+                tracer.profiles.attach(self._span, tracer.real(connection))
+            if rows is not None:
+                self._span.set_attribute(semconv.DB_RESPONSE_RETURNED_ROWS, rows)
+            self._span.end()
+        except Exception as exc:
+            log_internal_error("duckdb fetch", exc)
+
+    def end(self) -> None:
+        """The rows were dropped unfetched: end as of the moment the call returned."""
+        try:
+            self._tracer.durations.record(
+                self._returned - self._started, self._prepared.metric_attributes, perf_counter()
+            )
+            self._span.end(end_time=self._returned_ns)
+        except Exception as exc:
+            log_internal_error("duckdb result", exc)
+
+
 class QueryTracer:
     """Creates spans and records the duration metric for DuckDB statements."""
 
@@ -216,10 +261,13 @@ class QueryTracer:
         unread: bool = False,
     ) -> None:
         """End a successful execution: record the duration, attach a slow statement's profile (read from
-        ``connection``), then end the span with ``rows`` returned, or, when ``unread`` and the statement
-        left rows on ``connection``, leave the span there until they are fetched."""
+        ``connection``), then end the span with ``rows`` returned; or, when ``unread`` and the statement
+        left rows on ``connection``, leave it there as an :class:`Execution` that ends at the first fetch."""
         now = perf_counter()
         duration = now - started
+        if unread and prepared.returns_rows and connection is not None:
+            self.connections.leave(connection, Execution(self, span, prepared, started, now))
+            return
         if batch_size is not None and batch_size >= 2 and prepared.statement.operation:
             attributes = dict(prepared.metric_attributes)
             operation = prepared.statement.operation
@@ -229,13 +277,14 @@ class QueryTracer:
             self.durations.record(duration, prepared.metric_attributes, now)
         threshold = self.profiles.threshold
         if threshold is not None and duration >= threshold and connection is not None:
-            self.profiles.attach(span, self.default_connection() if connection is DEFAULT else connection)
-        if unread and prepared.returns_rows and connection is not None:
-            self.connections.leave(connection, UnreadResult(span, time_ns()))
-            return
+            self.profiles.attach(span, self.real(connection))
         if rows is not None:
             span.set_attribute(semconv.DB_RESPONSE_RETURNED_ROWS, rows)
         span.end()
+
+    def real(self, connection: Any) -> Any:
+        """The connection object behind ``connection`` (:data:`DEFAULT` stands for the default one)."""
+        return self.default_connection() if connection is DEFAULT else connection
 
     def fail(self, span: Span, prepared: Prepared, started: float, exc: BaseException) -> None:
         """End a failed execution: error.type, exception event, ERROR status, duration with error.type."""
