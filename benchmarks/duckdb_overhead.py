@@ -15,10 +15,13 @@ query's own work is on the calling thread too.
 
 Variants:
   raw        plain DuckDB
-  bare span  ``tracer.start_span(...)`` ... ``span.end()`` around the raw query (the floor a span costs)
-  bare span + 6 attrs  the same with kind CLIENT and the six attributes the conventions ask for (a
-             prebuilt dict): the floor for a span carrying what we emit, before any metric
-  agentotel  DuckDBInstrumentor (span + db.client.operation.duration)
+  floor      the SDK floor for what we emit on the span: ``tracer.start_span`` with the same name, kind
+             and six attributes (a prebuilt dict), the query and its fetch, ``db.response.returned_rows``,
+             ``span.end()``
+  floor + metric  the same plus one ``Histogram.record`` of the duration with the metric attributes: the
+             floor for everything we emit per statement
+  agentotel  DuckDBInstrumentor (span + db.client.operation.duration + returned rows; the statement runs
+             in the caller's scope so that replacement scans see the caller's names)
   dbapi      opentelemetry-instrumentation-dbapi's traced connection (span + its duration metric)
 """
 
@@ -180,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 
     tracer_provider, meter_provider = providers(1_000, span_queue_size=1 << 16)
     tracer = tracer_provider.get_tracer("bench")
+    duration = meter_provider.get_meter("bench").create_histogram(
+        "db.client.operation.duration", unit="s", explicit_bucket_boundaries_advisory=[0.001, 0.005, 0.01, 0.05, 0.1]
+    )
     instrumentor = DuckDBInstrumentor()
 
     raw_con = duckdb.connect()
@@ -203,12 +209,6 @@ def main(argv: list[str] | None = None) -> int:
             raw_cur.execute(query())
             raw_cur.fetchall()
 
-        def bare(query: Callable[[], str] = make_query) -> None:
-            span = tracer.start_span("SELECT")
-            raw_cur.execute(query())
-            raw_cur.fetchall()
-            span.end()
-
         attributes = {
             "db.system.name": "duckdb",
             "db.namespace": "memory",
@@ -217,12 +217,27 @@ def main(argv: list[str] | None = None) -> int:
             "db.query.summary": "SELECT landuse",
             "db.query.text": make_query(),
         }
+        metric_attributes = {k: v for k, v in attributes.items() if not k.startswith("db.query")}
 
-        def bare_attrs(query: Callable[[], str] = make_query, attributes: dict[str, str] = attributes) -> None:
-            span = tracer.start_span("SELECT", kind=SpanKind.CLIENT, attributes=attributes)
+        def floor(query: Callable[[], str] = make_query, attributes: dict[str, str] = attributes) -> None:
+            span = tracer.start_span("SELECT landuse", kind=SpanKind.CLIENT, attributes=attributes)
             raw_cur.execute(query())
-            raw_cur.fetchall()
+            rows = raw_cur.fetchall()
+            span.set_attribute("db.response.returned_rows", len(rows))
             span.end()
+
+        def floor_metric(
+            query: Callable[[], str] = make_query,
+            attributes: dict[str, str] = attributes,
+            metric_attributes: dict[str, str] = metric_attributes,
+        ) -> None:
+            span = tracer.start_span("SELECT landuse", kind=SpanKind.CLIENT, attributes=attributes)
+            started = time.perf_counter()
+            raw_cur.execute(query())
+            rows = raw_cur.fetchall()
+            span.set_attribute("db.response.returned_rows", len(rows))
+            span.end()
+            duration.record(time.perf_counter() - started, metric_attributes)
 
         def dbapi(query: Callable[[], str] = make_query) -> None:
             dbapi_cur.execute(query())
@@ -230,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
 
         variants: dict[str, Callable[[], None]] = {
             "raw": raw,
-            "bare": bare,
-            "bare+attrs": bare_attrs,
+            "floor": floor,
+            "floor+metric": floor_metric,
             "agentotel": raw,
             "dbapi": dbapi,
         }
@@ -253,15 +268,15 @@ def main(argv: list[str] | None = None) -> int:
         samples = sample_rotated(list(variants), args.reps, measure)
         for clock, index in (("wall", 0), ("thread CPU", 1)):
             med = {name: statistics.median(v[index] for v in values) * 1e6 for name, values in samples.items()}
-            over = {name: med[name] - med["raw"] for name in ("bare", "bare+attrs", "agentotel", "dbapi")}
+            over = {name: med[name] - med["raw"] for name in ("floor", "floor+metric", "agentotel", "dbapi")}
             rows[clock].append(
                 [
                     label,
-                    *(f"{med[name]:.1f}" for name in ("raw", "bare", "bare+attrs", "agentotel", "dbapi")),
-                    *(f"{over[name]:.1f}" for name in ("agentotel", "dbapi", "bare", "bare+attrs")),
+                    *(f"{med[name]:.1f}" for name in ("raw", "floor", "floor+metric", "agentotel", "dbapi")),
+                    *(f"{over[name]:.1f}" for name in ("agentotel", "floor", "floor+metric", "dbapi")),
+                    f"{over['agentotel'] / over['floor']:.2f}",
+                    f"{over['agentotel'] / over['floor+metric']:.2f}",
                     f"{over['agentotel'] / over['dbapi']:.2f}",
-                    f"{over['agentotel'] / over['bare']:.2f}",
-                    f"{over['agentotel'] / over['bare+attrs']:.2f}",
                 ]
             )
     miss_vs_hit = {clock: float(cells[2][6]) / float(cells[3][6]) for clock, cells in rows.items()}
@@ -271,17 +286,17 @@ def main(argv: list[str] | None = None) -> int:
             [
                 "query",
                 "raw",
-                "bare span",
-                "bare span + 6 attrs",
+                "floor",
+                "floor + metric",
                 "agentotel",
                 "dbapi",
                 "agentotel overhead",
+                "floor overhead",
+                "floor + metric overhead",
                 "dbapi overhead",
-                "bare span overhead",
-                "bare span + attrs overhead",
+                "agentotel / floor",
+                "agentotel / floor + metric",
                 "agentotel / dbapi",
-                "agentotel / bare span",
-                "agentotel / bare span + attrs",
             ],
             cells,
         )

@@ -274,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = args.url or "the in-process agent"
     print(
         f"load test: {args.scenario} ({scenario.users} users, ramp-up {scenario.ramp_up_s:g} s, "
-        f"{scenario.requests or 'unlimited'} requests, {scenario.duration_s or 'no'} s limit, "
+        f"{scenario.requests or 'unlimited'} requests, "
+        f"{f'{scenario.duration_s:g} s limit' if scenario.duration_s else 'no time limit'}, "
         f"think time {scenario.think_time_s:g} s) against {where}"
     )
     results = asyncio.run(run())

@@ -7,7 +7,7 @@
     curl -s localhost:8000/health
 
 Each request is one trace: the HTTP server span made by the contrib FastAPI
-instrumentation, with the agent's run under it (``invoke_workflow landuse-agent``
+instrumentation, with the agent's run under it (``invoke_agent landuse-agent``
 -> ``plan`` / ``agent`` / ``tools`` -> ``chat`` / ``execute_tool run_sql`` ->
 DuckDB). ``/health`` returns :func:`agentotel.health` (circuit breakers, balancer
 instances, caches, process) with HTTP 503 when it says ``unhealthy``.
