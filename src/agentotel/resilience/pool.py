@@ -489,12 +489,16 @@ class DuckDBPool:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             waiter.wait(None if deadline is None else deadline - time.monotonic())
+            now = self._clock()
             with self._lock:
                 if waiter.state == _HANDED:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
-                    self._leave(waiter, timed_out=True)
-                    raise PoolTimeoutError(self.name, self._clock() - start, self.size, self._pending)
+                    self._leave(waiter, now)
+                    others = self._pending
+                    break
+        if waiter.state == _GONE:
+            raise PoolTimeoutError(self.name, now - start, self.size, others)
         return self._receive(waiter)
 
     async def _aacquire(self, timeout: float | None) -> tuple[Any, float]:
@@ -523,32 +527,36 @@ class DuckDBPool:
             else:
                 await asyncio.wait_for(waiter.future, timeout)
         except asyncio.TimeoutError:
+            now = self._clock()
             with self._lock:
-                if waiter.state == _WAITING:
-                    self._leave(waiter, timed_out=True)
-                    raise PoolTimeoutError(self.name, self._clock() - start, self.size, self._pending) from None
+                timed_out = waiter.state == _WAITING
+                if timed_out:
+                    self._leave(waiter, now)
+                others = self._pending
+            if timed_out:
+                raise PoolTimeoutError(self.name, now - start, self.size, others) from None
             # Handed over just as the time ran out: take it.
         except BaseException:  # cancelled (or interrupted): leave the queue, or pass on what was handed over
             with self._lock:
                 handed = waiter.state == _HANDED
                 if not handed:
-                    self._leave(waiter, timed_out=False)
+                    self._leave(waiter, None)
             if handed and not waiter.closed:
                 self._forward(waiter.connection)
             raise
         return self._receive(waiter)
 
-    def _leave(self, waiter: _Waiter, *, timed_out: bool) -> None:
-        """Under the lock: a waiting caller stops waiting (timed out or cancelled)."""
+    def _leave(self, waiter: _Waiter, timed_out_at: float | None) -> None:
+        """Under the lock: a waiting caller stops waiting (timed out at ``timed_out_at``, or cancelled)."""
         waiter.state = _GONE
         self._pending -= 1
         try:
             self._waiters.remove(waiter)  # O(waiting callers), only when one gives up
         except ValueError:  # pragma: no cover - a waiting waiter is always queued
             pass
-        if timed_out:
+        if timed_out_at is not None:
             self._timeouts += 1
-            self._last_timeout = self._clock()
+            self._last_timeout = timed_out_at
 
     def _receive(self, waiter: _Waiter) -> Any:
         """The connection handed to ``waiter`` (opened here if it was handed a free slot)."""
