@@ -28,6 +28,7 @@ def test_all_lists_exactly_the_public_names():
         "CircuitBreaker",
         "CircuitOpenError",
         "LoadBalancer",
+        "DuckDBPool",
         # ours, around them
         "CircuitState",
         "NoInstanceAvailable",

@@ -9,7 +9,7 @@ Three ways in:
 * :func:`instrument` / :func:`uninstrument`, explicitly.
 
 The resilience components (:class:`Cache`, :class:`CircuitBreaker`,
-:class:`LoadBalancer`, :class:`RateLimiter`) report through the providers given
+:class:`LoadBalancer`, :class:`RateLimiter`, :class:`DuckDBPool`) report through the providers given
 to :func:`instrument`, else the global ones.
 """
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from agentotel.resilience.breaker import CircuitBreaker, CircuitOpenError, CircuitState
     from agentotel.resilience.cache import Cache
     from agentotel.resilience.keys import stable_key
+    from agentotel.resilience.pool import DuckDBPool
     from agentotel.resilience.ratelimit import RateLimiter, RateLimitExceeded
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
+    "DuckDBPool",
     "LoadBalancer",
     "NoInstanceAvailable",
     "RateLimitExceeded",
@@ -94,6 +96,7 @@ _LAZY: dict[str, str] = {
     "RateLimiter": "agentotel.resilience.ratelimit",
     "RateLimitExceeded": "agentotel.resilience.ratelimit",
     "stable_key": "agentotel.resilience.keys",
+    "DuckDBPool": "agentotel.resilience.pool",
     "health": "agentotel._health",
     "agent": "agentotel._agent",
 }

@@ -13,6 +13,7 @@ Overall ``status`` is the worst of the components' own statuses:
 * load balancer: ``unhealthy`` with no instances or when every instance is
   ejected or behind an open breaker, ``degraded`` when some are;
 * rate limiter: ``degraded`` if it rejected a request in the last minute;
+* DuckDB pool: ``degraded`` if a caller timed out waiting for a connection in the last minute;
 * cache: as its ``health_snapshot()`` reports (``healthy`` unless it says otherwise).
 
 Components are those alive now (the registry holds them weakly). A component
@@ -32,11 +33,11 @@ __all__ = ["health", "STATUSES"]
 
 #: From best to worst.
 STATUSES = ("healthy", "degraded", "unhealthy")
-_KINDS = ("cache", "circuit_breaker", "load_balancer", "rate_limiter")
+_KINDS = ("cache", "circuit_breaker", "duckdb_pool", "load_balancer", "rate_limiter")
 
 
 def health() -> dict[str, Any]:
-    """Snapshot of every live cache, breaker, balancer and rate limiter, plus process memory and CPU."""
+    """Snapshot of every live cache, breaker, balancer, rate limiter and DuckDB pool, plus process memory and CPU."""
     components: dict[str, list[dict[str, Any]]] = {}
     worst = 0
     reasons: list[str] = []

@@ -57,6 +57,21 @@ AGENTOTEL_DUCKDB_PROFILE: Final = "agentotel.duckdb.profile"  # span event of a 
 DB_CLIENT_OPERATION_DURATION: Final = "db.client.operation.duration"
 DB_CLIENT_OPERATION_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 
+# Connection pool (DuckDBPool): the database client connection metrics
+DB_CLIENT_CONNECTION_POOL_NAME: Final = "db.client.connection.pool.name"
+DB_CLIENT_CONNECTION_STATE: Final = "db.client.connection.state"
+DB_CLIENT_CONNECTION_STATE_IDLE: Final = "idle"
+DB_CLIENT_CONNECTION_STATE_USED: Final = "used"
+DB_CLIENT_CONNECTION_COUNT: Final = "db.client.connection.count"
+DB_CLIENT_CONNECTION_MAX: Final = "db.client.connection.max"
+DB_CLIENT_CONNECTION_PENDING_REQUESTS: Final = "db.client.connection.pending_requests"
+DB_CLIENT_CONNECTION_TIMEOUTS: Final = "db.client.connection.timeouts"
+DB_CLIENT_CONNECTION_CREATE_TIME: Final = "db.client.connection.create_time"
+DB_CLIENT_CONNECTION_WAIT_TIME: Final = "db.client.connection.wait_time"
+DB_CLIENT_CONNECTION_USE_TIME: Final = "db.client.connection.use_time"
+# Waits are mostly zero or microseconds; uses are query-long.
+DB_CLIENT_CONNECTION_TIME_BUCKETS: Final = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+
 # --------------------------------------------------------------------------- #
 # GenAI (semantic conventions v1.41)
 # --------------------------------------------------------------------------- #
@@ -391,6 +406,8 @@ ATTRIBUTES: Final[tuple[Attribute, ...]] = (
         "(operator, seconds, rows), capped.",
     ),
     Attribute(f"{DB_QUERY_PARAMETER_PREFIX}.<key>", "string", "Query parameter values.", opt_in=True),
+    Attribute(DB_CLIENT_CONNECTION_POOL_NAME, "string", "`DuckDBPool` name (default: the database path)."),
+    Attribute(DB_CLIENT_CONNECTION_STATE, "string", "`idle` or `used`."),
     Attribute(GEN_AI_OPERATION_NAME, "string", "`invoke_workflow`, `invoke_agent`, `execute_tool` or `chat`."),
     Attribute(GEN_AI_WORKFLOW_NAME, "string", "Graph name."),
     Attribute(GEN_AI_AGENT_NAME, "string", "Agent name."),
@@ -457,6 +474,58 @@ METRICS: Final[tuple[Metric, ...]] = (
         "Duration of DuckDB statements.",
         (DB_SYSTEM_NAME, DB_NAMESPACE, DB_OPERATION_NAME, DB_COLLECTION_NAME, ERROR_TYPE),
         DB_CLIENT_OPERATION_DURATION_BUCKETS,
+    ),
+    Metric(
+        DB_CLIENT_CONNECTION_COUNT,
+        "updowncounter (observable)",
+        "{connection}",
+        "`DuckDBPool` connections open now, by state.",
+        (DB_CLIENT_CONNECTION_POOL_NAME, DB_CLIENT_CONNECTION_STATE),
+    ),
+    Metric(
+        DB_CLIENT_CONNECTION_MAX,
+        "updowncounter (observable)",
+        "{connection}",
+        "`DuckDBPool` size: the most connections it opens.",
+        (DB_CLIENT_CONNECTION_POOL_NAME,),
+    ),
+    Metric(
+        DB_CLIENT_CONNECTION_PENDING_REQUESTS,
+        "updowncounter (observable)",
+        "{request}",
+        "Callers waiting for a `DuckDBPool` connection now.",
+        (DB_CLIENT_CONNECTION_POOL_NAME,),
+    ),
+    Metric(
+        DB_CLIENT_CONNECTION_TIMEOUTS,
+        "counter (observable)",
+        "{timeout}",
+        "Waits for a `DuckDBPool` connection that timed out.",
+        (DB_CLIENT_CONNECTION_POOL_NAME,),
+    ),
+    Metric(
+        DB_CLIENT_CONNECTION_CREATE_TIME,
+        "histogram",
+        "s",
+        "Time to open a `DuckDBPool` connection (a cursor of the pool's database).",
+        (DB_CLIENT_CONNECTION_POOL_NAME,),
+        DB_CLIENT_CONNECTION_TIME_BUCKETS,
+    ),
+    Metric(
+        DB_CLIENT_CONNECTION_WAIT_TIME,
+        "histogram",
+        "s",
+        "Time to obtain a `DuckDBPool` connection (every acquisition, zero waits included).",
+        (DB_CLIENT_CONNECTION_POOL_NAME,),
+        DB_CLIENT_CONNECTION_TIME_BUCKETS,
+    ),
+    Metric(
+        DB_CLIENT_CONNECTION_USE_TIME,
+        "histogram",
+        "s",
+        "Time between borrowing a `DuckDBPool` connection and returning it.",
+        (DB_CLIENT_CONNECTION_POOL_NAME,),
+        DB_CLIENT_CONNECTION_TIME_BUCKETS,
     ),
     Metric(
         GEN_AI_CLIENT_OPERATION_DURATION,
