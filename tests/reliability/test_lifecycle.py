@@ -51,7 +51,7 @@ def _patched_attributes() -> dict[tuple[Any, str], Any]:
         (BaseChatModel, ("invoke", "stream")),
         (cachetools.Cache, ("get", "__getitem__")),
     ]
-    return {(owner, name): vars(owner)[name] for owner, names in owners for name in names}
+    return {(owner, name): vars(owner)[name] for owner, names in owners for name in names if name in vars(owner)}
 
 
 def _unwrapped(value: Any) -> Any:

@@ -51,6 +51,11 @@ def rows(relation: Any) -> Any:
 
 
 # ------------------------------------------------------------------ every entry point, a local frame
+def _relation_query(q: str) -> Any:
+    con = duckdb.connect()  # kept alive while its relation runs (duckdb 1.x relations do not keep it)
+    return rows(con.sql("SELECT 1 AS one").query("v", q.replace("FROM", "FROM v, ")))
+
+
 ENTRY_POINTS: dict[str, Callable[[str], Any]] = {
     "duckdb.sql": lambda q: rows(duckdb.sql(q)),
     "duckdb.query": lambda q: rows(duckdb.query(q)),
@@ -59,7 +64,7 @@ ENTRY_POINTS: dict[str, Callable[[str], Any]] = {
     "con.query": lambda q: rows(duckdb.connect().query(q)),
     "con.execute": lambda q: duckdb.connect().execute(q).fetchall(),
     "cursor.execute": lambda q: duckdb.connect().cursor().execute(q).fetchall(),
-    "rel.query": lambda q: rows(duckdb.connect().sql("SELECT 1 AS one").query("v", q.replace("FROM", "FROM v, "))),
+    "rel.query": lambda q: _relation_query(q),
 }
 
 

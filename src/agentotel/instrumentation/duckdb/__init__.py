@@ -108,8 +108,8 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 def _patch(patches: PatchSet, duckdb: types.ModuleType, tracer: QueryTracer, relations: Relations) -> None:
     """Patch every target this duckdb version has (a no-op for those patched already)."""
     for owner, name, make in _targets(duckdb, tracer, relations):
-        if name not in dir(owner):
-            continue  # not in this duckdb version
+        if not callable(getattr(owner, name, None)):
+            continue  # not in this duckdb version (or not a function there: 1.1's default_connection)
         try:
             patches.replace(owner, name, make)
         except Exception as exc:  # one attribute we cannot patch must not stop the others

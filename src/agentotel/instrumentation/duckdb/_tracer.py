@@ -192,8 +192,12 @@ class QueryTracer:
         duckdb = sys.modules.get("duckdb")
         #: Which frame DuckDB searches for replacement scans (see ``._scope``).
         self.scope_rule = scope_rule(getattr(duckdb, "__version__", ""))
-        #: ``duckdb.default_connection`` as found before our hooks: the connection module-level calls use.
-        self.default_connection: Callable[[], Any] = getattr(duckdb, "default_connection", lambda: None)
+        #: The connection module-level calls use: ``duckdb.default_connection()`` as found before our hooks
+        #: (an attribute holding the connection itself up to duckdb 1.1).
+        found = getattr(duckdb, "default_connection", None)
+        self.default_connection: Callable[[], Any] = (
+            found if callable(found) else lambda: getattr(duckdb, "default_connection", None)
+        )
         self._max_length = settings.max_attribute_length
         self._keep_literals = settings.capture_sql_parameters
         self._capture_text = settings.capture_query_text
