@@ -67,6 +67,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
 
 from agentotel import _telemetry, semconv
@@ -575,6 +576,7 @@ class DuckDBPool:
         except BaseException:
             self._forward(None)
             raise
+        _profile_quietly(connection)
         self._telemetry.record(self._telemetry.create_time, self._clock() - start)
         return connection
 
@@ -640,3 +642,18 @@ def _close_quietly(connection: Any) -> None:
         connection.close()
     except Exception as exc:  # closing must not hide the caller's own outcome
         _telemetry.log_internal_error("duckdb pool close", exc)
+
+
+def _profile_quietly(connection: Any) -> None:
+    """With ``slow_query_threshold_ms`` set, switch the new connection's profiler on without output, so that
+    slow statements can carry DuckDB's operator tree (the pool's own connection: a user's is never touched).
+    DuckDB before 1.5 has no way to read a profile back; there it stays off."""
+    if _telemetry.current_settings().slow_query_threshold_ms is None or not hasattr(
+        connection, "get_profiling_information"
+    ):
+        return
+    try:
+        with suppress_instrumentation():
+            connection.execute("SET enable_profiling = 'no_output'")
+    except Exception as exc:  # a pool that cannot profile still lends connections
+        _telemetry.log_internal_error("duckdb pool profiling", exc)

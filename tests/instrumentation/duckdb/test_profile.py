@@ -124,3 +124,22 @@ def test_both_profile_layouts() -> None:
         assert tree["total_time"] == 0.5
         assert tree["operators"] == {"name": "SEQ_SCAN", "time": 0.2, "rows": 9, "children": []}
     assert operator_tree({"result": "disabled"}) is None
+
+
+@needs_profile_api
+def test_pool_connections_are_profiled_when_the_threshold_is_set() -> None:
+    from agentotel import DuckDBPool
+
+    with traced_duckdb(slow_query_threshold_ms=0) as telemetry:
+        pool = DuckDBPool(":memory:", size=2, name="profiled")
+        with pool.connection() as con:
+            con.execute("CREATE TABLE facts AS SELECT range % 7 AS g, range AS v FROM range(20000)")
+            con.execute(QUERY).fetchall()
+        pool.close()
+        span = telemetry.spans()[-1]
+    assert _profile_of(span) is not None
+    with traced_duckdb() as telemetry:  # threshold off: the pool leaves the profiler off
+        pool = DuckDBPool(":memory:", size=1)
+        with pool.connection() as con:
+            assert json.loads(con.get_profiling_information(format="json")) == {"result": "disabled"}
+        pool.close()
