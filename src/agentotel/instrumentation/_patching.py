@@ -57,7 +57,7 @@ __all__ = ["Patch", "PatchSet", "require_installed"]
 
 _MISSING: Any = object()
 #: Marks the plain functions we install (besides ``__wrapped__``, which points at the original).
-PATCH_MARK = "_agentotel_patch"
+PATCH_MARK = "__agentotel_patch__"  # a dunder, like __wrapped__: invisible to dir()-based checks
 #: How long a watch waits for a module that another import is still executing.
 _HALF_IMPORTED_WAIT_S = 120.0
 

@@ -93,3 +93,18 @@ def test_a_lazy_relation_that_binds_gets_its_span_at_the_terminal_only() -> None
         assert telemetry.spans() == []
         assert relation.fetchall() == [(42,)]
     assert [s.name for s in telemetry.spans()] == ["SELECT"]
+
+
+def test_hooks_show_no_attribute_of_their_own() -> None:
+    """Code that lists a function's attributes (duckdb's own tests do) sees what it sees without us."""
+
+    def public(value: Any) -> set[str]:
+        return {name for name in dir(value) if not (name.startswith("__") and name.endswith("__"))}
+
+    names = ["execute", "sql", "connect", "default_connection", "cursor", "fetchall", "close"]
+    plain = {name: public(getattr(duckdb, name)) for name in names if hasattr(duckdb, name)}
+    with traced_duckdb():
+        traced = {name: public(getattr(duckdb, name)) for name in plain}
+        assert all(getattr(duckdb, name) is not None for name in plain)
+    for name in plain:
+        assert traced[name] <= plain[name] | public(lambda: None), name
