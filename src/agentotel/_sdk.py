@@ -51,6 +51,7 @@ __all__ = [
     "current_setup",
     "exporter_names",
     "meter_provider_is_configured",
+    "metrics_deliverable",
     "otlp_target",
     "sdk_disabled",
     "setup_sdk",
@@ -315,6 +316,14 @@ _current: SdkSetup | None = None
 def current_setup() -> SdkSetup | None:
     """What the last :func:`setup_sdk` installed, if it ran."""
     return _current
+
+
+def metrics_deliverable(meter_provider: object) -> bool:
+    """False when ``meter_provider`` is the one :func:`setup_sdk` installed and nothing listens on its endpoint."""
+    setup = _current
+    if setup is None or setup.meter_provider is not meter_provider or setup.metrics_endpoint is None:
+        return True
+    return endpoint_reachable(*setup.metrics_endpoint)
 
 
 def setup_sdk() -> SdkSetup:

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 import agentotel
-from agentotel import Cache, _telemetry
+from agentotel import Cache, _telemetry, semconv
 from agentotel.testing import TelemetryCapture, capture_telemetry
 
 
@@ -210,13 +210,12 @@ def test_lookups_make_no_sdk_call(capture, fake_clock, monkeypatch) -> None:
 
 
 def test_one_set_of_instruments_per_meter(capture) -> None:
-    from agentotel.resilience._cache_telemetry import instruments_for
-
     first, second = make_cache(capture, "one"), make_cache(capture, "two")
-    assert first._instruments is second._instruments is instruments_for(first._meter)
+    assert first.binding.current() is second.binding.current()
+    assert first.binding.current()[semconv.CACHE_LOAD_DURATION] is second.binding.current()[semconv.CACHE_LOAD_DURATION]
     other = TelemetryCapture()
     try:
-        assert make_cache(other, "other")._instruments is not first._instruments
+        assert make_cache(other, "other").binding.current() is not first.binding.current()
     finally:
         other.shutdown()
 
@@ -235,7 +234,7 @@ def test_a_dropped_meter_is_not_pinned_by_cache_instruments() -> None:
         cache = Cache("short-lived", meter_provider=provider)
         cache.get_or_load("k", lambda: 1)
         provider.shutdown()
-        return weakref.ref(cache._meter)
+        return weakref.ref(provider)
 
     refs = [cycle() for _ in range(3)]
     gc.collect()
