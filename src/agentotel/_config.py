@@ -232,7 +232,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "disabled_instrumentations",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
         _name_list,
-        "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai (any case), * for all",
+        "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai, threading (any case), * for all",
         frozenset(),
         "Instrumentors that `agentotel.instrument()` and `import agentotel.auto` skip.",
     ),
