@@ -23,7 +23,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 import agentotel
 from agentotel import _export
 from agentotel.testing import TelemetryCapture, capture_telemetry
-from tests.reliability.conftest import duckdb_traced, internal_errors, reset_warning_state
+from tests.reliability.conftest import internal_errors, reset_warning_state
+from tests.support.telemetry import traced_duckdb
 
 REPEAT = 5
 
@@ -56,7 +57,7 @@ def assert_one_warning(caplog: pytest.LogCaptureFixture) -> None:
 def test_duckdb_hook_failure_is_contained(
     agentotel_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
-    with duckdb_traced() as capture:
+    with traced_duckdb() as capture:
         con = duckdb.connect()
         with monkeypatch.context() as patch:
             patch.setattr(target, boom)

@@ -10,7 +10,7 @@ import agentotel
 from agentotel import LoadBalancer, NoInstanceAvailable, semconv
 from agentotel.resilience.balancer import OutlierPolicy
 from agentotel.testing import TelemetryCapture, capture_telemetry
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 def make(instances, **options) -> LoadBalancer:

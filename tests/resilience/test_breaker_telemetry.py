@@ -10,7 +10,7 @@ import pytest
 import agentotel
 from agentotel import CircuitBreaker, CircuitOpenError, semconv
 from agentotel.testing import TelemetryCapture, capture_telemetry
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 class Boom(Exception):

@@ -8,7 +8,6 @@ current span; nothing is emitted after ``agentotel.uninstrument()``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry.trace import StatusCode
@@ -19,12 +18,9 @@ from agentotel.testing import TelemetryCapture, capture_telemetry
 
 
 @pytest.fixture
-def capture() -> Iterator[TelemetryCapture]:
-    """In-memory providers passed to the caches explicitly (agentotel itself not instrumented)."""
-    _telemetry.set_enabled(True)  # an earlier test's uninstrument() must not silence these
-    captured = TelemetryCapture()
-    yield captured
-    captured.shutdown()
+def capture(providers: TelemetryCapture) -> TelemetryCapture:
+    """In-memory providers passed to the caches explicitly (the suite's ``providers``)."""
+    return providers
 
 
 def make_cache(capture: TelemetryCapture, name: str = "answers", **kwargs) -> Cache:
