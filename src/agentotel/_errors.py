@@ -130,21 +130,24 @@ def record_exception(span: Span, exc: BaseException) -> str:
     """Mark ``span`` failed by ``exc``: ``error.type``, ``exception`` event, ERROR status; returns ``error.type``.
 
     The user's exception is never changed; a failure in here is reported once and swallowed.
+    If the message cannot be cleaned, it is withheld rather than recorded raw.
     """
     kind = error_type(exc)
     try:
         if not span.is_recording():
             return kind
+        span.set_attribute(semconv.ERROR_TYPE, kind)
         settings = current_settings()
         limit = settings.max_attribute_length
         clean = not settings.capture_sql_parameters and sql_involved(exc)
-        message = _message(exc, clean, limit)
-        attributes: dict[str, Any] = {
-            semconv.EXCEPTION_TYPE: kind,
-            semconv.EXCEPTION_MESSAGE: message,
-            semconv.EXCEPTION_STACKTRACE: stacktrace(exc, clean, limit),
-        }
-        span.set_attribute(semconv.ERROR_TYPE, kind)
+        attributes: dict[str, Any] = {semconv.EXCEPTION_TYPE: kind}
+        try:
+            message = _message(exc, clean, limit)
+            attributes[semconv.EXCEPTION_MESSAGE] = message
+            attributes[semconv.EXCEPTION_STACKTRACE] = stacktrace(exc, clean, limit)
+        except Exception as error:
+            log_internal_error("exception message", error)
+            message = "<message withheld>"
         span.add_event(semconv.EXCEPTION_EVENT.name, attributes)
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
     except Exception as error:  # never let our bug replace the caller's outcome

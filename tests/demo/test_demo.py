@@ -75,7 +75,8 @@ def test_summary_has_cache_hits_ejection_and_numbers(demo_run: tuple[str, DemoRe
     assert summary.breaker_transitions["model.landuse-sql-flaky"]["closed->open"] >= 1
     assert summary.input_tokens > 0 and summary.output_tokens > 0
     assert len(summary.db_latencies_ms) >= 6 and summary.db_failed >= 1
-    assert sum(summary.lb_picks.values()) == sum(summary.chat_calls.values())
+    # Balancers other tests left alive report here too (components bind late): count the demo's instances.
+    assert sum(summary.lb_picks.get(instance, 0) for instance in summary.chat_calls) == sum(summary.chat_calls.values())
     assert summary.memory_bytes and sum(summary.cpu_seconds.values()) > 0
     text = output[output.index("Summary") :]
     for label in (
