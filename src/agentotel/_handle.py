@@ -190,12 +190,11 @@ class Telemetry:
     The providers are held weakly: a handle never keeps a provider the application dropped.
     """
 
-    __slots__ = ("_tracer_ref", "_meter_ref", "_global", "_scopes", "_lock", "__weakref__")
+    __slots__ = ("_tracer_ref", "_meter_ref", "_scopes", "_lock", "__weakref__")
 
     def __init__(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
         self._tracer_ref = _reference(tracer_provider)
         self._meter_ref = _reference(meter_provider)
-        self._global = tracer_provider is None and meter_provider is None
         self._scopes: dict[str, Instruments] = {}
         self._lock = threading.Lock()
 

@@ -21,6 +21,11 @@ components created before the block included; on exit it puts back what was
 there before (the instrumentors, providers and settings of an earlier
 ``instrument()``, ``import agentotel.auto`` or ``opentelemetry-instrument``),
 leaving the global providers untouched.
+
+Components bind late: every live ``Cache``, ``CircuitBreaker``, ``LoadBalancer`` and
+``RateLimiter`` in the process that was not given providers of its own reports into
+the capture, also those made by other tests; select by name (``cache.name``,
+``lb.name`` ...) when a test shares its process with others.
 """
 
 from __future__ import annotations

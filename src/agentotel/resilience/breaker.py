@@ -146,7 +146,7 @@ class CircuitBreaker:
             re-opens the breaker (so a stuck call cannot keep it half-open).
         listeners: Called as ``listener(breaker, from_state, to_state)`` after each
             transition, outside the lock (they may call the breaker).
-        meter_provider: Where metrics go (default: the one given to ``agentotel.instrument()``).
+        meter_provider: Where metrics go (default: the one in force when they are recorded).
     """
 
     TRANSITIONS = TRANSITIONS

@@ -116,8 +116,8 @@ class Cache:
             contents) or an object with ``dumps``/``loads``.
         l2_namespace: Redis key prefix (default ``agentotel:cache:{name}:``).
         l2_retry_after: seconds to bypass Redis after it failed.
-        tracer_provider / meter_provider: else those given to ``agentotel.instrument()``,
-            else the global ones.
+        tracer_provider / meter_provider: else those in force when the cache records (given
+            to ``agentotel.instrument()``, else the global ones), whenever it was created.
     """
 
     def __init__(

@@ -93,7 +93,7 @@ class RateLimiter:
         timeout: Default longest wait in seconds for :meth:`acquire`/:meth:`aacquire`.
         clock: Monotonic seconds.
         sleep / async_sleep: How waiting is done (inject with a fake clock in tests).
-        meter_provider: Where metrics go (default: the one given to ``agentotel.instrument()``).
+        meter_provider: Where metrics go (default: the one in force when they are recorded).
     """
 
     def __init__(
