@@ -66,7 +66,6 @@ INSTRUMENTORS: dict[str, str] = {
     "langgraph": "agentotel.instrumentation.langgraph:LangGraphInstrumentor",
     "cachetools": "agentotel.instrumentation.cachetools:CachetoolsInstrumentor",
     "pydantic_ai": "agentotel.instrumentation.pydantic_ai:PydanticAIInstrumentor",
-    "threading": "agentotel.instrumentation.threading:ThreadContextInstrumentor",
 }
 
 # name -> the modules whose import switches that instrumentor on (every module it patches).
@@ -86,7 +85,6 @@ TRIGGER_MODULES: dict[str, tuple[str, ...]] = {
     ),
     "cachetools": ("cachetools",),
     "pydantic_ai": ("pydantic_ai",),
-    "threading": ("threading",),
 }
 
 _LAZY: dict[str, str] = {
@@ -222,6 +220,10 @@ def _instrument_locked(tracer_provider: Any, meter_provider: Any, settings: Any)
             _instrument_when_imported(name, tracer_provider, meter_provider)
         except Exception as exc:  # one broken target must not stop the others
             _telemetry.log_internal_error(f"instrument({name})", exc)
+    if not instrumentation_disabled("threading", settings.disabled_instrumentations):
+        from agentotel.instrumentation import _threads
+
+        _threads.install()  # the context into the application's own threads (no target library)
     if settings.process_metrics:
         from agentotel import _process_metrics
 
@@ -256,7 +258,9 @@ def _uninstrument_locked() -> None:
         except Exception as exc:
             _telemetry.log_internal_error(f"uninstrument({name})", exc)
     from agentotel import _process_metrics
+    from agentotel.instrumentation import _threads
 
+    _threads.remove()
     _process_metrics.stop()
     _telemetry.configure(None, None)
     _instrumented_with = None

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from langgraph.graph import END, START, StateGraph
 
+from agentotel.instrumentation import _threads
 from agentotel.instrumentation.threading import ThreadContextInstrumentor
 from agentotel.testing import TelemetryCapture, capture_telemetry
 
@@ -105,7 +106,7 @@ def test_switched_off_with_disabled_instrumentations() -> None:
     with capture_telemetry(disabled_instrumentations={"threading"}) as telemetry:
         assert _run(in_thread) == 42
         assert telemetry.span("SELECT").parent is None  # an orphan: nothing carried the context
-        assert not ThreadContextInstrumentor().is_instrumented_by_opentelemetry
+        assert not _threads.installed()
 
 
 def test_uninstrument_restores_the_standard_library() -> None:
@@ -129,3 +130,19 @@ def test_nothing_wrapped_without_a_context(telemetry: TelemetryCapture) -> None:
         assert pool.submit(lambda: 7).result() == 7
         pool.submit(lambda: seen.append(threading.current_thread())).result()
     assert telemetry.spans() == [] and len(seen) == 1
+
+
+def test_the_instrumentor_for_opentelemetry_instrument(providers: TelemetryCapture) -> None:
+    instrumentor = ThreadContextInstrumentor()
+    instrumentor.instrument()
+    try:
+        assert _threads.installed()
+        tracer = providers.tracer_provider.get_tracer("test")
+        with tracer.start_as_current_span("parent"):
+            worker = threading.Thread(target=lambda: tracer.start_span("child").end())
+            worker.start()
+            worker.join()
+        assert providers.span("child").parent.span_id == providers.span("parent").context.span_id
+    finally:
+        instrumentor.uninstrument()
+    assert not _threads.installed()

@@ -165,7 +165,6 @@ def test_disabled_instrumentations_are_honoured() -> None:
         "langgraph": True,
         "cachetools": False,
         "pydantic_ai": True,
-        "threading": True,
     }
     assert found["provider"] == "TracerProvider"
 
