@@ -74,13 +74,17 @@ def breakdown(reps: int, n: int) -> None:
     from opentelemetry.trace import SpanKind
 
     from agentotel._config import Settings
+    from agentotel._handle import handle_for
     from agentotel.instrumentation.duckdb import _hooks, _scope
     from agentotel.instrumentation.duckdb._hooks import execute_hook
+    from agentotel.instrumentation.duckdb._recorder import DeferredHistogram
     from agentotel.instrumentation.duckdb._tracer import QueryTracer
+    from agentotel.semconv import SCOPE_DUCKDB
 
     tracer_provider, meter_provider = providers(1_000, span_queue_size=1 << 16)
     tracer = tracer_provider.get_tracer("bench")
-    query_tracer = QueryTracer(tracer, meter_provider.get_meter("bench"), Settings())
+    durations = DeferredHistogram.of(handle_for(tracer_provider, meter_provider).scope(SCOPE_DUCKDB))
+    query_tracer = QueryTracer(tracer, durations, Settings())
     direct = meter_provider.get_meter("bench-direct").create_histogram("direct", unit="s")
     con = duckdb.connect()
     con.execute("SET threads = 1")

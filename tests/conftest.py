@@ -1,14 +1,30 @@
-"""Shared fixtures: an in-memory telemetry capture with agentotel instrumented into it."""
+"""The suite's shared fixtures: one telemetry capture, in-memory providers, one fake clock."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from agentotel.testing import TelemetryCapture, capture_telemetry
+from agentotel.testing import TelemetryCapture
+from tests.support import telemetry as shared
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture
-def telemetry() -> TelemetryCapture:
-    """agentotel instrumented into in-memory providers; uninstrumented afterwards."""
-    with capture_telemetry() as captured:
-        yield captured
+def telemetry(agentotel_telemetry: TelemetryCapture) -> TelemetryCapture:
+    """agentotel instrumented into in-memory providers (the public ``agentotel_telemetry`` fixture)."""
+    return agentotel_telemetry
+
+
+@pytest.fixture
+def providers() -> Iterator[TelemetryCapture]:
+    """In-memory providers for components given them explicitly; agentotel itself not instrumented."""
+    with shared.providers() as capture:
+        yield capture
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """A :class:`~tests.support.clock.FakeClock` (starts at 1000 s)."""
+    return FakeClock()

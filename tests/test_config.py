@@ -107,3 +107,17 @@ def test_every_option_is_documented():
         o.keyword for o in OPTIONS if f"`{o.keyword}`" not in page
     ]
     assert not missing, f"docs/configuration.md does not document: {missing}"
+
+
+def test_warnings_print_values_not_enum_reprs(caplog):
+    _config._reported.clear()
+    caplog.set_level(logging.WARNING, logger="agentotel")
+    load_settings({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "abc"}, capture_message_content=42)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "agentotel: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT='abc' is not valid (accepted: true, false, "
+        "NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT); using the default 'NO_CONTENT'.",
+        "agentotel: capture_message_content=42 is not valid (accepted: true, false, NO_CONTENT, SPAN_ONLY, "
+        "EVENT_ONLY, SPAN_AND_EVENT); using the default 'NO_CONTENT'.",
+    ]
+    assert not any("<" in message for message in messages)

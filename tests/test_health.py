@@ -12,7 +12,7 @@ import agentotel
 from agentotel import CircuitBreaker, LoadBalancer, RateLimiter, RateLimitExceeded
 from agentotel.resilience import _registry
 from agentotel.resilience.balancer import OutlierPolicy
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture(autouse=True)

@@ -59,4 +59,5 @@ def test_process_metrics_stop_reporting_after_uninstrument():
         agentotel.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
         assert telemetry.metric_points(semconv.PROCESS_MEMORY_USAGE)
         agentotel.uninstrument()
+        telemetry.metrics()  # the last collection, made by uninstrument()
         assert not telemetry.metric_points(semconv.PROCESS_MEMORY_USAGE)

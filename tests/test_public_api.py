@@ -55,7 +55,11 @@ def test_instrumentors_are_registered_as_entry_points():
     registered = {
         e.name: e.value for e in entry_points(group="opentelemetry_instrumentor") if e.value.startswith("agentotel.")
     }
-    assert registered == {name: target for name, target in agentotel.INSTRUMENTORS.items()}
+    # "threading" (context into the application's threads) is installed by instrument() without an instrumentor.
+    assert registered == {
+        **agentotel.INSTRUMENTORS,
+        "threading": "agentotel.instrumentation.threading:ThreadContextInstrumentor",
+    }
     from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
     for name, target in registered.items():

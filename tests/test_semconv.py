@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,14 +104,41 @@ def test_catalogue_has_no_duplicates():
         assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
 
 
-def test_every_metric_constant_is_in_the_catalogue():
-    catalogued = {metric.name for metric in semconv.METRICS} | {a.key for a in semconv.ATTRIBUTES}
-    metric_like = {
-        value
-        for const, value in _string_constants().items()
-        if value.startswith("agentotel.") or value in _registry_metric_names()
+def test_every_definition_is_in_the_catalogue_and_every_metric_name_is_a_definition():
+    defined = {kind: {v for v in vars(semconv).values() if type(v) is kind} for kind in (semconv.Metric, semconv.Span)}
+    assert defined[semconv.Metric] == set(semconv.METRICS)
+    assert defined[semconv.Span] == set(semconv.SPANS)
+    assert {v for v in vars(semconv).values() if type(v) is semconv.Event} == set(semconv.EVENTS)
+    plain = {value for value in _string_constants().values() if type(value) is str}
+    assert not plain & (_registry_metric_names() | {m.name for m in semconv.METRICS})
+
+
+def test_all_lists_every_public_name():
+    public = {
+        name
+        for name, value in vars(semconv).items()
+        if not name.startswith(("_", "@")) and getattr(value, "__module__", semconv.__name__) == semconv.__name__
+    } - {"annotations"}
+    assert set(semconv.__all__) == public
+
+
+def test_metric_definitions_make_their_instruments() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    histogram = semconv.DB_CLIENT_OPERATION_DURATION.create(meter)
+    histogram.record(0.02)
+    semconv.CACHE_ENTRIES.create(meter, [lambda options: [__import__("opentelemetry.metrics").metrics.Observation(3)]])
+    metrics = {
+        m.name: m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics
     }
-    assert metric_like <= catalogued, sorted(metric_like - catalogued)
+    duration = metrics["db.client.operation.duration"]
+    assert (duration.unit, duration.description) == ("s", semconv.DB_CLIENT_OPERATION_DURATION.description)
+    assert tuple(duration.data.data_points[0].explicit_bounds) == semconv.DB_CLIENT_OPERATION_DURATION_BUCKETS
+    assert metrics["agentotel.cache.entries"].data.data_points[0].value == 3
+    assert semconv.CHAT_SPAN.render("gpt-4o") == "chat gpt-4o" and semconv.NODE_SPAN.render("plan") == "plan"
 
 
 def _registry_metric_names() -> set[str]:
@@ -119,8 +148,147 @@ def _registry_metric_names() -> set[str]:
     return set()
 
 
+SRC = ROOT / "src" / "agentotel"
+
+
+def _sources() -> dict[str, str]:
+    found = {}
+    for path in SRC.rglob("*.py"):
+        module = ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
+        found[module] = path.read_text()
+    return found
+
+
+def test_each_span_and_event_leads_to_its_producers_in_one_hop():
+    sources = _sources()
+    constants = {
+        id(value): name for name, value in vars(semconv).items() if isinstance(value, (semconv.Span, semconv.Event))
+    }
+    for item in (*semconv.SPANS, *semconv.EVENTS):
+        name = constants[id(item)]
+        users = {module for module, text in sources.items() if re.search(rf"\b{name}\b", text)} - {"agentotel.semconv"}
+        assert item.producers, name
+        for producer in item.producers:
+            assert producer in sources, f"{name}: no module {producer}"
+            assert producer in users, f"{name}: {producer} does not use semconv.{name}"
+        assert users <= set(item.producers), f"{name} is also produced by {sorted(users - set(item.producers))}"
+
+
+def test_no_name_unit_or_description_is_written_outside_semconv():
+    names = {m.name for m in semconv.METRICS} | {s.name for s in semconv.SPANS} | {e.name for e in semconv.EVENTS}
+    descriptions = {m.description for m in semconv.METRICS}
+    creating = re.compile(r"\.create_(histogram|counter|up_down_counter|gauge|observable_\w+)\(")
+    offenders = []
+    for module, text in _sources().items():
+        if module == "agentotel.semconv":
+            continue
+        if creating.search(text):
+            offenders.append(f"{module}: creates an instrument itself")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if node.value in names and node.value != semconv.DB_SYSTEM_DUCKDB:
+                    offenders.append(f"{module}:{node.lineno}: {node.value!r}")
+                if node.value in descriptions:
+                    offenders.append(f"{module}:{node.lineno}: description {node.value!r}")
+    assert offenders == []
+
+
 def test_docs_page_is_generated_from_the_module():
     page = (ROOT / "docs" / "conventions.md").read_text()
     assert page == semconv.render_markdown(), (
         "docs/conventions.md is out of date: run `python -m agentotel.semconv > docs/conventions.md`"
     )
+
+
+_REGISTRY_TYPES = {
+    "string": (str,),
+    "int": (int,),
+    "double": (float, int),
+    "boolean": (bool,),
+}
+
+
+def _type_ok(declared: object, value: object) -> bool:
+    if isinstance(declared, dict):  # an enum of strings (open: other values allowed)
+        return isinstance(value, str)
+    if declared == "any":
+        return True
+    if declared == "string[]":
+        return isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
+    if declared in ("int", "double") and isinstance(value, bool):
+        return False
+    return isinstance(value, _REGISTRY_TYPES[str(declared)])
+
+
+def _instrument_kind(metric: object) -> str:
+    data = metric.data  # type: ignore[attr-defined]
+    kind = type(data).__name__
+    if kind == "Sum":
+        return "counter" if data.is_monotonic else "updowncounter"
+    return {"Histogram": "histogram", "Gauge": "gauge"}[kind]
+
+
+def test_every_registry_name_we_emit_matches_the_registry_with_type_and_unit(registry, telemetry):
+    import asyncio
+
+    import duckdb
+    from langgraph.prebuilt import create_react_agent
+
+    import agentotel
+    from tests.instrumentation.langgraph.fakes import ToolCallingChatModel, lookup_parcel
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 1 AS i").fetchall()
+    con.executemany("INSERT INTO t VALUES (?)", [[2], [3]])
+    with pytest.raises(duckdb.Error):
+        con.execute("SELECT * FROM missing")
+    agent = create_react_agent(ToolCallingChatModel(), [lookup_parcel], name="registry-check")
+    agent.invoke({"messages": [("user", "parcel 42?")]}, {"configurable": {"thread_id": "t-1"}})
+    list(agent.stream({"messages": [("user", "parcel 42?")]}, stream_mode="messages"))
+    asyncio.run(agent.ainvoke({"messages": [("user", "parcel 42?")]}))
+
+    @agentotel.agent(name="checked")
+    def act() -> None:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        act()
+    cache = agentotel.Cache("checked")
+    cache.get_or_load("k", lambda: 1)
+    agentotel.CircuitBreaker("checked").call(lambda: None)
+    agentotel.LoadBalancer("checked", ["a"]).call(lambda instance: instance)
+    agentotel.RateLimiter("checked", requests_per_minute=60).acquire()
+
+    problems = []
+    spans = telemetry.spans()
+    assert {"SELECT missing", "execute_tool lookup_parcel", "invoke_agent registry-check"} <= {s.name for s in spans}
+    for span in spans:
+        groups = [dict(span.attributes or {})] + [dict(event.attributes or {}) for event in span.events]
+        for attributes in groups:
+            for key, value in attributes.items():
+                if not key.startswith(CHECKED_PREFIXES):
+                    continue
+                entry = registry["attributes"].get(key)
+                if entry is None:
+                    problems.append(f"span {span.name!r}: {key} not in the registry")
+                elif not _type_ok(entry["type"], value):
+                    problems.append(f"span {span.name!r}: {key}={value!r} is not {entry['type']}")
+    metrics = telemetry.metrics()
+    assert semconv.GEN_AI_CLIENT_TOKEN_USAGE in metrics and semconv.PROCESS_MEMORY_USAGE in metrics
+    for name, metric in metrics.items():
+        for point in metric.data.data_points:
+            for key, value in (point.attributes or {}).items():
+                entry = registry["attributes"].get(key)
+                if key.startswith(CHECKED_PREFIXES) and (entry is None or not _type_ok(entry["type"], value)):
+                    problems.append(f"metric {name}: attribute {key}={value!r}")
+        if not name.startswith(CHECKED_PREFIXES):
+            continue
+        entry = registry["metrics"].get(name)
+        if entry is None:
+            problems.append(f"metric {name} not in the registry")
+            continue
+        if metric.unit != entry["unit"]:
+            problems.append(f"metric {name}: unit {metric.unit!r} != {entry['unit']!r}")
+        if _instrument_kind(metric) != entry["instrument"]:
+            problems.append(f"metric {name}: {_instrument_kind(metric)} != {entry['instrument']}")
+    assert problems == []

@@ -9,8 +9,9 @@ Three ways in:
 * :func:`instrument` / :func:`uninstrument`, explicitly.
 
 The resilience components (:class:`Cache`, :class:`CircuitBreaker`,
-:class:`LoadBalancer`, :class:`RateLimiter`, :class:`DuckDBPool`) report through the providers given
-to :func:`instrument`, else the global ones.
+:class:`LoadBalancer`, :class:`RateLimiter`, :class:`DuckDBPool`) report through the
+providers in force when they record (given to :func:`instrument`, else the global
+ones), whenever they were created.
 """
 
 from __future__ import annotations
@@ -192,40 +193,54 @@ def instrument(
     re-instruments with them. ``options`` are the settings in
     ``docs/configuration.md`` (they override the environment), e.g.
     ``capture_message_content=True`` or ``disabled_instrumentations={"duckdb"}``.
-    Components created afterwards report through these providers.
+    Every component reports through these providers from now on, also those
+    created before this call (unless they were given providers of their own).
     """
-    global _instrumented_with
     settings = load_settings(**options)
-    signature = (tracer_provider, meter_provider, settings)
     with _lock:
-        if _instrumented_with == signature:
-            return
-        if _instrumented_with is not None:
-            _uninstrument_locked()
-        _telemetry.configure(tracer_provider, meter_provider, settings)
-        _telemetry.set_enabled(True)
-        from agentotel._export import install_export_log_throttle
+        _instrument_locked(tracer_provider, meter_provider, settings)
 
-        install_export_log_throttle()
-        for name in INSTRUMENTORS:
-            if instrumentation_disabled(name, settings.disabled_instrumentations):
-                continue
-            try:
-                _instrument_when_imported(name, tracer_provider, meter_provider)
-            except Exception as exc:  # one broken target must not stop the others
-                _telemetry.log_internal_error(f"instrument({name})", exc)
-        if settings.process_metrics:
-            from agentotel import _process_metrics
 
-            try:
-                _process_metrics.start(meter_provider)
-            except Exception as exc:
-                _telemetry.log_internal_error("process metrics", exc)
-        _instrumented_with = signature
+def _instrument_locked(tracer_provider: Any, meter_provider: Any, settings: Any) -> None:
+    global _instrumented_with
+    signature = (tracer_provider, meter_provider, settings)
+    if _instrumented_with == signature:
+        return
+    if _instrumented_with is not None:
+        _uninstrument_locked()
+    _telemetry.configure(tracer_provider, meter_provider, settings)
+    _telemetry.set_enabled(True)
+    from agentotel._export import install_export_log_throttle
+
+    install_export_log_throttle()
+    for name in INSTRUMENTORS:
+        if instrumentation_disabled(name, settings.disabled_instrumentations):
+            continue
+        try:
+            _instrument_when_imported(name, tracer_provider, meter_provider)
+        except Exception as exc:  # one broken target must not stop the others
+            _telemetry.log_internal_error(f"instrument({name})", exc)
+    if not instrumentation_disabled("threading", settings.disabled_instrumentations):
+        from agentotel.instrumentation import _threads
+
+        _threads.install()  # the context into the application's own threads (no target library)
+    if settings.process_metrics:
+        from agentotel import _process_metrics
+
+        try:
+            _process_metrics.start(meter_provider)
+        except Exception as exc:
+            _telemetry.log_internal_error("process metrics", exc)
+    _instrumented_with = signature
 
 
 def _uninstrument_locked() -> None:
     global _instrumented_with, _generation
+    from agentotel import _handle
+
+    if _telemetry.is_enabled():  # counts since the last collection, while our callbacks still report them
+        _handle.current().flush()
+    _telemetry.set_enabled(False)
     _generation += 1
     for name, pending in list(_pending.items()):
         pending.remove()
@@ -237,29 +252,72 @@ def _uninstrument_locked() -> None:
             _telemetry.log_internal_error(f"uninstrument({name})", exc)
         _active.pop(name, None)
     # Instrumentors switched on by opentelemetry-instrument rather than by us.
-    for name in INSTRUMENTORS:
-        module_name, _, class_name = INSTRUMENTORS[name].partition(":")
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        instrumentor = getattr(module, class_name)()
-        if instrumentor.is_instrumented_by_opentelemetry:
-            try:
-                instrumentor.uninstrument()
-            except Exception as exc:
-                _telemetry.log_internal_error(f"uninstrument({name})", exc)
+    for name in _externally_instrumented():
+        try:
+            _load_instrumentor(name).uninstrument()
+        except Exception as exc:
+            _telemetry.log_internal_error(f"uninstrument({name})", exc)
     from agentotel import _process_metrics
+    from agentotel.instrumentation import _threads
 
+    _threads.remove()
     _process_metrics.stop()
-    _telemetry.set_enabled(False)
     _telemetry.configure(None, None)
     _instrumented_with = None
 
 
+def _externally_instrumented() -> list[str]:
+    """Our instrumentors that are instrumented but not by :func:`instrument` (e.g. by ``opentelemetry-instrument``)."""
+    found = []
+    for name, target in INSTRUMENTORS.items():
+        module_name, _, class_name = target.partition(":")
+        module = sys.modules.get(module_name)
+        if module is None or name in _active:
+            continue
+        if getattr(module, class_name)().is_instrumented_by_opentelemetry:
+            found.append(name)
+    return found
+
+
 def uninstrument() -> None:
-    """Remove every hook and silence every component's telemetry; idempotent."""
+    """Remove every hook and silence every component's telemetry; idempotent.
+
+    What the components and instrumentors counted since the last metric collection
+    is collected and exported first (the meter provider's readers are flushed).
+    """
     with _lock:
         _uninstrument_locked()
+
+
+class _Saved:
+    """What :func:`_save` recorded: how agentotel was instrumented, to be put back by :func:`_restore`."""
+
+    def __init__(self) -> None:
+        self.instrumented_with = _instrumented_with
+        self.external = _externally_instrumented()
+        self.telemetry = _telemetry.save()
+
+
+def _save() -> _Saved:
+    """Record the instrumentation state (used by ``agentotel.testing.capture_telemetry``)."""
+    with _lock:
+        return _Saved()
+
+
+def _restore(saved: _Saved) -> None:
+    """Put back what :func:`_save` recorded: instrumentors, providers, settings, on/off."""
+    with _lock:
+        _uninstrument_locked()
+        if saved.instrumented_with is not None:
+            _instrument_locked(*saved.instrumented_with)
+        for name in saved.external:
+            try:
+                instrumentor = _load_instrumentor(name)
+                if not instrumentor.is_instrumented_by_opentelemetry:
+                    instrumentor.instrument()
+            except Exception as exc:
+                _telemetry.log_internal_error(f"instrument({name})", exc)
+        _telemetry.restore(saved.telemetry)
 
 
 def instrumented() -> dict[str, bool]:

@@ -32,14 +32,13 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from opentelemetry.metrics import Histogram
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from agentotel import _telemetry, semconv
+from agentotel._handle import Binding
 from agentotel._spanctx import (
     AsyncSpanIterator,
     SpanIterator,
@@ -55,30 +54,8 @@ __all__ = ["agent", "AgentSpan"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_instruments_lock = threading.Lock()
-_instruments_key: tuple[Any, Any] | None = None
-_instruments: tuple[Tracer, Histogram] | None = None
-
-
-def _tracer_and_histogram() -> tuple[Tracer, Histogram]:
-    """The tracer and duration histogram for the providers in force, made once per provider pair."""
-    global _instruments_key, _instruments
-    key = (_telemetry._tracer_provider, _telemetry._meter_provider)
-    cached = _instruments
-    if cached is not None and _instruments_key == key:
-        return cached
-    with _instruments_lock:
-        if _instruments is None or _instruments_key != key:
-            meter = _telemetry.get_meter(meter_provider=key[1])
-            histogram = meter.create_histogram(
-                semconv.GEN_AI_INVOKE_AGENT_DURATION,
-                unit="s",
-                description="Duration of agent runs.",
-                explicit_bucket_boundaries_advisory=list(semconv.GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS),
-            )
-            _instruments = (_telemetry.get_tracer(tracer_provider=key[0]), histogram)
-            _instruments_key = key
-        return _instruments
+#: Where ``@agentotel.agent`` spans and durations go: the providers in force when a span starts.
+_BINDING = Binding(semconv.SCOPE_AGENT)
 
 
 # Blocks entered and not yet left, per thread / asyncio task (blocks nest, so a stack): one
@@ -115,7 +92,7 @@ class AgentSpan:
             return None
 
     def _start_span(self, name: str) -> SpanOperation:
-        tracer, histogram = _tracer_and_histogram()
+        instruments = _BINDING.current()
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_INVOKE_AGENT,
             semconv.GEN_AI_AGENT_NAME: name,
@@ -126,12 +103,14 @@ class AgentSpan:
             attributes[semconv.GEN_AI_AGENT_DESCRIPTION] = self.description
         if self.conversation_id is not None:
             attributes[semconv.GEN_AI_CONVERSATION_ID] = self.conversation_id
-        span = tracer.start_span(f"invoke_agent {name}", kind=SpanKind.INTERNAL, attributes=attributes)
+        span = instruments.tracer.start_span(
+            semconv.INVOKE_AGENT_SPAN.render(name), kind=SpanKind.INTERNAL, attributes=attributes
+        )
         metric_attributes = {
             semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_INVOKE_AGENT,
             semconv.GEN_AI_AGENT_NAME: name,
         }
-        return SpanOperation(span, histogram, metric_attributes)
+        return SpanOperation(span, instruments[semconv.GEN_AI_INVOKE_AGENT_DURATION], metric_attributes)
 
     # ------------------------------------------------------ context manager
     def __enter__(self) -> Span:

@@ -49,6 +49,15 @@ _reported: set[tuple[str, str]] = set()
 _reported_lock = threading.Lock()
 
 
+def _shown(value: object) -> str:
+    """How a value reads in a warning: the value itself (``'abc'``, ``2048``), never an enum's or a set's repr."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, (set, frozenset)):
+        return ", ".join(sorted(map(str, value))) or "none"
+    return repr(value)
+
+
 def report_bad_value(name: str, value: object, accepted: str, default: object) -> None:
     """Warn once per (setting, value) that ``value`` is not accepted and ``default`` is used."""
     key = (name, repr(value))
@@ -57,11 +66,11 @@ def report_bad_value(name: str, value: object, accepted: str, default: object) -
             return
         _reported.add(key)
     _logger.warning(
-        "agentotel: %s=%r is not valid (accepted: %s); using the default %r.",
+        "agentotel: %s=%s is not valid (accepted: %s); using the default %s.",
         name,
-        value,
+        _shown(value),
         accepted,
-        default,
+        _shown(default),
     )
 
 
@@ -232,7 +241,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "disabled_instrumentations",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
         _name_list,
-        "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai (any case), * for all",
+        "comma-separated names: duckdb, langgraph, cachetools, pydantic_ai, threading (any case), * for all",
         frozenset(),
         "Instrumentors that `agentotel.instrument()` and `import agentotel.auto` skip.",
     ),

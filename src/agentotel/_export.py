@@ -18,12 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider, Observation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from agentotel import semconv
-from agentotel._telemetry import get_meter, is_enabled
+from agentotel._handle import Binding, Observed
 
 __all__ = [
     "EXPORT_LOGGERS",
@@ -31,6 +31,7 @@ __all__ = [
     "ExportLogThrottle",
     "endpoint_reachable",
     "install_export_log_throttle",
+    "DroppedSpans",
     "register_dropped_spans_metric",
 ]
 
@@ -200,6 +201,8 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         self._queue = getattr(getattr(self, "_batch_processor", None), "_queue", ())
         self._drop_lock = threading.Lock()
         self._dropped = 0
+        #: What reports this processor's drops (see :func:`register_dropped_spans_metric`).
+        self.reported_by: DroppedSpans | None = None
         self._last_report: float | None = None
 
     @property
@@ -281,20 +284,29 @@ def _where(endpoint: tuple[str, int] | None) -> str:
     return f" at {endpoint[0]}:{endpoint[1]}" if endpoint else ""
 
 
+class DroppedSpans:
+    """The span processors whose drops ``agentotel.export.spans.dropped`` reports, and where it reports."""
+
+    name = "export"
+
+    def __init__(self, processors: Iterable[BoundedBatchSpanProcessor], meter_provider: MeterProvider | None) -> None:
+        self.processors = tuple(processors)
+        self.binding = Binding(semconv.SCOPE_COMPONENTS, meter_provider=meter_provider)
+
+
+def _dropped(reporters: list[DroppedSpans]) -> Iterable[Observation]:
+    return [Observation(sum(p.dropped for r in reporters for p in r.processors))]
+
+
+EXPORT = Observed("export", {semconv.EXPORT_SPANS_DROPPED: _dropped})
+
+
 def register_dropped_spans_metric(
     processors: Iterable[BoundedBatchSpanProcessor], meter_provider: MeterProvider | None = None
-) -> None:
+) -> DroppedSpans:
     """Report ``agentotel.export.spans.dropped`` (observable counter) for ``processors``."""
-    watched = tuple(processors)
-
-    def observe(options: CallbackOptions) -> Iterable[Observation]:
-        if not is_enabled():
-            return []
-        return [Observation(sum(processor.dropped for processor in watched))]
-
-    get_meter(f"{semconv.SCOPE_NAME}.export", meter_provider).create_observable_counter(
-        semconv.EXPORT_SPANS_DROPPED,
-        [observe],
-        unit="{span}",
-        description="Spans dropped because the export queue was full.",
-    )
+    reporter = DroppedSpans(processors, meter_provider)
+    for processor in reporter.processors:  # reported as long as a processor lives (EXPORT holds it weakly)
+        processor.reported_by = reporter
+    EXPORT.add(reporter)
+    return reporter

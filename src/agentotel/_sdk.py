@@ -51,6 +51,7 @@ __all__ = [
     "current_setup",
     "exporter_names",
     "meter_provider_is_configured",
+    "metrics_deliverable",
     "otlp_target",
     "sdk_disabled",
     "setup_sdk",
@@ -203,19 +204,23 @@ def exporter_names(variable: str) -> list[str]:
     return [] if "none" in names else names or ["otlp"]
 
 
-def _load_exporter(group: str, name: str, signal: str):
-    """The exporter class registered as ``name`` in the SDK's entry-point ``group``."""
+def _load_exporter(group: str, name: str, signal: str) -> tuple[type | None, str]:
+    """The exporter class registered as ``name`` in the SDK's entry-point ``group``, and the name it is known by.
+
+    An unknown name is reported once and the default (``otlp``) used in its place, with
+    everything that goes with it (the bounded, quiet exit when nothing listens).
+    """
     from importlib.metadata import entry_points
 
     if name == "otlp":
         name = "otlp_proto_http" if _protocol(signal) == "http/protobuf" else "otlp_proto_grpc"
     for entry in entry_points(group=group):
         if entry.name == name:
-            return entry.load()
+            return entry.load(), name
     known = sorted({entry.name for entry in entry_points(group=group)} | {"otlp", "none"})
     report_bad_value(f"OTEL_{signal}_EXPORTER", name, ", ".join(known), "otlp")
     if name.startswith("otlp_proto"):  # the default itself is not installed
-        return None
+        return None, name
     return _load_exporter(group, "otlp", signal)  # what the message says: the default is used
 
 
@@ -233,7 +238,7 @@ def make_metric_readers() -> list[MetricReader]:
     interval = env_int("OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_METRIC_EXPORT_INTERVAL_MS)
     timeout = env_int("OTEL_METRIC_EXPORT_TIMEOUT", DEFAULT_METRIC_EXPORT_TIMEOUT_MS)
     for name in exporter_names("OTEL_METRICS_EXPORTER"):
-        cls = _load_exporter("opentelemetry_metrics_exporter", name, "METRICS")
+        cls, _ = _load_exporter("opentelemetry_metrics_exporter", name, "METRICS")
         if cls is None:
             continue
         exporter = cls()
@@ -317,6 +322,14 @@ def current_setup() -> SdkSetup | None:
     return _current
 
 
+def metrics_deliverable(meter_provider: object) -> bool:
+    """False when ``meter_provider`` is the one :func:`setup_sdk` installed and nothing listens on its endpoint."""
+    setup = _current
+    if setup is None or setup.meter_provider is not meter_provider or setup.metrics_endpoint is None:
+        return True
+    return endpoint_reachable(*setup.metrics_endpoint)
+
+
 def setup_sdk() -> SdkSetup:
     """Install SDK providers for whichever signal has none yet; return what was installed."""
     global _current
@@ -335,15 +348,18 @@ def setup_sdk() -> SdkSetup:
             resource=resource, metric_readers=make_metric_readers(), shutdown_on_exit=False
         )
         names = exporter_names("OTEL_METRICS_EXPORTER")
-        setup.metrics_endpoint = _otlp_address(names[0], "METRICS") if names else None
+        if names:
+            setup.metrics_endpoint = _otlp_address(
+                _load_exporter("opentelemetry_metrics_exporter", names[0], "METRICS")[1], "METRICS"
+            )
         metrics.set_meter_provider(setup.meter_provider)
     if not tracer_provider_is_configured():
         setup.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         for name in exporter_names("OTEL_TRACES_EXPORTER"):
-            cls = _load_exporter("opentelemetry_traces_exporter", name, "TRACES")
+            cls, known_as = _load_exporter("opentelemetry_traces_exporter", name, "TRACES")
             if cls is None:
                 continue
-            processor = make_batch_processor(cls(), _otlp_address(name, "TRACES"))
+            processor = make_batch_processor(cls(), _otlp_address(known_as, "TRACES"))
             setup.tracer_provider.add_span_processor(processor)
             setup.span_processors.append(processor)
         trace.set_tracer_provider(setup.tracer_provider)

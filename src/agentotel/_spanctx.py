@@ -24,10 +24,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span
 
 from agentotel import semconv
-from agentotel._telemetry import error_type, log_internal_error
+from agentotel._errors import record_exception
+from agentotel._telemetry import log_internal_error
 
 __all__ = [
     "Operation",
@@ -200,13 +201,7 @@ class SpanOperation:
 
     def _failed(self, exc: BaseException) -> str | None:
         """Mark the span failed by ``exc``; return its ``error.type`` (``None``: not a failure)."""
-        kind = error_type(exc)
-        span = self.span
-        if span.is_recording():
-            span.record_exception(exc, escaped=True)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            span.set_attribute(semconv.ERROR_TYPE, kind)
-        return kind
+        return record_exception(self.span, exc)
 
     def _end(self, metric_attributes: Mapping[str, Any]) -> None:
         if self._histogram is not None:

@@ -1,29 +1,30 @@
-"""Shared plumbing for everything that emits: providers, settings, and fail-safe helpers.
+"""Shared plumbing for everything that emits: settings, the on/off switch, fail-safe helpers.
 
-``agentotel.instrument()`` stores the providers and settings here; instrumentors
-and components created afterwards take their tracer and meter from here (else the
-global providers). Nothing in this module may raise into user code.
+``agentotel.instrument()`` stores the providers (through :mod:`agentotel._handle`,
+where every tracer and instrument comes from) and the settings here. Nothing in
+this module may raise into user code.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import Meter, MeterProvider
-from opentelemetry.trace import Tracer, TracerProvider
-
-from agentotel import semconv
 from agentotel._config import Settings, load_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "current_settings",
     "configure",
+    "restore",
+    "save",
     "error_type",
-    "get_meter",
-    "get_tracer",
     "is_enabled",
     "set_enabled",
     "log_internal_error",
@@ -33,8 +34,6 @@ __all__ = [
 _logger = logging.getLogger("agentotel")
 
 _lock = threading.Lock()
-_tracer_provider: TracerProvider | None = None
-_meter_provider: MeterProvider | None = None
 _settings: Settings | None = None
 _enabled = True
 
@@ -50,6 +49,7 @@ def is_enabled() -> bool:
     return _enabled
 
 
+@functools.cache
 def package_version() -> str:
     """The agentotel version (static: reading package metadata would import ``importlib.metadata`` at start-up)."""
     from agentotel._version import __version__
@@ -62,13 +62,37 @@ def configure(
     meter_provider: MeterProvider | None = None,
     settings: Settings | None = None,
 ) -> None:
-    """Set the providers and settings that instrumentors and components use from now on."""
-    global _tracer_provider, _meter_provider, _settings
+    """Set the providers (the handle in force) and settings that instrumentors and components use from now on.
+
+    The handle in force before is flushed first, so what it counted since its last
+    collection is exported (see :func:`agentotel._handle.use`).
+    """
+    global _settings
+    from agentotel import _handle
+
     with _lock:
-        _tracer_provider = tracer_provider
-        _meter_provider = meter_provider
         if settings is not None:
             _settings = settings
+    _handle.use(_handle.handle_for(tracer_provider, meter_provider))
+
+
+def save() -> tuple[object, Settings | None, bool]:
+    """The handle in force, the settings and the on/off switch, for :func:`restore`."""
+    from agentotel import _handle
+
+    return _handle.current(), _settings, _enabled
+
+
+def restore(saved: tuple[object, Settings | None, bool]) -> None:
+    """Put back what :func:`save` returned."""
+    global _settings, _enabled
+    from agentotel import _handle
+
+    handle, settings, enabled = saved
+    with _lock:
+        _settings = settings
+    _handle.use(handle)  # type: ignore[arg-type]
+    _enabled = enabled
 
 
 def current_settings() -> Settings:
@@ -81,18 +105,6 @@ def current_settings() -> Settings:
                 _settings = load_settings()
             settings = _settings
     return settings
-
-
-def get_tracer(name: str = semconv.SCOPE_NAME, tracer_provider: TracerProvider | None = None) -> Tracer:
-    """A tracer from ``tracer_provider``, else the one given to ``instrument()``, else the global one."""
-    provider = tracer_provider or _tracer_provider
-    return trace.get_tracer(name, package_version(), provider, schema_url="https://opentelemetry.io/schemas/1.41.0")
-
-
-def get_meter(name: str = semconv.SCOPE_NAME, meter_provider: MeterProvider | None = None) -> Meter:
-    """A meter from ``meter_provider``, else the one given to ``instrument()``, else the global one."""
-    provider = meter_provider or _meter_provider
-    return metrics.get_meter(name, package_version(), provider, schema_url="https://opentelemetry.io/schemas/1.41.0")
 
 
 def error_type(exc: BaseException) -> str:

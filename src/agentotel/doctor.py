@@ -226,15 +226,17 @@ def _send(target: _sdk.OtlpTarget, timeout: float) -> bool:
     exporter = _exporters(target, timeout)
     try:
         if target.signal == "TRACES":
-            tracer = TracerProvider(resource=resource).get_tracer(semconv.SCOPE_NAME)
-            span = tracer.start_span(semconv.DOCTOR_SPAN, attributes={"agentotel.version": _version("agentotel") or ""})
+            scope = semconv.SCOPE_COMPONENTS
+            tracer = TracerProvider(resource=resource).get_tracer(scope.name, schema_url=scope.schema_url)
+            span = tracer.start_span(
+                semconv.DOCTOR_SPAN.name, attributes={semconv.AGENTOTEL_VERSION: _version("agentotel") or ""}
+            )
             span.end()
             return exporter.export([span]) is SpanExportResult.SUCCESS
         reader = InMemoryMetricReader()
         provider = MeterProvider(resource=resource, metric_readers=[reader])
-        provider.get_meter(semconv.SCOPE_NAME).create_counter(
-            semconv.DOCTOR_CHECKS, unit="{check}", description="Live checks sent by `agentotel doctor`."
-        ).add(1)
+        scope = semconv.SCOPE_COMPONENTS
+        semconv.DOCTOR_CHECKS.create(provider.get_meter(scope.name, schema_url=scope.schema_url)).add(1)
         data = reader.get_metrics_data()
         provider.shutdown()
         return exporter.export(data, timeout_millis=timeout * 1000) is MetricExportResult.SUCCESS

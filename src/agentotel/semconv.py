@@ -1,8 +1,13 @@
-"""Every span name, attribute key, metric name, unit and bucket list agentotel emits.
+"""Every span name, event, attribute key, metric, unit, bucket list and instrumentation scope agentotel emits.
 
 This module is the single source of truth: instrumentation and components import
-their names from here, and ``docs/conventions.md`` is generated from it
-(``python -m agentotel.semconv > docs/conventions.md``; a test keeps the two equal).
+their names from here, every instrument is made by its own :class:`Metric`
+definition (:meth:`Metric.create`), and ``docs/conventions.md`` is generated from
+it (``python -m agentotel.semconv > docs/conventions.md``; a test keeps the two equal).
+
+A :class:`Metric`, :class:`Span` or :class:`Event` constant is the name itself (a
+``str``) carrying its definition; a span or event names the modules that produce
+it, so any name leads to its producer in one hop.
 
 Names under ``gen_ai.*``, ``db.*``, ``error.*``, ``server.*`` and ``process.*`` come
 from the OpenTelemetry semantic conventions (GenAI v1.41, database/process v1.44).
@@ -12,29 +17,417 @@ Where no convention exists the names are ours and start with ``agentotel.``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
 __all__ = [
-    "Attribute",
-    "Metric",
-    "Span",
+    "DB_CLIENT_CONNECTION_POOL_NAME",
+    "DB_CLIENT_CONNECTION_STATE",
+    "DB_CLIENT_CONNECTION_STATE_IDLE",
+    "DB_CLIENT_CONNECTION_STATE_USED",
+    "DB_CLIENT_CONNECTION_TIME_BUCKETS",
+    "DB_CLIENT_CONNECTION_COUNT",
+    "DB_CLIENT_CONNECTION_MAX",
+    "DB_CLIENT_CONNECTION_PENDING_REQUESTS",
+    "DB_CLIENT_CONNECTION_TIMEOUTS",
+    "DB_CLIENT_CONNECTION_CREATE_TIME",
+    "DB_CLIENT_CONNECTION_WAIT_TIME",
+    "DB_CLIENT_CONNECTION_USE_TIME",
+    "AGENTOTEL_DUCKDB_PROFILE",
+    "AGENTOTEL_VERSION",
     "ATTRIBUTES",
+    "Attribute",
+    "CACHE_COALESCED",
+    "CACHE_ENTRIES",
+    "CACHE_EVICTIONS",
+    "CACHE_EVICTION_CAUSE",
+    "CACHE_HIT",
+    "CACHE_KEY",
+    "CACHE_L2_ERRORS",
+    "CACHE_LEVEL",
+    "CACHE_LOADS",
+    "CACHE_LOAD_DURATION",
+    "CACHE_LOAD_DURATION_BUCKETS",
+    "CACHE_LOAD_OUTCOME",
+    "CACHE_LOAD_SPAN",
+    "CACHE_LOOKUPS",
+    "CACHE_NAME",
+    "CACHE_RESULT",
+    "CHAT_SPAN",
+    "CIRCUIT_BREAKER_CALLS",
+    "CIRCUIT_BREAKER_FROM",
+    "CIRCUIT_BREAKER_NAME",
+    "CIRCUIT_BREAKER_OUTCOME",
+    "CIRCUIT_BREAKER_REJECTED",
+    "CIRCUIT_BREAKER_RETRY_AFTER",
+    "CIRCUIT_BREAKER_STATE",
+    "CIRCUIT_BREAKER_STATE_ATTR",
+    "CIRCUIT_BREAKER_TO",
+    "CIRCUIT_BREAKER_TRANSITIONS",
+    "CIRCUIT_BREAKER_TRANSITION_EVENT",
+    "COUNTER",
+    "CPU_MODE",
+    "CPYTHON_GC_COLLECTIONS",
+    "CPYTHON_GC_GENERATION",
+    "DB_CLIENT_OPERATION_DURATION",
+    "DB_CLIENT_OPERATION_DURATION_BUCKETS",
+    "DB_COLLECTION_NAME",
+    "DB_NAMESPACE",
+    "DB_NAMESPACE_MEMORY",
+    "DB_OPERATION_BATCH_SIZE",
+    "DB_OPERATION_NAME",
+    "DB_QUERY_PARAMETER_PREFIX",
+    "DB_QUERY_SUMMARY",
+    "DB_QUERY_TEXT",
+    "DB_RESPONSE_RETURNED_ROWS",
+    "DB_RESPONSE_STATUS_CODE",
+    "DB_SPAN_NAME_FALLBACK",
+    "DB_STATEMENT_SPAN",
+    "DB_SYSTEM_DUCKDB",
+    "DB_SYSTEM_NAME",
+    "DOCTOR_CHECKS",
+    "DOCTOR_SPAN",
+    "DUCKDB_FLUSH_HOOK",
+    "ERROR_TYPE",
+    "ERROR_TYPE_OTHER",
+    "EVENTS",
+    "EXCEPTION_EVENT",
+    "EXCEPTION_MESSAGE",
+    "EXCEPTION_STACKTRACE",
+    "EXCEPTION_TYPE",
+    "EXECUTE_TOOL_SPAN",
+    "EXPORT_SPANS_DROPPED",
+    "Event",
+    "GEN_AI_AGENT_DESCRIPTION",
+    "GEN_AI_AGENT_ID",
+    "GEN_AI_AGENT_NAME",
+    "GEN_AI_CLIENT_OPERATION_DURATION",
+    "GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS",
+    "GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK",
+    "GEN_AI_CLIENT_TOKEN_USAGE",
+    "GEN_AI_CLIENT_TOKEN_USAGE_BUCKETS",
+    "GEN_AI_CONVERSATION_ID",
+    "GEN_AI_EXECUTE_TOOL_DURATION",
+    "GEN_AI_INPUT_MESSAGES",
+    "GEN_AI_INVOKE_AGENT_DURATION",
+    "GEN_AI_INVOKE_WORKFLOW_DURATION",
+    "GEN_AI_OPERATION_CHAT",
+    "GEN_AI_OPERATION_EXECUTE_TOOL",
+    "GEN_AI_OPERATION_INVOKE_AGENT",
+    "GEN_AI_OPERATION_INVOKE_WORKFLOW",
+    "GEN_AI_OPERATION_NAME",
+    "GEN_AI_OUTPUT_MESSAGES",
+    "GEN_AI_PROVIDER_NAME",
+    "GEN_AI_REQUEST_MAX_TOKENS",
+    "GEN_AI_REQUEST_MODEL",
+    "GEN_AI_REQUEST_STREAM",
+    "GEN_AI_REQUEST_TEMPERATURE",
+    "GEN_AI_REQUEST_TOP_P",
+    "GEN_AI_RESPONSE_FINISH_REASONS",
+    "GEN_AI_RESPONSE_ID",
+    "GEN_AI_RESPONSE_MODEL",
+    "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
+    "GEN_AI_SYSTEM_INSTRUCTIONS",
+    "GEN_AI_TOKEN_TYPE",
+    "GEN_AI_TOOL_CALL_ARGUMENTS",
+    "GEN_AI_TOOL_CALL_ID",
+    "GEN_AI_TOOL_CALL_RESULT",
+    "GEN_AI_TOOL_DESCRIPTION",
+    "GEN_AI_TOOL_NAME",
+    "GEN_AI_TOOL_TYPE",
+    "GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS",
+    "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS",
+    "GEN_AI_USAGE_INPUT_TOKENS",
+    "GEN_AI_USAGE_OUTPUT_TOKENS",
+    "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS",
+    "GEN_AI_WORKFLOW_NAME",
+    "HISTOGRAM",
+    "INVOKE_AGENT_SPAN",
+    "INVOKE_WORKFLOW_SPAN",
+    "LANGGRAPH_CHAT_CONTENT_EVENT",
+    "LANGGRAPH_CHECKPOINT_NS",
+    "LANGGRAPH_INTERRUPT_EVENT",
+    "LANGGRAPH_NODE",
+    "LANGGRAPH_RESUMED",
+    "LANGGRAPH_STEP",
+    "LANGGRAPH_STREAM_ABANDONED",
+    "LANGGRAPH_TOOL_CONTENT_EVENT",
+    "LB_EJECTED",
+    "LB_EJECTIONS",
+    "LB_EJECTION_REASON",
+    "LB_INFLIGHT",
+    "LB_INSTANCE",
+    "LB_NAME",
+    "LB_OUTCOME",
+    "LB_PANIC",
+    "LB_PICKS",
+    "LB_REJECTED",
+    "LB_REQUEST_DURATION",
+    "LB_REQUEST_DURATION_BUCKETS",
+    "LB_STRATEGY",
+    "LB_WAITS",
     "METRICS",
+    "Metric",
+    "NODE_SPAN",
+    "OBSERVABLE_COUNTER",
+    "OBSERVABLE_GAUGE",
+    "OBSERVABLE_UP_DOWN_COUNTER",
+    "PROCESS_CONTEXT_SWITCHES",
+    "PROCESS_CONTEXT_SWITCH_TYPE",
+    "PROCESS_CPU_TIME",
+    "PROCESS_CPU_UTILIZATION",
+    "PROCESS_MEMORY_USAGE",
+    "PROCESS_MEMORY_UTILIZATION",
+    "PROCESS_MEMORY_VIRTUAL",
+    "PROCESS_THREAD_COUNT",
+    "PROCESS_UNIX_FILE_DESCRIPTOR_COUNT",
+    "PROCESS_UPTIME",
+    "RATE_LIMITER_ADMITTED",
+    "RATE_LIMITER_CANCELLED",
+    "RATE_LIMITER_NAME",
+    "RATE_LIMITER_REJECTED",
+    "RATE_LIMITER_WAITING",
+    "RATE_LIMITER_WAIT_BUCKETS",
+    "RATE_LIMITER_WAIT_DURATION",
+    "SCHEMA_URL",
+    "SCHEMA_URL_GENAI",
+    "SCOPES",
+    "SCOPE_AGENT",
+    "SCOPE_CACHETOOLS",
+    "SCOPE_COMPONENTS",
+    "SCOPE_DUCKDB",
+    "SCOPE_LANGGRAPH",
+    "SCOPE_NAME",
+    "SCOPE_PROCESS",
     "SPANS",
+    "Scope",
+    "Span",
+    "UP_DOWN_COUNTER",
     "render_markdown",
 ]
 
 # --------------------------------------------------------------------------- #
-# Instrumentation scope
+# Definitions
 # --------------------------------------------------------------------------- #
-SCOPE_NAME: Final = "agentotel"
+#: Schema of the GenAI conventions we follow (agent, workflow, tool and chat spans and metrics).
+SCHEMA_URL_GENAI: Final = "https://opentelemetry.io/schemas/1.41.0"
+#: Schema of the core conventions we follow (database, error, server, process).
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.44.0"
+
+HISTOGRAM: Final = "histogram"
+COUNTER: Final = "counter"
+UP_DOWN_COUNTER: Final = "updowncounter"
+OBSERVABLE_COUNTER: Final = "counter (observable)"
+OBSERVABLE_UP_DOWN_COUNTER: Final = "updowncounter (observable)"
+OBSERVABLE_GAUGE: Final = "gauge (observable)"
+
+_CREATE: Final[dict[str, str]] = {
+    HISTOGRAM: "create_histogram",
+    COUNTER: "create_counter",
+    UP_DOWN_COUNTER: "create_up_down_counter",
+    OBSERVABLE_COUNTER: "create_observable_counter",
+    OBSERVABLE_UP_DOWN_COUNTER: "create_observable_up_down_counter",
+    OBSERVABLE_GAUGE: "create_observable_gauge",
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """An instrumentation scope: its name, the schema of the conventions it follows, what reports through it."""
+
+    name: str
+    schema_url: str
+    description: str
+
+
+class Metric(str):
+    """A metric name that carries its whole definition and makes its own instrument.
+
+    Compares and hashes as the name, so it can be used wherever a name is expected.
+    """
+
+    __slots__ = ("instrument", "unit", "description", "attributes", "buckets", "internal")
+
+    instrument: str
+    unit: str
+    description: str
+    attributes: tuple[str, ...]
+    buckets: tuple[float, ...]
+    internal: bool
+
+    def __new__(
+        cls,
+        name: str,
+        instrument: str,
+        unit: str,
+        description: str,
+        attributes: tuple[str, ...] = (),
+        buckets: tuple[float, ...] = (),
+        *,
+        internal: bool = False,
+    ) -> Metric:
+        if instrument not in _CREATE:
+            raise ValueError(f"unknown instrument kind {instrument!r}")
+        self = super().__new__(cls, name)
+        self.instrument = instrument
+        self.unit = unit
+        self.description = description
+        self.attributes = attributes
+        self.buckets = buckets
+        self.internal = internal
+        return self
+
+    @property
+    def name(self) -> str:
+        """The metric name as a plain ``str``."""
+        return str.__str__(self)
+
+    @property
+    def observable(self) -> bool:
+        """True for instruments reported by callbacks at collection time."""
+        return self.instrument.endswith("(observable)")
+
+    def create(self, meter: Any, callbacks: Sequence[Callable[..., Any]] = ()) -> Any:
+        """Create this instrument on ``meter`` (``callbacks`` for the observable kinds)."""
+        factory = getattr(meter, _CREATE[self.instrument])
+        if self.observable:
+            return factory(self.name, list(callbacks), unit=self.unit, description=self.description)
+        if self.instrument == HISTOGRAM and self.buckets:
+            return factory(
+                self.name,
+                unit=self.unit,
+                description=self.description,
+                explicit_bucket_boundaries_advisory=list(self.buckets),
+            )
+        return factory(self.name, unit=self.unit, description=self.description)
+
+    def __repr__(self) -> str:
+        return f"Metric({self.name!r}, {self.instrument!r}, {self.unit!r})"
+
+
+class Span(str):
+    """A span name (a template such as ``chat {gen_ai.request.model}``) with its kind, attributes and producers."""
+
+    __slots__ = ("kind", "description", "attributes", "events", "producers", "_prefix", "_suffix")
+
+    kind: str
+    description: str
+    attributes: tuple[str, ...]
+    events: tuple[str, ...]
+    producers: tuple[str, ...]
+
+    def __new__(
+        cls,
+        template: str,
+        kind: str,
+        description: str,
+        attributes: tuple[str, ...] = (),
+        *,
+        producers: tuple[str, ...],
+        events: tuple[str, ...] = (),
+    ) -> Span:
+        self = super().__new__(cls, template)
+        self.kind = kind
+        self.description = description
+        self.attributes = attributes
+        self.events = events
+        self.producers = producers
+        head, brace, rest = template.partition("{")
+        self._prefix = head if brace else template
+        self._suffix = rest.partition("}")[2] if brace else ""
+        return self
+
+    @property
+    def name(self) -> str:
+        """The name template as a plain ``str``."""
+        return str.__str__(self)
+
+    def render(self, value: str = "") -> str:
+        """The span name for one occurrence: the template with its placeholder replaced by ``value``."""
+        return f"{self._prefix}{value}{self._suffix}"
+
+    def __repr__(self) -> str:
+        return f"Span({self.name!r}, {self.kind!r})"
+
+
+class Event(str):
+    """A span event name with the attributes it carries and the modules that add it."""
+
+    __slots__ = ("description", "attributes", "producers")
+
+    description: str
+    attributes: tuple[str, ...]
+    producers: tuple[str, ...]
+
+    def __new__(
+        cls, name: str, description: str, attributes: tuple[str, ...] = (), *, producers: tuple[str, ...]
+    ) -> Event:
+        self = super().__new__(cls, name)
+        self.description = description
+        self.attributes = attributes
+        self.producers = producers
+        return self
+
+    @property
+    def name(self) -> str:
+        """The event name as a plain ``str``."""
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"Event({self.name!r})"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """An attribute key we set on spans, events or metric points."""
+
+    key: str
+    type: str
+    description: str
+    opt_in: bool = False
+
 
 # --------------------------------------------------------------------------- #
-# Common attributes
+# Instrumentation scopes
+# --------------------------------------------------------------------------- #
+SCOPE_NAME: Final = "agentotel"
+SCOPE_COMPONENTS: Final = Scope(
+    SCOPE_NAME, SCHEMA_URL, "Cache, CircuitBreaker, LoadBalancer, RateLimiter, the export pipeline, `agentotel doctor`"
+)
+SCOPE_AGENT: Final = Scope("agentotel.instrumentation.agent", SCHEMA_URL_GENAI, "`@agentotel.agent`")
+SCOPE_LANGGRAPH: Final = Scope(
+    "agentotel.instrumentation.langgraph", SCHEMA_URL_GENAI, "LangGraph runs, nodes, tools and chat models"
+)
+SCOPE_DUCKDB: Final = Scope("agentotel.instrumentation.duckdb", SCHEMA_URL, "DuckDB statements")
+SCOPE_CACHETOOLS: Final = Scope("agentotel.instrumentation.cachetools", SCHEMA_URL, "cachetools caches")
+SCOPE_PROCESS: Final = Scope("agentotel.instrumentation.process", SCHEMA_URL, "`process.*` metrics from psutil")
+SCOPES: Final[tuple[Scope, ...]] = (
+    SCOPE_COMPONENTS,
+    SCOPE_AGENT,
+    SCOPE_LANGGRAPH,
+    SCOPE_DUCKDB,
+    SCOPE_CACHETOOLS,
+    SCOPE_PROCESS,
+)
+
+# --------------------------------------------------------------------------- #
+# Common attributes and the exception event
 # --------------------------------------------------------------------------- #
 ERROR_TYPE: Final = "error.type"
 ERROR_TYPE_OTHER: Final = "_OTHER"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+
+_LANGGRAPH = "agentotel.instrumentation.langgraph"
+_ERRORS = "agentotel._errors"
+EXCEPTION_EVENT: Final = Event(
+    "exception",
+    "On every failed span of ours; the message and stack trace are cleaned of SQL literals by default.",
+    (EXCEPTION_TYPE, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE),
+    producers=(_ERRORS,),
+)
 
 # --------------------------------------------------------------------------- #
 # Database (stable semantic conventions)
@@ -52,25 +445,108 @@ DB_RESPONSE_RETURNED_ROWS: Final = "db.response.returned_rows"
 DB_RESPONSE_STATUS_CODE: Final = "db.response.status_code"
 DB_NAMESPACE_MEMORY: Final = "memory"
 DB_SPAN_NAME_FALLBACK: Final = "duckdb"  # span name when no summary can be made
-AGENTOTEL_DUCKDB_PROFILE: Final = "agentotel.duckdb.profile"  # span event of a slow statement, and its attribute
+#: Span event of a slow statement; its one attribute has the same name (DuckDB's operator tree as JSON).
+AGENTOTEL_DUCKDB_PROFILE: Final = Event(
+    "agentotel.duckdb.profile",
+    "A statement slower than `slow_query_threshold_ms`: DuckDB's own profile of it.",
+    ("agentotel.duckdb.profile",),
+    producers=("agentotel.instrumentation.duckdb._profile",),
+)
 
-DB_CLIENT_OPERATION_DURATION: Final = "db.client.operation.duration"
 DB_CLIENT_OPERATION_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+DB_CLIENT_OPERATION_DURATION: Final = Metric(
+    "db.client.operation.duration",
+    HISTOGRAM,
+    "s",
+    "Duration of database client operations.",
+    (DB_SYSTEM_NAME, DB_NAMESPACE, DB_OPERATION_NAME, DB_COLLECTION_NAME, ERROR_TYPE),
+    DB_CLIENT_OPERATION_DURATION_BUCKETS,
+)
+DUCKDB_FLUSH_HOOK: Final = Metric(
+    "agentotel.internal.duckdb.flush",
+    OBSERVABLE_GAUGE,
+    "1",
+    "Internal: drains batched DuckDB durations just before each collection; reports no point.",
+    internal=True,
+)
+DB_STATEMENT_SPAN: Final = Span(
+    "{db.query.summary}",
+    "CLIENT",
+    "DuckDB statement execution (`duckdb` when no summary can be made)",
+    (
+        DB_SYSTEM_NAME,
+        DB_NAMESPACE,
+        DB_OPERATION_NAME,
+        DB_COLLECTION_NAME,
+        DB_QUERY_SUMMARY,
+        DB_QUERY_TEXT,
+        DB_OPERATION_BATCH_SIZE,
+        DB_RESPONSE_RETURNED_ROWS,
+        ERROR_TYPE,
+    ),
+    producers=("agentotel.instrumentation.duckdb._tracer",),
+    events=(AGENTOTEL_DUCKDB_PROFILE, EXCEPTION_EVENT),
+)
 
 # Connection pool (DuckDBPool): the database client connection metrics
 DB_CLIENT_CONNECTION_POOL_NAME: Final = "db.client.connection.pool.name"
 DB_CLIENT_CONNECTION_STATE: Final = "db.client.connection.state"
 DB_CLIENT_CONNECTION_STATE_IDLE: Final = "idle"
 DB_CLIENT_CONNECTION_STATE_USED: Final = "used"
-DB_CLIENT_CONNECTION_COUNT: Final = "db.client.connection.count"
-DB_CLIENT_CONNECTION_MAX: Final = "db.client.connection.max"
-DB_CLIENT_CONNECTION_PENDING_REQUESTS: Final = "db.client.connection.pending_requests"
-DB_CLIENT_CONNECTION_TIMEOUTS: Final = "db.client.connection.timeouts"
-DB_CLIENT_CONNECTION_CREATE_TIME: Final = "db.client.connection.create_time"
-DB_CLIENT_CONNECTION_WAIT_TIME: Final = "db.client.connection.wait_time"
-DB_CLIENT_CONNECTION_USE_TIME: Final = "db.client.connection.use_time"
 # Waits are mostly zero or microseconds; uses are query-long.
 DB_CLIENT_CONNECTION_TIME_BUCKETS: Final = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+DB_CLIENT_CONNECTION_COUNT: Final = Metric(
+    "db.client.connection.count",
+    OBSERVABLE_UP_DOWN_COUNTER,
+    "{connection}",
+    "`DuckDBPool` connections open now, by state.",
+    (DB_CLIENT_CONNECTION_POOL_NAME, DB_CLIENT_CONNECTION_STATE),
+)
+DB_CLIENT_CONNECTION_MAX: Final = Metric(
+    "db.client.connection.max",
+    OBSERVABLE_UP_DOWN_COUNTER,
+    "{connection}",
+    "`DuckDBPool` size: the most connections it opens.",
+    (DB_CLIENT_CONNECTION_POOL_NAME,),
+)
+DB_CLIENT_CONNECTION_PENDING_REQUESTS: Final = Metric(
+    "db.client.connection.pending_requests",
+    OBSERVABLE_UP_DOWN_COUNTER,
+    "{request}",
+    "Callers waiting for a `DuckDBPool` connection now.",
+    (DB_CLIENT_CONNECTION_POOL_NAME,),
+)
+DB_CLIENT_CONNECTION_TIMEOUTS: Final = Metric(
+    "db.client.connection.timeouts",
+    OBSERVABLE_COUNTER,
+    "{timeout}",
+    "Waits for a `DuckDBPool` connection that timed out.",
+    (DB_CLIENT_CONNECTION_POOL_NAME,),
+)
+DB_CLIENT_CONNECTION_CREATE_TIME: Final = Metric(
+    "db.client.connection.create_time",
+    HISTOGRAM,
+    "s",
+    "Time to open a `DuckDBPool` connection (a cursor of the pool's database).",
+    (DB_CLIENT_CONNECTION_POOL_NAME,),
+    DB_CLIENT_CONNECTION_TIME_BUCKETS,
+)
+DB_CLIENT_CONNECTION_WAIT_TIME: Final = Metric(
+    "db.client.connection.wait_time",
+    HISTOGRAM,
+    "s",
+    "Time to obtain a `DuckDBPool` connection (every acquisition, zero waits included).",
+    (DB_CLIENT_CONNECTION_POOL_NAME,),
+    DB_CLIENT_CONNECTION_TIME_BUCKETS,
+)
+DB_CLIENT_CONNECTION_USE_TIME: Final = Metric(
+    "db.client.connection.use_time",
+    HISTOGRAM,
+    "s",
+    "Time between borrowing a `DuckDBPool` connection and returning it.",
+    (DB_CLIENT_CONNECTION_POOL_NAME,),
+    DB_CLIENT_CONNECTION_TIME_BUCKETS,
+)
 
 # --------------------------------------------------------------------------- #
 # GenAI (semantic conventions v1.41)
@@ -111,7 +587,6 @@ GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"  # opt-in content
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"  # opt-in content
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"  # opt-in content
 
-GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS: Final = (
     0.01,
     0.02,
@@ -128,7 +603,6 @@ GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS: Final = (
     40.96,
     81.92,
 )
-GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_TOKEN_USAGE_BUCKETS: Final = (
     1,
     4,
@@ -145,21 +619,146 @@ GEN_AI_CLIENT_TOKEN_USAGE_BUCKETS: Final = (
     16777216,
     67108864,
 )
-GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
-GEN_AI_INVOKE_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
-GEN_AI_INVOKE_WORKFLOW_DURATION: Final = "gen_ai.invoke_workflow.duration"
-GEN_AI_EXECUTE_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
+GEN_AI_CLIENT_OPERATION_DURATION: Final = Metric(
+    "gen_ai.client.operation.duration",
+    HISTOGRAM,
+    "s",
+    "Duration of chat model calls.",
+    (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_RESPONSE_MODEL, ERROR_TYPE),
+    GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
+)
+GEN_AI_CLIENT_TOKEN_USAGE: Final = Metric(
+    "gen_ai.client.token.usage",
+    HISTOGRAM,
+    "{token}",
+    "Tokens used per chat call, by type.",
+    (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_TOKEN_TYPE),
+    GEN_AI_CLIENT_TOKEN_USAGE_BUCKETS,
+)
+GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK: Final = Metric(
+    "gen_ai.client.operation.time_to_first_chunk",
+    HISTOGRAM,
+    "s",
+    "Time to the first chunk of streamed chat calls.",
+    (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL),
+    GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
+)
+GEN_AI_INVOKE_AGENT_DURATION: Final = Metric(
+    "gen_ai.invoke_agent.duration",
+    HISTOGRAM,
+    "s",
+    "Duration of agent runs.",
+    (GEN_AI_OPERATION_NAME, GEN_AI_AGENT_NAME, ERROR_TYPE),
+    GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
+)
+GEN_AI_INVOKE_WORKFLOW_DURATION: Final = Metric(
+    "gen_ai.invoke_workflow.duration",
+    HISTOGRAM,
+    "s",
+    "Duration of workflow (graph) runs.",
+    (GEN_AI_OPERATION_NAME, GEN_AI_WORKFLOW_NAME, ERROR_TYPE),
+    GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
+)
+GEN_AI_EXECUTE_TOOL_DURATION: Final = Metric(
+    "gen_ai.execute_tool.duration",
+    HISTOGRAM,
+    "s",
+    "Duration of tool executions.",
+    (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, ERROR_TYPE),
+    GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
+)
 
 # LangGraph specifics (no convention exists)
 LANGGRAPH_NODE: Final = "langgraph.node"
 LANGGRAPH_STEP: Final = "langgraph.step"
 LANGGRAPH_CHECKPOINT_NS: Final = "langgraph.checkpoint_ns"
 LANGGRAPH_STREAM_ABANDONED: Final = "langgraph.stream.abandoned"
-LANGGRAPH_INTERRUPT_EVENT: Final = "langgraph.interrupt"
 LANGGRAPH_RESUMED: Final = "langgraph.resumed"
+LANGGRAPH_INTERRUPT_EVENT: Final = Event(
+    "langgraph.interrupt",
+    "The run or node stopped at an interrupt (control flow, not an error).",
+    producers=(f"{_LANGGRAPH}._runs", f"{_LANGGRAPH}._nodes"),
+)
 # Span events carrying opt-in content (EVENT_ONLY / SPAN_AND_EVENT capture modes)
-LANGGRAPH_CHAT_CONTENT_EVENT: Final = "langgraph.chat.content"
-LANGGRAPH_TOOL_CONTENT_EVENT: Final = "langgraph.tool.content"
+LANGGRAPH_CHAT_CONTENT_EVENT: Final = Event(
+    "langgraph.chat.content",
+    "Prompt and completion (opt-in, `EVENT_ONLY` / `SPAN_AND_EVENT`).",
+    (GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_SYSTEM_INSTRUCTIONS),
+    producers=(f"{_LANGGRAPH}._chat",),
+)
+LANGGRAPH_TOOL_CONTENT_EVENT: Final = Event(
+    "langgraph.tool.content",
+    "Tool arguments and result (opt-in, `EVENT_ONLY` / `SPAN_AND_EVENT`).",
+    (GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT),
+    producers=(f"{_LANGGRAPH}._tools",),
+)
+
+INVOKE_WORKFLOW_SPAN: Final = Span(
+    "invoke_workflow {gen_ai.workflow.name}",
+    "INTERNAL",
+    "LangGraph graph run",
+    (
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_WORKFLOW_NAME,
+        GEN_AI_CONVERSATION_ID,
+        LANGGRAPH_STREAM_ABANDONED,
+        LANGGRAPH_RESUMED,
+        ERROR_TYPE,
+    ),
+    producers=(f"{_LANGGRAPH}._runs",),
+    events=(LANGGRAPH_INTERRUPT_EVENT, EXCEPTION_EVENT),
+)
+INVOKE_AGENT_SPAN: Final = Span(
+    "invoke_agent {gen_ai.agent.name}",
+    "INTERNAL",
+    "agent graph run (a graph with a `ToolNode`) and `@agentotel.agent`",
+    (
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_AGENT_NAME,
+        GEN_AI_AGENT_ID,
+        GEN_AI_AGENT_DESCRIPTION,
+        GEN_AI_CONVERSATION_ID,
+        LANGGRAPH_STREAM_ABANDONED,
+        LANGGRAPH_RESUMED,
+        ERROR_TYPE,
+    ),
+    producers=(f"{_LANGGRAPH}._runs", "agentotel._agent"),
+    events=(LANGGRAPH_INTERRUPT_EVENT, EXCEPTION_EVENT),
+)
+NODE_SPAN: Final = Span(
+    "{langgraph.node}",
+    "INTERNAL",
+    "LangGraph node execution",
+    (LANGGRAPH_NODE, LANGGRAPH_STEP, LANGGRAPH_CHECKPOINT_NS, ERROR_TYPE),
+    producers=(f"{_LANGGRAPH}._nodes",),
+    events=(LANGGRAPH_INTERRUPT_EVENT, EXCEPTION_EVENT),
+)
+EXECUTE_TOOL_SPAN: Final = Span(
+    "execute_tool {gen_ai.tool.name}",
+    "INTERNAL",
+    "tool call",
+    (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_CALL_ID, GEN_AI_TOOL_TYPE, ERROR_TYPE),
+    producers=(f"{_LANGGRAPH}._tools",),
+    events=(LANGGRAPH_TOOL_CONTENT_EVENT, EXCEPTION_EVENT),
+)
+CHAT_SPAN: Final = Span(
+    "chat {gen_ai.request.model}",
+    "CLIENT",
+    "chat model call",
+    (
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_PROVIDER_NAME,
+        GEN_AI_REQUEST_MODEL,
+        GEN_AI_RESPONSE_MODEL,
+        GEN_AI_USAGE_INPUT_TOKENS,
+        GEN_AI_USAGE_OUTPUT_TOKENS,
+        GEN_AI_RESPONSE_FINISH_REASONS,
+        GEN_AI_REQUEST_STREAM,
+        ERROR_TYPE,
+    ),
+    producers=(f"{_LANGGRAPH}._chat",),
+    events=(LANGGRAPH_CHAT_CONTENT_EVENT, EXCEPTION_EVENT),
+)
 
 # --------------------------------------------------------------------------- #
 # Cache (ours)
@@ -173,12 +772,6 @@ CACHE_LOAD_OUTCOME: Final = "cache.load.outcome"  # success | failure
 CACHE_KEY: Final = "cache.key"  # opt-in (AGENTOTEL_CAPTURE_CACHE_KEYS)
 CACHE_COALESCED: Final = "cache.coalesced"
 
-CACHE_LOOKUPS: Final = "agentotel.cache.lookups"
-CACHE_LOADS: Final = "agentotel.cache.loads"
-CACHE_LOAD_DURATION: Final = "agentotel.cache.load.duration"
-CACHE_EVICTIONS: Final = "agentotel.cache.evictions"
-CACHE_ENTRIES: Final = "agentotel.cache.entries"
-CACHE_L2_ERRORS: Final = "agentotel.cache.l2.errors"
 CACHE_LOAD_DURATION_BUCKETS: Final = (
     0.0005,
     0.001,
@@ -195,7 +788,49 @@ CACHE_LOAD_DURATION_BUCKETS: Final = (
     5.0,
     10.0,
 )
-CACHE_LOAD_SPAN: Final = "cache.load {cache.name}"
+CACHE_LOOKUPS: Final = Metric(
+    "agentotel.cache.lookups",
+    OBSERVABLE_COUNTER,
+    "{lookup}",
+    "Cache lookups, counted in process.",
+    (CACHE_NAME, CACHE_RESULT, CACHE_LEVEL),
+)
+CACHE_LOADS: Final = Metric(
+    "agentotel.cache.loads", OBSERVABLE_COUNTER, "{load}", "Loader runs after a miss.", (CACHE_NAME, CACHE_LOAD_OUTCOME)
+)
+CACHE_LOAD_DURATION: Final = Metric(
+    "agentotel.cache.load.duration",
+    HISTOGRAM,
+    "s",
+    "Loader run time.",
+    (CACHE_NAME, CACHE_LOAD_OUTCOME),
+    CACHE_LOAD_DURATION_BUCKETS,
+)
+CACHE_EVICTIONS: Final = Metric(
+    "agentotel.cache.evictions",
+    OBSERVABLE_COUNTER,
+    "{eviction}",
+    "Entries removed, by cause.",
+    (CACHE_NAME, CACHE_EVICTION_CAUSE),
+)
+CACHE_ENTRIES: Final = Metric(
+    "agentotel.cache.entries", OBSERVABLE_UP_DOWN_COUNTER, "{entry}", "Entries held.", (CACHE_NAME, CACHE_LEVEL)
+)
+CACHE_L2_ERRORS: Final = Metric(
+    "agentotel.cache.l2.errors",
+    OBSERVABLE_COUNTER,
+    "{error}",
+    "Second-level (Redis) failures that fell back.",
+    (CACHE_NAME,),
+)
+CACHE_LOAD_SPAN: Final = Span(
+    "cache.load {cache.name}",
+    "INTERNAL",
+    "cache miss that goes to the second level or the loader (`Cache`, cachetools `@cached`)",
+    (CACHE_NAME, CACHE_LEVEL, CACHE_COALESCED, CACHE_KEY, ERROR_TYPE),
+    producers=("agentotel.resilience._cache_telemetry",),
+    events=(EXCEPTION_EVENT,),
+)
 
 # --------------------------------------------------------------------------- #
 # Circuit breaker (ours)
@@ -207,11 +842,40 @@ CIRCUIT_BREAKER_TO: Final = "circuit_breaker.to"
 CIRCUIT_BREAKER_OUTCOME: Final = "circuit_breaker.outcome"  # success | failure | slow | ignored | cancelled
 CIRCUIT_BREAKER_RETRY_AFTER: Final = "circuit_breaker.retry_after"
 
-CIRCUIT_BREAKER_STATE: Final = "agentotel.circuit_breaker.state"
-CIRCUIT_BREAKER_TRANSITIONS: Final = "agentotel.circuit_breaker.transitions"
-CIRCUIT_BREAKER_CALLS: Final = "agentotel.circuit_breaker.calls"
-CIRCUIT_BREAKER_REJECTED: Final = "agentotel.circuit_breaker.rejected"
-CIRCUIT_BREAKER_TRANSITION_EVENT: Final = "circuit_breaker.transition"
+CIRCUIT_BREAKER_STATE: Final = Metric(
+    "agentotel.circuit_breaker.state",
+    OBSERVABLE_UP_DOWN_COUNTER,
+    "1",
+    "1 for the breaker's current state, 0 for the others.",
+    (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_STATE_ATTR),
+)
+CIRCUIT_BREAKER_TRANSITIONS: Final = Metric(
+    "agentotel.circuit_breaker.transitions",
+    OBSERVABLE_COUNTER,
+    "{transition}",
+    "State transitions.",
+    (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_FROM, CIRCUIT_BREAKER_TO),
+)
+CIRCUIT_BREAKER_CALLS: Final = Metric(
+    "agentotel.circuit_breaker.calls",
+    OBSERVABLE_COUNTER,
+    "{call}",
+    "Calls let through, by outcome.",
+    (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_OUTCOME),
+)
+CIRCUIT_BREAKER_REJECTED: Final = Metric(
+    "agentotel.circuit_breaker.rejected",
+    OBSERVABLE_COUNTER,
+    "{call}",
+    "Calls rejected with CircuitOpenError.",
+    (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_STATE_ATTR),
+)
+CIRCUIT_BREAKER_TRANSITION_EVENT: Final = Event(
+    "circuit_breaker.transition",
+    "A breaker changed state during a call made inside the span.",
+    (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_FROM, CIRCUIT_BREAKER_TO),
+    producers=("agentotel.resilience.breaker",),
+)
 
 # --------------------------------------------------------------------------- #
 # Load balancer (ours)
@@ -223,160 +887,172 @@ LB_OUTCOME: Final = "lb.outcome"  # success | failure | cancelled
 LB_PANIC: Final = "lb.panic"
 LB_EJECTION_REASON: Final = "lb.ejection.reason"  # consecutive_failures | failure_rate | probe_failed
 
-LB_PICKS: Final = "agentotel.lb.picks"
-LB_REQUEST_DURATION: Final = "agentotel.lb.request.duration"
-LB_INFLIGHT: Final = "agentotel.lb.inflight"
-LB_EJECTIONS: Final = "agentotel.lb.ejections"
-LB_EJECTED: Final = "agentotel.lb.ejected"
-LB_WAITS: Final = "agentotel.lb.waits"
-LB_REJECTED: Final = "agentotel.lb.rejected"
 LB_REQUEST_DURATION_BUCKETS: Final = GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS
+LB_PICKS: Final = Metric(
+    "agentotel.lb.picks", OBSERVABLE_COUNTER, "{pick}", "Instances chosen.", (LB_NAME, LB_INSTANCE)
+)
+LB_REQUEST_DURATION: Final = Metric(
+    "agentotel.lb.request.duration",
+    HISTOGRAM,
+    "s",
+    "Lease duration per instance.",
+    (LB_NAME, LB_INSTANCE, LB_OUTCOME),
+    LB_REQUEST_DURATION_BUCKETS,
+)
+LB_INFLIGHT: Final = Metric(
+    "agentotel.lb.inflight",
+    OBSERVABLE_UP_DOWN_COUNTER,
+    "{request}",
+    "Requests in flight per instance.",
+    (LB_NAME, LB_INSTANCE),
+)
+LB_EJECTIONS: Final = Metric(
+    "agentotel.lb.ejections",
+    OBSERVABLE_COUNTER,
+    "{ejection}",
+    "Outlier ejections.",
+    (LB_NAME, LB_INSTANCE, LB_EJECTION_REASON),
+)
+LB_EJECTED: Final = Metric(
+    "agentotel.lb.ejected", OBSERVABLE_UP_DOWN_COUNTER, "{instance}", "Instances ejected now.", (LB_NAME,)
+)
+LB_WAITS: Final = Metric(
+    "agentotel.lb.waits",
+    OBSERVABLE_COUNTER,
+    "{request}",
+    "Picks that waited for a free instance (bulkhead).",
+    (LB_NAME,),
+)
+LB_REJECTED: Final = Metric(
+    "agentotel.lb.rejected",
+    OBSERVABLE_COUNTER,
+    "{request}",
+    "Picks rejected because every instance was full.",
+    (LB_NAME,),
+)
 
 # --------------------------------------------------------------------------- #
 # Rate limiter (ours)
 # --------------------------------------------------------------------------- #
 RATE_LIMITER_NAME: Final = "rate_limiter.name"
-RATE_LIMITER_ADMITTED: Final = "agentotel.rate_limiter.admitted"
-RATE_LIMITER_REJECTED: Final = "agentotel.rate_limiter.rejected"
-RATE_LIMITER_WAIT_DURATION: Final = "agentotel.rate_limiter.wait.duration"
 RATE_LIMITER_WAIT_BUCKETS: Final = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+RATE_LIMITER_ADMITTED: Final = Metric(
+    "agentotel.rate_limiter.admitted",
+    OBSERVABLE_COUNTER,
+    "{request}",
+    "Requests that got their permit (at once or after waiting).",
+    (RATE_LIMITER_NAME,),
+)
+RATE_LIMITER_REJECTED: Final = Metric(
+    "agentotel.rate_limiter.rejected",
+    OBSERVABLE_COUNTER,
+    "{request}",
+    "Requests refused because the wait would exceed their timeout.",
+    (RATE_LIMITER_NAME,),
+)
+RATE_LIMITER_CANCELLED: Final = Metric(
+    "agentotel.rate_limiter.cancelled",
+    OBSERVABLE_COUNTER,
+    "{request}",
+    "Waits cancelled before the permit was granted (the reservation was given back).",
+    (RATE_LIMITER_NAME,),
+)
+RATE_LIMITER_WAITING: Final = Metric(
+    "agentotel.rate_limiter.waiting",
+    OBSERVABLE_UP_DOWN_COUNTER,
+    "{request}",
+    "Requests waiting for their permit now.",
+    (RATE_LIMITER_NAME,),
+)
+RATE_LIMITER_WAIT_DURATION: Final = Metric(
+    "agentotel.rate_limiter.wait.duration",
+    HISTOGRAM,
+    "s",
+    "Time spent waiting for a permit (admitted requests that waited).",
+    (RATE_LIMITER_NAME,),
+    RATE_LIMITER_WAIT_BUCKETS,
+)
 
 # --------------------------------------------------------------------------- #
-# Export pipeline (ours)
+# Export pipeline and `agentotel doctor` (ours)
 # --------------------------------------------------------------------------- #
-EXPORT_SPANS_DROPPED: Final = "agentotel.export.spans.dropped"
-DOCTOR_SPAN: Final = "agentotel doctor check"  # the test span `agentotel doctor` sends
-DOCTOR_CHECKS: Final = "agentotel.doctor.checks"
+EXPORT_SPANS_DROPPED: Final = Metric(
+    "agentotel.export.spans.dropped", OBSERVABLE_COUNTER, "{span}", "Spans dropped because the export queue was full."
+)
+DOCTOR_CHECKS: Final = Metric(
+    "agentotel.doctor.checks", COUNTER, "{check}", "Test metric sent by `agentotel doctor` (1 per live check)."
+)
+AGENTOTEL_VERSION: Final = "agentotel.version"
+DOCTOR_SPAN: Final = Span(
+    "agentotel doctor check",
+    "INTERNAL",
+    "test span sent by `agentotel doctor`",
+    (AGENTOTEL_VERSION,),
+    producers=("agentotel.doctor",),
+)
 
 # --------------------------------------------------------------------------- #
 # Process (semantic conventions v1.44; cpython.* from the runtime conventions)
 # --------------------------------------------------------------------------- #
-PROCESS_CPU_TIME: Final = "process.cpu.time"
-PROCESS_CPU_UTILIZATION: Final = "process.cpu.utilization"
-PROCESS_MEMORY_USAGE: Final = "process.memory.usage"
-PROCESS_MEMORY_VIRTUAL: Final = "process.memory.virtual"
-PROCESS_MEMORY_UTILIZATION: Final = "process.memory.utilization"
-PROCESS_THREAD_COUNT: Final = "process.thread.count"
-PROCESS_CONTEXT_SWITCHES: Final = "process.context_switches"
-PROCESS_UNIX_FILE_DESCRIPTOR_COUNT: Final = "process.unix.file_descriptor.count"
-PROCESS_UPTIME: Final = "process.uptime"
-CPYTHON_GC_COLLECTIONS: Final = "cpython.gc.collections"
+CPU_MODE: Final = "cpu.mode"  # user | system
+PROCESS_CONTEXT_SWITCH_TYPE: Final = "process.context_switch.type"  # voluntary | involuntary
+CPYTHON_GC_GENERATION: Final = "cpython.gc.generation"
+
+PROCESS_CPU_TIME: Final = Metric("process.cpu.time", OBSERVABLE_COUNTER, "s", "CPU time by mode.", (CPU_MODE,))
+PROCESS_CPU_UTILIZATION: Final = Metric(
+    "process.cpu.utilization",
+    OBSERVABLE_GAUGE,
+    "1",
+    "CPU time by mode over wall time since the last collection, divided by the CPU count.",
+    (CPU_MODE,),
+)
+PROCESS_MEMORY_USAGE: Final = Metric("process.memory.usage", OBSERVABLE_UP_DOWN_COUNTER, "By", "Resident memory.")
+PROCESS_MEMORY_VIRTUAL: Final = Metric("process.memory.virtual", OBSERVABLE_UP_DOWN_COUNTER, "By", "Virtual memory.")
+PROCESS_MEMORY_UTILIZATION: Final = Metric(
+    "process.memory.utilization", OBSERVABLE_GAUGE, "1", "Resident memory over total physical memory."
+)
+PROCESS_THREAD_COUNT: Final = Metric("process.thread.count", OBSERVABLE_UP_DOWN_COUNTER, "{thread}", "Threads.")
+PROCESS_CONTEXT_SWITCHES: Final = Metric(
+    "process.context_switches",
+    OBSERVABLE_COUNTER,
+    "{context_switch}",
+    "Context switches by type.",
+    (PROCESS_CONTEXT_SWITCH_TYPE,),
+)
+PROCESS_UNIX_FILE_DESCRIPTOR_COUNT: Final = Metric(
+    "process.unix.file_descriptor.count", OBSERVABLE_UP_DOWN_COUNTER, "{file_descriptor}", "Open file descriptors."
+)
+PROCESS_UPTIME: Final = Metric("process.uptime", OBSERVABLE_GAUGE, "s", "Seconds since the process started.")
+CPYTHON_GC_COLLECTIONS: Final = Metric(
+    "cpython.gc.collections",
+    OBSERVABLE_COUNTER,
+    "{collection}",
+    "Garbage collections by generation.",
+    (CPYTHON_GC_GENERATION,),
+)
 
 
 # --------------------------------------------------------------------------- #
 # The catalogue: what the docs page is generated from
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class Attribute:
-    """An attribute key we set on spans or metric points."""
-
-    key: str
-    type: str
-    description: str
-    opt_in: bool = False
+def _defined(kind: type) -> tuple[Any, ...]:
+    return tuple(value for value in globals().values() if type(value) is kind)
 
 
-@dataclass(frozen=True)
-class Metric:
-    """A metric instrument we create."""
-
-    name: str
-    instrument: str  # counter | updowncounter | histogram | gauge (observable variants noted)
-    unit: str
-    description: str
-    attributes: tuple[str, ...] = ()
-    buckets: tuple[float, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Span:
-    """A span we start: its name pattern, kind and the attributes it carries."""
-
-    name: str
-    kind: str
-    source: str
-    attributes: tuple[str, ...] = field(default_factory=tuple)
-
-
-SPANS: Final[tuple[Span, ...]] = (
-    Span(
-        "invoke_workflow {gen_ai.workflow.name}",
-        "INTERNAL",
-        "LangGraph graph run",
-        (
-            GEN_AI_OPERATION_NAME,
-            GEN_AI_WORKFLOW_NAME,
-            GEN_AI_CONVERSATION_ID,
-            LANGGRAPH_STREAM_ABANDONED,
-            LANGGRAPH_RESUMED,
-        ),
-    ),
-    Span(
-        "invoke_agent {gen_ai.agent.name}",
-        "INTERNAL",
-        "agent graph run / @agentotel.agent",
-        (
-            GEN_AI_OPERATION_NAME,
-            GEN_AI_AGENT_NAME,
-            GEN_AI_CONVERSATION_ID,
-            LANGGRAPH_STREAM_ABANDONED,
-            LANGGRAPH_RESUMED,
-        ),
-    ),
-    Span(
-        "{langgraph.node}",
-        "INTERNAL",
-        "LangGraph node execution",
-        (LANGGRAPH_NODE, LANGGRAPH_STEP, LANGGRAPH_CHECKPOINT_NS),
-    ),
-    Span(
-        "execute_tool {gen_ai.tool.name}",
-        "INTERNAL",
-        "tool call",
-        (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_CALL_ID, GEN_AI_TOOL_TYPE),
-    ),
-    Span(
-        "chat {gen_ai.request.model}",
-        "CLIENT",
-        "chat model call",
-        (
-            GEN_AI_OPERATION_NAME,
-            GEN_AI_PROVIDER_NAME,
-            GEN_AI_REQUEST_MODEL,
-            GEN_AI_RESPONSE_MODEL,
-            GEN_AI_USAGE_INPUT_TOKENS,
-            GEN_AI_USAGE_OUTPUT_TOKENS,
-            GEN_AI_RESPONSE_FINISH_REASONS,
-            GEN_AI_REQUEST_STREAM,
-        ),
-    ),
-    Span(
-        "{db.query.summary}",
-        "CLIENT",
-        "DuckDB statement execution",
-        (
-            DB_SYSTEM_NAME,
-            DB_NAMESPACE,
-            DB_OPERATION_NAME,
-            DB_COLLECTION_NAME,
-            DB_QUERY_SUMMARY,
-            DB_QUERY_TEXT,
-            DB_OPERATION_BATCH_SIZE,
-            DB_RESPONSE_RETURNED_ROWS,
-            ERROR_TYPE,
-        ),
-    ),
-    Span(
-        CACHE_LOAD_SPAN,
-        "INTERNAL",
-        "cache miss that goes to the second level or the loader",
-        (CACHE_NAME, CACHE_LEVEL, CACHE_COALESCED, CACHE_KEY, ERROR_TYPE),
-    ),
-    Span(DOCTOR_SPAN, "INTERNAL", "test span sent by `agentotel doctor`"),
-)
+SPANS: Final[tuple[Span, ...]] = _defined(Span)
+EVENTS: Final[tuple[Event, ...]] = _defined(Event)
+METRICS: Final[tuple[Metric, ...]] = _defined(Metric)
 
 ATTRIBUTES: Final[tuple[Attribute, ...]] = (
     Attribute(ERROR_TYPE, "string", "Exception class (qualified name) or `_OTHER`."),
+    Attribute(EXCEPTION_TYPE, "string", "Exception class (qualified name), on the `exception` event."),
+    Attribute(
+        EXCEPTION_MESSAGE,
+        "string",
+        "Exception message on the `exception` event; SQL literals replaced by `?` unless "
+        "`capture_sql_parameters` (also when the SQL error is a cause or was copied into another message).",
+    ),
+    Attribute(EXCEPTION_STACKTRACE, "string", "Stack trace on the `exception` event, with the cleaned messages."),
     Attribute(DB_SYSTEM_NAME, "string", "Always `duckdb`."),
     Attribute(DB_NAMESPACE, "string", "Database name: file stem, or `memory` for in-memory databases."),
     Attribute(
@@ -400,7 +1076,7 @@ ATTRIBUTES: Final[tuple[Attribute, ...]] = (
         "Rows the statement returned, when they are fetched whole (or to the end) through its span.",
     ),
     Attribute(
-        AGENTOTEL_DUCKDB_PROFILE,
+        AGENTOTEL_DUCKDB_PROFILE.name,
         "string",
         "On the `agentotel.duckdb.profile` event of a slow statement: DuckDB's operator tree as JSON "
         "(operator, seconds, rows), capped.",
@@ -464,233 +1140,19 @@ ATTRIBUTES: Final[tuple[Attribute, ...]] = (
         "`consecutive_failures`, `failure_rate` or `probe_failed` (a re-admitted instance failed its probe).",
     ),
     Attribute(RATE_LIMITER_NAME, "string", "Rate limiter name."),
+    Attribute(AGENTOTEL_VERSION, "string", "agentotel's version (on the `agentotel doctor` test span)."),
+    Attribute(CPU_MODE, "string", "`user` or `system`."),
+    Attribute(PROCESS_CONTEXT_SWITCH_TYPE, "string", "`voluntary` or `involuntary`."),
+    Attribute(CPYTHON_GC_GENERATION, "int", "Garbage-collector generation (0, 1, 2)."),
 )
 
-METRICS: Final[tuple[Metric, ...]] = (
-    Metric(
-        DB_CLIENT_OPERATION_DURATION,
-        "histogram",
-        "s",
-        "Duration of DuckDB statements.",
-        (DB_SYSTEM_NAME, DB_NAMESPACE, DB_OPERATION_NAME, DB_COLLECTION_NAME, ERROR_TYPE),
-        DB_CLIENT_OPERATION_DURATION_BUCKETS,
-    ),
-    Metric(
-        DB_CLIENT_CONNECTION_COUNT,
-        "updowncounter (observable)",
-        "{connection}",
-        "`DuckDBPool` connections open now, by state.",
-        (DB_CLIENT_CONNECTION_POOL_NAME, DB_CLIENT_CONNECTION_STATE),
-    ),
-    Metric(
-        DB_CLIENT_CONNECTION_MAX,
-        "updowncounter (observable)",
-        "{connection}",
-        "`DuckDBPool` size: the most connections it opens.",
-        (DB_CLIENT_CONNECTION_POOL_NAME,),
-    ),
-    Metric(
-        DB_CLIENT_CONNECTION_PENDING_REQUESTS,
-        "updowncounter (observable)",
-        "{request}",
-        "Callers waiting for a `DuckDBPool` connection now.",
-        (DB_CLIENT_CONNECTION_POOL_NAME,),
-    ),
-    Metric(
-        DB_CLIENT_CONNECTION_TIMEOUTS,
-        "counter (observable)",
-        "{timeout}",
-        "Waits for a `DuckDBPool` connection that timed out.",
-        (DB_CLIENT_CONNECTION_POOL_NAME,),
-    ),
-    Metric(
-        DB_CLIENT_CONNECTION_CREATE_TIME,
-        "histogram",
-        "s",
-        "Time to open a `DuckDBPool` connection (a cursor of the pool's database).",
-        (DB_CLIENT_CONNECTION_POOL_NAME,),
-        DB_CLIENT_CONNECTION_TIME_BUCKETS,
-    ),
-    Metric(
-        DB_CLIENT_CONNECTION_WAIT_TIME,
-        "histogram",
-        "s",
-        "Time to obtain a `DuckDBPool` connection (every acquisition, zero waits included).",
-        (DB_CLIENT_CONNECTION_POOL_NAME,),
-        DB_CLIENT_CONNECTION_TIME_BUCKETS,
-    ),
-    Metric(
-        DB_CLIENT_CONNECTION_USE_TIME,
-        "histogram",
-        "s",
-        "Time between borrowing a `DuckDBPool` connection and returning it.",
-        (DB_CLIENT_CONNECTION_POOL_NAME,),
-        DB_CLIENT_CONNECTION_TIME_BUCKETS,
-    ),
-    Metric(
-        GEN_AI_CLIENT_OPERATION_DURATION,
-        "histogram",
-        "s",
-        "Duration of chat model calls.",
-        (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_RESPONSE_MODEL, ERROR_TYPE),
-        GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
-    ),
-    Metric(
-        GEN_AI_CLIENT_TOKEN_USAGE,
-        "histogram",
-        "{token}",
-        "Tokens used per chat call, by type.",
-        (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_TOKEN_TYPE),
-        GEN_AI_CLIENT_TOKEN_USAGE_BUCKETS,
-    ),
-    Metric(
-        GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
-        "histogram",
-        "s",
-        "Time to the first chunk of streamed chat calls.",
-        (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL),
-        GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
-    ),
-    Metric(
-        GEN_AI_INVOKE_AGENT_DURATION,
-        "histogram",
-        "s",
-        "Duration of agent runs.",
-        (GEN_AI_OPERATION_NAME, GEN_AI_AGENT_NAME, ERROR_TYPE),
-        GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
-    ),
-    Metric(
-        GEN_AI_INVOKE_WORKFLOW_DURATION,
-        "histogram",
-        "s",
-        "Duration of workflow (graph) runs.",
-        (GEN_AI_OPERATION_NAME, GEN_AI_WORKFLOW_NAME, ERROR_TYPE),
-        GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
-    ),
-    Metric(
-        GEN_AI_EXECUTE_TOOL_DURATION,
-        "histogram",
-        "s",
-        "Duration of tool executions.",
-        (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, ERROR_TYPE),
-        GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
-    ),
-    Metric(
-        CACHE_LOOKUPS,
-        "counter (observable)",
-        "{lookup}",
-        "Cache lookups, counted in process.",
-        (CACHE_NAME, CACHE_RESULT, CACHE_LEVEL),
-    ),
-    Metric(
-        CACHE_LOADS, "counter (observable)", "{load}", "Loader runs after a miss.", (CACHE_NAME, CACHE_LOAD_OUTCOME)
-    ),
-    Metric(
-        CACHE_LOAD_DURATION,
-        "histogram",
-        "s",
-        "Loader run time.",
-        (CACHE_NAME, CACHE_LOAD_OUTCOME),
-        CACHE_LOAD_DURATION_BUCKETS,
-    ),
-    Metric(
-        CACHE_EVICTIONS,
-        "counter (observable)",
-        "{eviction}",
-        "Entries removed, by cause.",
-        (CACHE_NAME, CACHE_EVICTION_CAUSE),
-    ),
-    Metric(CACHE_ENTRIES, "updowncounter (observable)", "{entry}", "Entries held.", (CACHE_NAME, CACHE_LEVEL)),
-    Metric(
-        CACHE_L2_ERRORS,
-        "counter (observable)",
-        "{error}",
-        "Second-level (Redis) failures that fell back.",
-        (CACHE_NAME,),
-    ),
-    Metric(
-        CIRCUIT_BREAKER_STATE,
-        "updowncounter (observable)",
-        "1",
-        "1 for the breaker's current state, 0 for the others.",
-        (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_STATE_ATTR),
-    ),
-    Metric(
-        CIRCUIT_BREAKER_TRANSITIONS,
-        "counter (observable)",
-        "{transition}",
-        "State transitions.",
-        (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_FROM, CIRCUIT_BREAKER_TO),
-    ),
-    Metric(
-        CIRCUIT_BREAKER_CALLS,
-        "counter (observable)",
-        "{call}",
-        "Calls let through, by outcome.",
-        (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_OUTCOME),
-    ),
-    Metric(
-        CIRCUIT_BREAKER_REJECTED,
-        "counter (observable)",
-        "{call}",
-        "Calls rejected with CircuitOpenError.",
-        (CIRCUIT_BREAKER_NAME, CIRCUIT_BREAKER_STATE_ATTR),
-    ),
-    Metric(LB_PICKS, "counter (observable)", "{pick}", "Instances chosen.", (LB_NAME, LB_INSTANCE)),
-    Metric(
-        LB_REQUEST_DURATION,
-        "histogram",
-        "s",
-        "Lease duration per instance.",
-        (LB_NAME, LB_INSTANCE, LB_OUTCOME),
-        LB_REQUEST_DURATION_BUCKETS,
-    ),
-    Metric(
-        LB_INFLIGHT,
-        "updowncounter (observable)",
-        "{request}",
-        "Requests in flight per instance.",
-        (LB_NAME, LB_INSTANCE),
-    ),
-    Metric(
-        LB_EJECTIONS,
-        "counter (observable)",
-        "{ejection}",
-        "Outlier ejections.",
-        (LB_NAME, LB_INSTANCE, LB_EJECTION_REASON),
-    ),
-    Metric(LB_EJECTED, "updowncounter (observable)", "{instance}", "Instances ejected now.", (LB_NAME,)),
-    Metric(
-        LB_WAITS, "counter (observable)", "{request}", "Picks that waited for a free instance (bulkhead).", (LB_NAME,)
-    ),
-    Metric(
-        LB_REJECTED, "counter (observable)", "{request}", "Picks rejected because every instance was full.", (LB_NAME,)
-    ),
-    Metric(RATE_LIMITER_ADMITTED, "counter (observable)", "{request}", "Requests admitted.", (RATE_LIMITER_NAME,)),
-    Metric(RATE_LIMITER_REJECTED, "counter (observable)", "{request}", "Requests rejected.", (RATE_LIMITER_NAME,)),
-    Metric(
-        RATE_LIMITER_WAIT_DURATION,
-        "histogram",
-        "s",
-        "Time spent waiting for a permit.",
-        (RATE_LIMITER_NAME,),
-        RATE_LIMITER_WAIT_BUCKETS,
-    ),
-    Metric(EXPORT_SPANS_DROPPED, "counter (observable)", "{span}", "Spans dropped because the export queue was full."),
-    Metric(DOCTOR_CHECKS, "counter", "{check}", "Test metric sent by `agentotel doctor` (1 per live check)."),
-    Metric(PROCESS_CPU_TIME, "counter (observable)", "s", "CPU time by mode."),
-    Metric(PROCESS_CPU_UTILIZATION, "gauge (observable)", "1", "CPU utilization by mode."),
-    Metric(PROCESS_MEMORY_USAGE, "updowncounter (observable)", "By", "Resident memory."),
-    Metric(PROCESS_MEMORY_VIRTUAL, "updowncounter (observable)", "By", "Virtual memory."),
-    Metric(PROCESS_THREAD_COUNT, "updowncounter (observable)", "{thread}", "Threads."),
-    Metric(PROCESS_CONTEXT_SWITCHES, "counter (observable)", "{context_switch}", "Context switches."),
-    Metric(CPYTHON_GC_COLLECTIONS, "counter (observable)", "{collection}", "GC collections by generation."),
-    Metric(PROCESS_MEMORY_UTILIZATION, "gauge (observable)", "1", "Resident memory / total physical memory."),
-    Metric(
-        PROCESS_UNIX_FILE_DESCRIPTOR_COUNT, "updowncounter (observable)", "{file_descriptor}", "Open file descriptors."
-    ),
-    Metric(PROCESS_UPTIME, "gauge (observable)", "s", "Seconds since the process started."),
-)
+
+def _codes(names: Sequence[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def _producers(modules: Sequence[str]) -> str:
+    return ", ".join(f"`{module}`" for module in modules)
 
 
 def render_markdown() -> str:
@@ -702,16 +1164,31 @@ def render_markdown() -> str:
         "",
         "Everything agentotel emits. `gen_ai.*`, `db.*`, `error.*`, `server.*` and `process.*` names",
         "follow the OpenTelemetry semantic conventions (GenAI v1.41, database and process v1.44);",
-        "the rest are ours, defined in `agentotel.semconv`.",
+        "the rest are ours, defined in `agentotel.semconv`. Each span and event names the module that",
+        "produces it.",
+        "",
+        "## Instrumentation scopes",
+        "",
+        "| scope | schema URL | reports |",
+        "|---|---|---|",
+    ]
+    for scope in SCOPES:
+        out.append(f"| `{scope.name}` | {scope.schema_url} | {scope.description} |")
+    out += [
         "",
         "## Spans",
         "",
-        "| name | kind | emitted for | attributes |",
-        "|---|---|---|---|",
+        "| name | kind | emitted for | attributes | events | produced by |",
+        "|---|---|---|---|---|---|",
     ]
     for s in SPANS:
-        attrs = ", ".join(f"`{a}`" for a in s.attributes)
-        out.append(f"| `{s.name}` | {s.kind} | {s.source} | {attrs} |")
+        out.append(
+            f"| `{s.name}` | {s.kind} | {s.description} | {_codes(s.attributes)} | {_codes(s.events)} | "
+            f"{_producers(s.producers)} |"
+        )
+    out += ["", "## Span events", "", "| name | meaning | attributes | produced by |", "|---|---|---|---|"]
+    for e in EVENTS:
+        out.append(f"| `{e.name}` | {e.description} | {_codes(e.attributes)} | {_producers(e.producers)} |")
     out += ["", "## Attributes", "", "| key | type | meaning | opt-in |", "|---|---|---|---|"]
     for a in ATTRIBUTES:
         out.append(f"| `{a.key}` | {a.type} | {a.description} | {'yes' if a.opt_in else ''} |")
@@ -723,9 +1200,10 @@ def render_markdown() -> str:
         "|---|---|---|---|---|---|",
     ]
     for m in METRICS:
-        attrs = ", ".join(f"`{a}`" for a in m.attributes)
-        buckets = ", ".join(f"{b:g}" for b in m.buckets) if m.buckets else ""
-        out.append(f"| `{m.name}` | {m.instrument} | `{m.unit}` | {m.description} | {attrs} | {buckets} |")
+        buckets = ", ".join(f"{b:g}" for b in m.buckets)
+        out.append(
+            f"| `{m.name}` | {m.instrument} | `{m.unit}` | {m.description} | {_codes(m.attributes)} | {buckets} |"
+        )
     out.append("")
     return "\n".join(out)
 

@@ -16,8 +16,16 @@ automatically through the ``pytest11`` entry point).
 
 The capture uses the SDK's in-memory exporter and metric reader with a
 ``SimpleSpanProcessor``, so spans are visible as soon as they end. It calls
-``agentotel.instrument()`` with its own providers and ``agentotel.uninstrument()``
-on exit, leaving the global providers untouched.
+``agentotel.instrument()`` with its own providers, so everything reports there,
+components created before the block included; on exit it puts back what was
+there before (the instrumentors, providers and settings of an earlier
+``instrument()``, ``import agentotel.auto`` or ``opentelemetry-instrument``),
+leaving the global providers untouched.
+
+Components bind late: every live ``Cache``, ``CircuitBreaker``, ``LoadBalancer`` and
+``RateLimiter`` in the process that was not given providers of its own reports into
+the capture, also those made by other tests; select by name (``cache.name``,
+``lb.name`` ...) when a test shares its process with others.
 """
 
 from __future__ import annotations
@@ -142,6 +150,7 @@ def capture_telemetry(*, instrument: bool = True, **options: Any) -> Iterator[Te
     import agentotel
 
     captured = TelemetryCapture()
+    saved = agentotel._save() if instrument else None
     if instrument:
         agentotel.uninstrument()
         agentotel.instrument(
@@ -152,8 +161,8 @@ def capture_telemetry(*, instrument: bool = True, **options: Any) -> Iterator[Te
     try:
         yield captured
     finally:
-        if instrument:
-            agentotel.uninstrument()
+        if saved is not None:
+            agentotel._restore(saved)
         captured.shutdown()
 
 

@@ -75,7 +75,8 @@ def test_summary_has_cache_hits_ejection_and_numbers(demo_run: tuple[str, DemoRe
     assert summary.breaker_transitions["model.landuse-sql-flaky"]["closed->open"] >= 1
     assert summary.input_tokens > 0 and summary.output_tokens > 0
     assert len(summary.db_latencies_ms) >= 6 and summary.db_failed >= 1
-    assert sum(summary.lb_picks.values()) == sum(summary.chat_calls.values())
+    # Balancers other tests left alive report here too (components bind late): count the demo's instances.
+    assert sum(summary.lb_picks.get(instance, 0) for instance in summary.chat_calls) == sum(summary.chat_calls.values())
     assert summary.memory_bytes and sum(summary.cpu_seconds.values()) > 0
     text = output[output.index("Summary") :]
     for label in (
@@ -205,8 +206,10 @@ def test_model_option_plugs_in_other_chat_models(
     args = ["--small", "-n", "5", "--no-progress", "--trace-file", str(tmp_path / "t.jsonl")]
     assert main([*args, "--model", "my_models:models"]) == 0
     output = capsys.readouterr().out
-    assert re.search(r"balancer picks +provider-a \d+, provider-a#2 \d+", output), output
-    assert "landuse-sql-fast" not in output
+    assert re.search(r"balancer picks +.*provider-a \d+, provider-a#2 \d+", output), output
+    # The chat calls are this run's own (balancers other tests keep alive report too: components bind late).
+    (chat_calls,) = [line for line in output.splitlines() if line.strip().startswith("chat calls")]
+    assert "provider-a" in chat_calls and "landuse-sql-fast" not in chat_calls
 
     assert main([*args, "--model", "my_models:nothing_here"]) == 2
     assert "--model my_models:nothing_here" in capsys.readouterr().err

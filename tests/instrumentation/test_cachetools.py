@@ -180,8 +180,15 @@ def test_uninstrument_restores_cachetools_and_stops_reporting() -> None:
     cache = name_cache(cachetools.LRUCache(4), "gone")
     cache.get("x")
     assert counts(captured, "gone") == (0, 1)
+    cache.get("z")  # counted, not yet collected: uninstrument() collects it (the reader's last data)
     instrumentor.uninstrument()
     assert {cls: {attr: vars(cls).get(attr) for attr in attrs} for cls, attrs in originals.items()} == originals
+    (last,) = [
+        p.value
+        for p in captured.metric_points("agentotel.cache.lookups", **{"cache.name": "gone"})
+        if p.attributes["cache.result"] == "miss"
+    ]
+    assert last == 2
     cache.get("y")
     assert captured.metric_points("agentotel.cache.lookups", **{"cache.name": "gone"}) == []
     captured.shutdown()

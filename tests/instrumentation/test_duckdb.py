@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from agentotel import semconv
 from agentotel._telemetry import error_type
 from agentotel.testing import TelemetryCapture
-from tests.instrumentation._duckdb_helpers import traced_duckdb
+from tests.support.telemetry import traced_duckdb
 
 DURATION = semconv.DB_CLIENT_OPERATION_DURATION
 

@@ -16,7 +16,8 @@ from opentelemetry.trace import StatusCode
 
 from agentotel import semconv
 from agentotel.instrumentation.duckdb import DuckDBInstrumentor, _relations
-from tests.instrumentation._duckdb_helpers import attributes_of, traced_duckdb
+from tests.instrumentation._duckdb_helpers import attributes_of
+from tests.support.telemetry import traced_duckdb
 
 REGISTRY = Path(__file__).resolve().parents[3] / "shared" / "semconv-registry.json"
 

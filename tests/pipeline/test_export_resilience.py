@@ -35,13 +35,14 @@ def reference_results(tmp_path: Path) -> list:
 
 
 # --------------------------------------------------------------------------- collector down
-def run_with_collector_down(burst: int) -> tuple[subprocess.CompletedProcess, float]:
+def run_with_collector_down(burst: int, **extra: str) -> tuple[subprocess.CompletedProcess, float]:
     dead = free_port()
     env = app_env(
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{LOOPBACK}:{dead}",
         OTEL_BSP_MAX_QUEUE_SIZE="1000",
         OTEL_BSP_MAX_EXPORT_BATCH_SIZE="256",
         AGENTOTEL_SHUTDOWN_TIMEOUT="60000",  # a flush that waited for the dead collector would take a minute
+        **extra,
     )
     started = time.monotonic()
     done = run_app(
@@ -72,6 +73,17 @@ def test_collector_down_app_unaffected_bounded_and_quiet(tmp_path):
     drops = re.findall(r"dropping spans, .*", done.stderr)
     assert len(drops) == 1 and "is unreachable, so at most 512 spans are held" in drops[0]  # 2 batches
     assert "Exception ignored" not in done.stderr  # nothing raised at exit
+
+
+def test_unknown_exporter_keeps_the_bounded_quiet_exit():
+    # An unknown exporter name falls back to otlp, and so to otlp's exit: no wait for a dead collector.
+    done, elapsed = run_with_collector_down(burst=300, OTEL_TRACES_EXPORTER="bogus", OTEL_METRICS_EXPORTER="bogus")
+    assert done.returncode == 0, done.stderr
+    assert elapsed < 20, f"exit took {elapsed:.1f}s\n{done.stderr}"
+    assert "nothing listens on" in done.stderr
+    assert done.stderr.count("OTEL_TRACES_EXPORTER='bogus' is not valid") == 1
+    assert done.stderr.count("OTEL_METRICS_EXPORTER='bogus' is not valid") == 1
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_collector_down_memory_stays_bounded():

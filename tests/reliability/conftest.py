@@ -6,7 +6,6 @@ cores); ``AGENTOTEL_SOAK=1`` runs the full counts the guarantees are stated for.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -17,7 +16,6 @@ import pytest
 
 import agentotel
 from agentotel import _config, _telemetry
-from agentotel.instrumentation.duckdb import DuckDBInstrumentor
 from agentotel.testing import TelemetryCapture
 
 #: Full counts (``AGENTOTEL_SOAK=1``) instead of the CI ones.
@@ -60,21 +58,6 @@ def agentotel_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def internal_errors(records: Iterable[logging.LogRecord]) -> list[logging.LogRecord]:
     """The "internal error" warnings agentotel logged."""
     return [r for r in records if r.name == "agentotel" and "internal error" in r.getMessage()]
-
-
-@contextlib.contextmanager
-def duckdb_traced(**options: Any) -> Iterator[TelemetryCapture]:
-    """Only the DuckDB instrumentor, into a fresh in-memory capture, with settings ``options``."""
-    capture = TelemetryCapture()
-    _telemetry.configure(None, None, _config.load_settings(**options))
-    instrumentor = DuckDBInstrumentor()
-    instrumentor.instrument(tracer_provider=capture.tracer_provider, meter_provider=capture.meter_provider)
-    try:
-        yield capture
-    finally:
-        instrumentor.uninstrument()
-        _telemetry.configure(None, None, _config.load_settings())
-        capture.shutdown()
 
 
 # --------------------------------------------------------------------------- scanning what we export

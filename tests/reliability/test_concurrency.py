@@ -250,11 +250,11 @@ def test_shared_agent_context_manager_across_threads(telemetry_capture: Telemetr
 def test_statement_cache_evictions_under_contention() -> None:
     """16 threads of distinct texts through a tiny statement LRU: every query traced once, the LRU bounded."""
     from agentotel.instrumentation.duckdb import DuckDBInstrumentor
-    from tests.reliability.conftest import duckdb_traced
+    from tests.support.telemetry import traced_duckdb
 
     per_thread = scaled(150, 1500)
     errors: list[BaseException] = []
-    with duckdb_traced(sql_cache_size=8) as capture:
+    with traced_duckdb(sql_cache_size=8) as capture:
         con = duckdb.connect()
 
         def query(index: int) -> None:

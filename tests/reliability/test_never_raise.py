@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -23,7 +24,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 import agentotel
 from agentotel import _export
 from agentotel.testing import TelemetryCapture, capture_telemetry
-from tests.reliability.conftest import duckdb_traced, internal_errors, reset_warning_state
+from tests.reliability.conftest import internal_errors, reset_warning_state
+from tests.support.telemetry import traced_duckdb
 
 REPEAT = 5
 
@@ -48,15 +50,15 @@ def assert_one_warning(caplog: pytest.LogCaptureFixture) -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        "agentotel.instrumentation.duckdb._tracer.analyze",  # the sanitizer / attribute extraction
+        "agentotel.instrumentation._sql.StatementCache.get",  # the sanitizer / attribute extraction
         "agentotel.instrumentation.duckdb._recorder.DeferredHistogram.record",  # metric recording
-        "agentotel.instrumentation.duckdb._tracer.QueryTracer.safe_message",  # error message sanitising
+        "agentotel._errors.clean_message",  # error message sanitising (every span's exception path)
     ],
 )
 def test_duckdb_hook_failure_is_contained(
     agentotel_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
-    with duckdb_traced() as capture:
+    with traced_duckdb() as capture:
         con = duckdb.connect()
         with monkeypatch.context() as patch:
             patch.setattr(target, boom)
@@ -66,7 +68,7 @@ def test_duckdb_hook_failure_is_contained(
                 with pytest.raises(duckdb.CatalogException, match="missing_table"):
                     con.execute(f"SELECT {n} FROM missing_table")
         assert_one_warning(agentotel_log)
-        if "analyze" not in target:  # the spans were still ended and exported, failed queries included
+        if "StatementCache" not in target:  # the spans were still ended and exported, failed queries included
             assert len([s for s in capture.spans() if s.name == "SELECT missing_table"]) == REPEAT
         capture.clear()
         assert con.execute("SELECT 41 + 1").fetchall() == [(42,)]
@@ -302,7 +304,7 @@ def test_agent_decorator_failure_is_contained(
 
     with capture_telemetry() as capture:
         with monkeypatch.context() as patch:
-            patch.setattr("agentotel._agent._tracer_and_histogram", boom)
+            patch.setattr("agentotel._agent._BINDING", SimpleNamespace(current=boom))  # where its spans come from
             for _ in range(REPEAT):
                 assert run_all() == [2, 3, 4, 5]
         assert_one_warning(agentotel_log)

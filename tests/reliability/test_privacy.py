@@ -293,3 +293,83 @@ def test_otlp_header_values_stay_secret(
     assert "x-api-key" in report.out
     assert OTLP_HEADER not in report.out + report.err
     assert [r.getMessage() for r in caplog.records if OTLP_HEADER in r.getMessage()] == []
+
+
+# --------------------------------------------------------------------------- an SQL error on every span it passes
+SSN = "SSN-123-45-6789"
+_people = agentotel.Cache("people")
+
+
+def _convert(ssn: str) -> Any:
+    con = duckdb.connect()
+    return con.execute(f"SELECT CAST('{ssn}' AS INTEGER)").fetchall()
+
+
+@tool
+def lookup_person(ssn: str) -> str:
+    """Look a person up (the query fails, quoting the number)."""
+    return str(_people.get_or_load(("person", ssn), lambda: _convert(ssn)))
+
+
+@tool
+def lookup_person_copied(ssn: str) -> str:
+    """The same, re-raised as another exception that copies DuckDB's text and hides the original."""
+    try:
+        return str(_people.get_or_load(("copied", ssn), lambda: _convert(ssn)))
+    except duckdb.Error as exc:
+        raise LookupError(f"lookup failed: {exc}") from None
+
+
+@tool
+def lookup_person_caused(ssn: str) -> str:
+    """The same, re-raised as another exception whose cause is DuckDB's."""
+    try:
+        return str(_people.get_or_load(("caused", ssn), lambda: _convert(ssn)))
+    except duckdb.Error as exc:
+        raise LookupError("lookup failed") from exc
+
+
+@pytest.mark.parametrize(
+    "lookup, raised",
+    [
+        (lookup_person, duckdb.ConversionException),
+        (lookup_person_copied, LookupError),
+        (lookup_person_caused, LookupError),
+    ],
+    ids=["direct", "copied", "caused"],
+)
+def test_sql_literal_in_an_error_is_cleaned_on_every_span(
+    caplog: pytest.LogCaptureFixture, lookup: Any, raised: type[BaseException]
+) -> None:
+    from langgraph.prebuilt import ToolNode, create_react_agent
+
+    caplog.set_level(logging.DEBUG)
+    model = ToolCallingChatModel(tool_name=lookup.name, tool_args={"ssn": SSN})
+    graph = create_react_agent(model, ToolNode([lookup], handle_tool_errors=False), name="registry")
+
+    @agentotel.agent(name="front-desk")
+    def ask() -> Any:
+        return graph.invoke({"messages": [("user", "who is it?")]})
+
+    with capture_telemetry() as capture:
+        with pytest.raises(raised) as caught:
+            ask()
+        found = exported_strings(capture, caplog.records)
+    assert SSN in str(caught.value) or SSN in str(caught.value.__cause__)  # the user's exception is untouched
+    assert leaks(found, [SSN, "123-45-6789"]) == []
+    failed = {span.name for span in capture.spans() if span.status.status_code.name == "ERROR"}
+    assert {"SELECT", "cache.load people", f"execute_tool {lookup.name}", "tools"} <= failed
+    assert {"invoke_agent registry", "invoke_agent front-desk"} <= failed
+    for span in capture.spans():
+        if span.name in failed:
+            (event,) = [e for e in span.events if e.name == "exception"]
+            assert "Could not convert string ? to INT32" in event.attributes["exception.stacktrace"], span.name
+            assert span.attributes[semconv.ERROR_TYPE] in ("_duckdb.ConversionException", "LookupError")
+
+
+def test_sql_literal_in_an_error_is_kept_when_opted_in() -> None:
+    with capture_telemetry(capture_sql_parameters=True) as capture:
+        with pytest.raises(duckdb.ConversionException):
+            _people.get_or_load(("opt-in", SSN), lambda: _convert(SSN))
+    (event,) = [e for e in capture.span("cache.load people").events if e.name == "exception"]
+    assert SSN in event.attributes["exception.message"]

@@ -1,4 +1,4 @@
-"""Fixtures for the cache tests: a fake clock and a real ``redis-server`` on a loopback port."""
+"""Fixtures for the cache tests: a real ``redis-server`` on a loopback port (the fake clock is the suite's)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import LOOPBACK, ServerProcess, free_port, require_binary
-
-
-class ManualClock:
-    """Monotonic seconds that move only when a test calls :meth:`advance`."""
-
-    def __init__(self, start: float = 100.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_clock() -> ManualClock:
-    """A :class:`ManualClock` starting at 100 s."""
-    return ManualClock()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from agentotel import CircuitBreaker, CircuitOpenError, LoadBalancer, NoInstanceAvailable
 from agentotel.resilience.balancer import OutlierPolicy
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 class Boom(Exception):

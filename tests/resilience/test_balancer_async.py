@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from agentotel import LoadBalancer, NoInstanceAvailable
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 class Boom(Exception):

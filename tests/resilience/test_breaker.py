@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from agentotel import CircuitBreaker, CircuitOpenError, CircuitState
 from agentotel.resilience.breaker import TRANSITIONS
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 FORCED_OPEN, DISABLED = CircuitState.FORCED_OPEN, CircuitState.DISABLED

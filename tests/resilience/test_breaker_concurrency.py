@@ -13,7 +13,7 @@ import time
 import pytest
 
 from agentotel import CircuitBreaker, CircuitOpenError, CircuitState
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 class Boom(Exception):

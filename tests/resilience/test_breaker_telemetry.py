@@ -10,7 +10,7 @@ import pytest
 import agentotel
 from agentotel import CircuitBreaker, CircuitOpenError, semconv
 from agentotel.testing import TelemetryCapture, capture_telemetry
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 class Boom(Exception):
@@ -74,7 +74,7 @@ def test_one_instrument_set_for_many_breakers(telemetry: TelemetryCapture) -> No
     breakers = [CircuitBreaker(f"b{i}") for i in range(3)]
     points = telemetry.metric_points(semconv.CIRCUIT_BREAKER_STATE)
     names = [p.attributes[semconv.CIRCUIT_BREAKER_NAME] for p in points if p.value == 1]
-    assert sorted(names) == ["b0", "b1", "b2"]
+    assert {"b0", "b1", "b2"} <= set(names)  # (breakers other tests keep alive report here too: they bind late)
     del breakers
 
 
@@ -96,6 +96,7 @@ def test_nothing_emitted_after_uninstrument() -> None:
     with capture_telemetry() as telemetry:
         breaker = CircuitBreaker("quiet", minimum_calls=2, window_size=2)
         agentotel.uninstrument()
+        telemetry.metrics()  # the last collection, made by uninstrument()
         tracer = telemetry.tracer_provider.get_tracer("test")
         with tracer.start_as_current_span("request"):
             trip(breaker)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from agentotel import Cache
+from tests.support.clock import FakeClock
 
 MAX_ENTRIES = 4
 DEFAULT_TTL = 5.0
@@ -25,18 +26,10 @@ VALUES = st.one_of(st.none(), st.integers(0, 9))
 TTLS = st.sampled_from([None, 0, 1, 2.5, 10, math.inf])
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class CacheModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.clock = Clock()
+        self.clock = FakeClock(start=0.0)
         self.cache = Cache("model", max_entries=MAX_ENTRIES, ttl=DEFAULT_TTL, clock=self.clock)
         self.order: list[str] = []  # least recently used first
         self.entries: dict[str, tuple[object, float]] = {}

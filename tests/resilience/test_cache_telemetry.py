@@ -8,23 +8,19 @@ current span; nothing is emitted after ``agentotel.uninstrument()``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry.trace import StatusCode
 
 import agentotel
-from agentotel import Cache, _telemetry
+from agentotel import Cache, _telemetry, semconv
 from agentotel.testing import TelemetryCapture, capture_telemetry
 
 
 @pytest.fixture
-def capture() -> Iterator[TelemetryCapture]:
-    """In-memory providers passed to the caches explicitly (agentotel itself not instrumented)."""
-    _telemetry.set_enabled(True)  # an earlier test's uninstrument() must not silence these
-    captured = TelemetryCapture()
-    yield captured
-    captured.shutdown()
+def capture(providers: TelemetryCapture) -> TelemetryCapture:
+    """In-memory providers passed to the caches explicitly (the suite's ``providers``)."""
+    return providers
 
 
 def make_cache(capture: TelemetryCapture, name: str = "answers", **kwargs) -> Cache:
@@ -210,13 +206,12 @@ def test_lookups_make_no_sdk_call(capture, fake_clock, monkeypatch) -> None:
 
 
 def test_one_set_of_instruments_per_meter(capture) -> None:
-    from agentotel.resilience._cache_telemetry import instruments_for
-
     first, second = make_cache(capture, "one"), make_cache(capture, "two")
-    assert first._instruments is second._instruments is instruments_for(first._meter)
+    assert first.binding.current() is second.binding.current()
+    assert first.binding.current()[semconv.CACHE_LOAD_DURATION] is second.binding.current()[semconv.CACHE_LOAD_DURATION]
     other = TelemetryCapture()
     try:
-        assert make_cache(other, "other")._instruments is not first._instruments
+        assert make_cache(other, "other").binding.current() is not first.binding.current()
     finally:
         other.shutdown()
 
@@ -235,7 +230,7 @@ def test_a_dropped_meter_is_not_pinned_by_cache_instruments() -> None:
         cache = Cache("short-lived", meter_provider=provider)
         cache.get_or_load("k", lambda: 1)
         provider.shutdown()
-        return weakref.ref(cache._meter)
+        return weakref.ref(provider)
 
     refs = [cycle() for _ in range(3)]
     gc.collect()

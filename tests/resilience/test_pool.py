@@ -17,7 +17,7 @@ import pytest
 import agentotel
 from agentotel import DuckDBPool
 from agentotel.resilience.pool import PoolClosedError, PoolTimeoutError
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture

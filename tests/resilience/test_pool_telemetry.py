@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,7 +11,7 @@ import agentotel
 from agentotel import DuckDBPool, semconv
 from agentotel.resilience.pool import PoolTimeoutError
 from agentotel.testing import TelemetryCapture, capture_telemetry
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 POOL = {semconv.DB_CLIENT_CONNECTION_POOL_NAME: "landuse"}
 
@@ -110,6 +111,7 @@ def test_nothing_emitted_after_uninstrument() -> None:
     with capture_telemetry() as telemetry:
         pool = DuckDBPool(":memory:", size=1, name="landuse")
         agentotel.uninstrument()
+        telemetry.metrics()  # the last collection, made by uninstrument()
         with pool.connection():
             pass
         pool.close()
@@ -122,7 +124,13 @@ def test_a_failing_histogram_never_reaches_the_caller(telemetry: TelemetryCaptur
             raise RuntimeError("sdk bug")
 
     with DuckDBPool(":memory:", size=1, name="landuse") as pool:
-        pool._telemetry.wait_time = pool._telemetry.use_time = Broken()  # type: ignore[assignment]
+        pool._telemetry.binding = SimpleNamespace(
+            current=lambda: {  # type: ignore[assignment]
+                semconv.DB_CLIENT_CONNECTION_WAIT_TIME: Broken(),
+                semconv.DB_CLIENT_CONNECTION_USE_TIME: Broken(),
+                semconv.DB_CLIENT_CONNECTION_CREATE_TIME: Broken(),
+            }
+        )
         with pool.connection() as con:
             assert con.execute("SELECT 1").fetchall() == [(1,)]
         assert pool.stats()["idle"] == 1

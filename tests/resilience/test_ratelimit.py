@@ -10,7 +10,7 @@ import pytest
 import agentotel
 from agentotel import RateLimiter, RateLimitExceeded, semconv
 from agentotel.testing import TelemetryCapture, capture_telemetry
-from tests.resilience._clock import FakeClock
+from tests.support.clock import FakeClock
 
 
 def make(clock: FakeClock, **options) -> RateLimiter:
@@ -167,11 +167,62 @@ def test_telemetry_admitted_waited_rejected(telemetry: TelemetryCapture) -> None
     assert wait.count == 1 and wait.sum == pytest.approx(1.0)
 
 
+def test_counters_only_count_what_happened_when_a_wait_is_cancelled(telemetry: TelemetryCapture) -> None:
+    name = {semconv.RATE_LIMITER_NAME: "cancelling"}
+
+    def values() -> dict[str, float]:
+        return {
+            metric.name: telemetry.metric_value(metric, **name)
+            for metric in (
+                semconv.RATE_LIMITER_ADMITTED,
+                semconv.RATE_LIMITER_REJECTED,
+                semconv.RATE_LIMITER_CANCELLED,
+                semconv.RATE_LIMITER_WAITING,
+            )
+        }
+
+    async def scenario() -> list[dict[str, float]]:
+        clock = FakeClock()
+        never = asyncio.Event()
+
+        async def stuck_sleep(seconds: float) -> None:
+            await never.wait()
+
+        limiter = RateLimiter(
+            "cancelling", requests_per_minute=60, burst=1, clock=clock, sleep=clock.sleep, async_sleep=stuck_sleep
+        )
+        seen = []
+        await limiter.aacquire()
+        seen.append(values())
+        task = asyncio.create_task(limiter.aacquire())
+        await asyncio.sleep(0)
+        seen.append(values())  # waiting, not admitted
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        seen.append(values())
+        return seen
+
+    first, waiting, cancelled = asyncio.run(scenario())
+    admitted, cancelled_name, waiting_name = (
+        semconv.RATE_LIMITER_ADMITTED,
+        semconv.RATE_LIMITER_CANCELLED,
+        semconv.RATE_LIMITER_WAITING,
+    )
+    assert (first[admitted], waiting[admitted], cancelled[admitted]) == (1, 1, 1)
+    assert (waiting[waiting_name], cancelled[waiting_name]) == (1, 0)
+    assert (waiting[cancelled_name], cancelled[cancelled_name]) == (0, 1)
+    for metric in semconv.METRICS:  # every counter (monotonic) only ever went up
+        if metric.name in first and metric.instrument == semconv.OBSERVABLE_COUNTER:
+            assert first[metric.name] <= waiting[metric.name] <= cancelled[metric.name], metric.name
+
+
 def test_nothing_emitted_after_uninstrument() -> None:
     with capture_telemetry() as telemetry:
         clock = FakeClock()
         limiter = make(clock, burst=1)
         agentotel.uninstrument()
+        telemetry.metrics()  # the last collection, made by uninstrument()
         limiter.acquire()
         limiter.acquire()
         assert telemetry.metrics() == {}

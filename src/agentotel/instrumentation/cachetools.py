@@ -54,8 +54,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from agentotel import _telemetry, semconv
+from agentotel._handle import Binding
 from agentotel.instrumentation._patching import PatchSet, require_installed
-from agentotel.resilience._cache_telemetry import CacheCounts, CacheInstruments, instruments_for, load_span
+from agentotel.resilience._cache_telemetry import CACHETOOLS, CacheCounts, load_span
 
 if TYPE_CHECKING:  # pragma: no cover
     import cachetools
@@ -103,11 +104,12 @@ def _cache_name(cache: Any) -> str:
 
 
 class _State:
-    """What one ``instrument()`` call set up: the tracked caches, load counts and providers."""
+    """What one ``instrument()`` call set up: the tracked caches, load counts and where they report."""
 
-    def __init__(self, tracer: Any, instruments: CacheInstruments | None) -> None:
-        self.tracer = tracer
-        self.instruments = instruments
+    name = "cachetools"
+
+    def __init__(self, binding: Binding) -> None:
+        self.binding = binding
         self.lock = threading.Lock()
         self.caches: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()  # caches are unhashable
         self.loads: dict[str, list[int]] = {}  # name -> [successes, failures]
@@ -120,7 +122,7 @@ class _State:
         with self.lock:
             self.loads.setdefault(name, [0, 0])[1 if failed else 0] += 1
 
-    def counts(self) -> Iterable[CacheCounts]:
+    def cache_counts(self) -> Iterable[CacheCounts]:
         with self.lock:
             caches = list(self.caches.values())
             loads = {name: tuple(pair) for name, pair in self.loads.items()}
@@ -226,19 +228,19 @@ class _TracedLoad:
             return self.func(*args, **kwargs)
         started = time.perf_counter()
         failed = True
+        instruments = state.binding.current()
         try:
-            with load_span(state.tracer, self.name):
+            with load_span(instruments.tracer, self.name):
                 value = self.func(*args, **kwargs)
             failed = False
             return value
         finally:
             try:
                 state.count_load(self.name, failed)
-                if state.instruments is not None:
-                    state.instruments.load_duration.record(
-                        time.perf_counter() - started,
-                        {semconv.CACHE_NAME: self.name, semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
-                    )
+                instruments[semconv.CACHE_LOAD_DURATION].record(
+                    time.perf_counter() - started,
+                    {semconv.CACHE_NAME: self.name, semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
+                )
             except Exception as exc:  # counting must not replace the function's outcome
                 _telemetry.log_internal_error("cachetools load count", exc)
 
@@ -294,16 +296,8 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         global _state
         require_installed(_instruments)
-        tracer = _telemetry.get_tracer(semconv.SCOPE_NAME, kwargs.get("tracer_provider"))
-        meter = _telemetry.get_meter(semconv.SCOPE_NAME, kwargs.get("meter_provider"))
-        instruments: CacheInstruments | None = None
-        try:
-            instruments = instruments_for(meter)
-        except Exception as exc:
-            _telemetry.log_internal_error("cachetools instruments", exc)
-        state = _State(tracer, instruments)
-        if instruments is not None:
-            instruments.add_source(state.counts)
+        state = _State(Binding(semconv.SCOPE_CACHETOOLS, kwargs.get("tracer_provider"), kwargs.get("meter_provider")))
+        CACHETOOLS.add(state)
         _state = state
         patches = PatchSet("cachetools")
         self._patches = patches
@@ -318,10 +312,11 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         patches, self._patches = self._patches, None
         if patches is not None:
             patches.remove()
-        if state is not None and state.instruments is not None:
-            state.instruments.remove_source(state.counts)
         if state is None:
             return
+        if _telemetry.is_enabled():  # counts since the last collection, while still reported
+            state.binding.current().handle.flush()
+        CACHETOOLS.discard(state)
         with state.lock:
             caches = list(state.caches.values())
         for cache in caches:  # counting restarts from zero next time

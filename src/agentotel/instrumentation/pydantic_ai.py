@@ -16,7 +16,9 @@ Prompts, completions and tool arguments/results are included only when
 asks for content, like everywhere else in agentotel, and are then capped at
 ``AGENTOTEL_MAX_ATTRIBUTE_LENGTH`` characters (JSON values stay valid JSON): pydantic-ai
 has no cap of its own, so its tracers are wrapped to cap string attribute and event
-values as they are set. ``uninstrument()`` restores the previous default.
+values as they are set. The same wrapper records exceptions through agentotel's one
+exception path (:func:`agentotel._errors.record_exception`), so SQL literals quoted
+by a database error are cleaned on pydantic-ai's spans too. ``uninstrument()`` restores the previous default.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
-from agentotel import _telemetry
+from agentotel import _handle, _telemetry
+from agentotel._errors import clean_message, record_exception, sql_involved
 from agentotel._jsoncap import cap_text
 from agentotel.instrumentation._patching import PatchSet, require_installed
 
@@ -57,10 +60,10 @@ class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         require_installed(_instruments)
         settings_now = _telemetry.current_settings()
         content = settings_now.capture_message_content.enabled
-        tracer_provider = kwargs.get("tracer_provider") or _telemetry._tracer_provider or trace.get_tracer_provider()
-        if content:
-            tracer_provider = _CappingTracerProvider(tracer_provider, settings_now.max_attribute_length)
-        meter_provider = kwargs.get("meter_provider") or _telemetry._meter_provider
+        handle = _handle.current()
+        cap = settings_now.max_attribute_length if content else None
+        tracer_provider = _GuardedTracerProvider(kwargs.get("tracer_provider") or handle.tracer_provider, cap)
+        meter_provider = kwargs.get("meter_provider") or handle.meter_provider
         patches = PatchSet("pydantic_ai")
         self._patches = patches
 
@@ -90,21 +93,22 @@ class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patches.remove()
 
 
-def _capped(attributes: Mapping[str, Any] | None, limit: int) -> Mapping[str, Any] | None:
-    if not attributes or not any(isinstance(v, str) and len(v) > limit for v in attributes.values()):
+def _capped(attributes: Mapping[str, Any] | None, limit: int | None) -> Mapping[str, Any] | None:
+    if limit is None or not attributes or not any(isinstance(v, str) and len(v) > limit for v in attributes.values()):
         return attributes
     return {k: cap_text(v, limit) if isinstance(v, str) else v for k, v in attributes.items()}
 
 
-class _CappingSpan(wrapt.ObjectProxy):  # type: ignore[misc]
-    """A span whose string attribute and event values are capped as they are set."""
+class _GuardedSpan(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A span that records exceptions through agentotel's path and caps string values (content on)."""
 
-    def __init__(self, span: trace.Span, limit: int) -> None:
+    def __init__(self, span: trace.Span, limit: int | None) -> None:
         super().__init__(span)
         self._self_limit = limit
+        self._self_recorded = False
 
     def set_attribute(self, key: str, value: Any) -> None:
-        if isinstance(value, str) and len(value) > self._self_limit:
+        if self._self_limit is not None and isinstance(value, str) and len(value) > self._self_limit:
             value = cap_text(value, self._self_limit)
         self.__wrapped__.set_attribute(key, value)
 
@@ -114,11 +118,31 @@ class _CappingSpan(wrapt.ObjectProxy):  # type: ignore[misc]
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None) -> None:
         self.__wrapped__.add_event(name, _capped(attributes, self._self_limit), timestamp)
 
+    def record_exception(self, exception: BaseException, *args: Any, **kwargs: Any) -> None:
+        record_exception(self.__wrapped__, exception)
+        self._self_recorded = True
 
-class _CappingTracer(trace.Tracer):
-    """Starts spans through the real tracer and hands out :class:`_CappingSpan` proxies."""
+    def set_status(self, status: Any, description: str | None = None) -> None:
+        if isinstance(status, trace.Status):
+            code, description = status.status_code, status.description
+        else:
+            code = status
+        if code is trace.StatusCode.ERROR:
+            if self._self_recorded:
+                return  # the exception path set the status with the cleaned message
+            if description and sql_involved(_Described(description)):
+                description = clean_message(description, _telemetry.current_settings().max_attribute_length)
+        self.__wrapped__.set_status(trace.Status(code, description))
 
-    def __init__(self, tracer: trace.Tracer, limit: int) -> None:
+
+class _Described(Exception):
+    """Stands for an exception known only by its text (a status description)."""
+
+
+class _GuardedTracer(trace.Tracer):
+    """Starts spans through the real tracer and hands out :class:`_GuardedSpan` proxies."""
+
+    def __init__(self, tracer: trace.Tracer, limit: int | None) -> None:
         self._tracer = tracer
         self._limit = limit
 
@@ -143,7 +167,7 @@ class _CappingTracer(trace.Tracer):
             record_exception,
             set_status_on_exception,
         )
-        return _CappingSpan(span, self._limit)
+        return _GuardedSpan(span, self._limit)
 
     @_agnosticcontextmanager
     def start_as_current_span(
@@ -170,12 +194,12 @@ class _CappingTracer(trace.Tracer):
             yield current
 
 
-class _CappingTracerProvider(trace.TracerProvider):
-    """Wraps the tracer provider handed to pydantic-ai so that captured content respects our cap."""
+class _GuardedTracerProvider(trace.TracerProvider):
+    """Wraps the tracer provider handed to pydantic-ai: our exception path, and our cap on captured content."""
 
-    def __init__(self, provider: trace.TracerProvider, limit: int) -> None:
+    def __init__(self, provider: trace.TracerProvider, limit: int | None) -> None:
         self._provider = provider
         self._limit = limit
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
-        return _CappingTracer(self._provider.get_tracer(*args, **kwargs), self._limit)
+        return _GuardedTracer(self._provider.get_tracer(*args, **kwargs), self._limit)

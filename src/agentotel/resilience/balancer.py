@@ -49,10 +49,11 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import trace
-from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider, Observation
 
 from agentotel import _telemetry, semconv
-from agentotel.resilience import _observable, _registry
+from agentotel._handle import Binding, Observed
+from agentotel.resilience import _registry
 from agentotel.resilience._outliers import OutlierPolicy
 from agentotel.resilience._strategies import make_strategy
 from agentotel.resilience.breaker import CircuitBreaker, CircuitOpenError
@@ -221,7 +222,7 @@ class LoadBalancer(Generic[InstanceT]):
         outliers: Ejection policy, or ``None`` to never eject.
         panic_threshold: Ignore health once fewer than this share of instances is un-ejected.
         breakers / breaker_factory: A circuit breaker per instance (mapping or factory).
-        meter_provider: Where metrics go (default: the one given to ``agentotel.instrument()``).
+        meter_provider: Where metrics go (default: the one in force when they are recorded).
     """
 
     def __init__(
@@ -283,17 +284,12 @@ class LoadBalancer(Generic[InstanceT]):
         self._rejected = 0
         self._panics = 0
 
-        self._provider = _observable.resolve_provider(meter_provider)
-        _observable.ensure_instruments("load_balancer", self._provider, _install_instruments)
-        self._duration: Histogram | None = _observable.histogram(
-            self._provider,
-            semconv.LB_REQUEST_DURATION,
-            "s",
-            "Lease duration per instance.",
-            semconv.LB_REQUEST_DURATION_BUCKETS,
-        )
+        #: Where the balancer reports: its meter provider, else the one in force when it records.
+        self.binding = Binding(semconv.SCOPE_COMPONENTS, meter_provider=meter_provider)
+        self._duration: tuple[Any, Any] = (None, None)  # (instruments, histogram) last recorded with
         for instance in instances:
             self.add(instance, weight=(weights or {}).get(_key_of(instance), 1))
+        BALANCERS.add(self)
         _registry.register("load_balancer", self)
 
     # ------------------------------------------------------------ membership
@@ -568,9 +564,13 @@ class LoadBalancer(Generic[InstanceT]):
             waiters = self._wake_locked()
         for loop, future in waiters:
             _wake(loop, future)
-        histogram = self._duration
-        if histogram is not None and _telemetry.is_enabled():
+        if _telemetry.is_enabled():
             try:
+                instruments = self.binding.current()
+                bound, histogram = self._duration
+                if bound is not instruments:  # the handle changed: take its histogram once
+                    histogram = instruments[semconv.LB_REQUEST_DURATION]
+                    self._duration = (instruments, histogram)
                 histogram.record(latency, slot.duration_attrs[outcome])
             except Exception as exc:
                 _telemetry.log_internal_error("load balancer duration", exc)
@@ -744,71 +744,46 @@ def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None
         pass
 
 
-def _install_instruments(meter: Meter, live: Callable[[], list[LoadBalancer[Any]]]) -> None:
-    def per_instance(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def callback(options: CallbackOptions) -> Iterable[Observation]:
-            def read() -> Iterable[Observation]:
-                for lb in live():
-                    with lb._lock:
-                        values = [(slot.name, getattr(slot, field)) for slot in lb._slots]
-                    for instance, value in values:
-                        yield Observation(value, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance})
+def _per_instance(value: Callable[[_Slot], int]) -> Callable[[list[LoadBalancer[Any]]], Iterable[Observation]]:
+    def read(balancers: list[LoadBalancer[Any]]) -> Iterable[Observation]:
+        for lb in balancers:
+            with lb._lock:
+                values = [(slot.name, value(slot)) for slot in lb._slots]
+            for instance, n in values:
+                yield Observation(n, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance})
 
-            return _observable.observe(f"load balancer {field}", read)
+    return read
 
-        return callback
 
-    def per_lb(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def callback(options: CallbackOptions) -> Iterable[Observation]:
-            return _observable.observe(
-                f"load balancer {field}",
-                lambda: [Observation(getattr(lb, field), {semconv.LB_NAME: lb.name}) for lb in live()],
-            )
+def _per_balancer(
+    value: Callable[[LoadBalancer[Any]], int],
+) -> Callable[[list[LoadBalancer[Any]]], Iterable[Observation]]:
+    def read(balancers: list[LoadBalancer[Any]]) -> Iterable[Observation]:
+        return [Observation(value(lb), {semconv.LB_NAME: lb.name}) for lb in balancers]
 
-        return callback
+    return read
 
-    def ejections(options: CallbackOptions) -> Iterable[Observation]:
-        def read() -> Iterable[Observation]:
-            for lb in live():
-                with lb._lock:
-                    values = [(slot.name, dict(slot.ejection_counts)) for slot in lb._slots]
-                for instance, counts in values:
-                    for reason, n in counts.items():
-                        yield Observation(
-                            n,
-                            {
-                                semconv.LB_NAME: lb.name,
-                                semconv.LB_INSTANCE: instance,
-                                semconv.LB_EJECTION_REASON: reason,
-                            },
-                        )
 
-        return _observable.observe("load balancer ejections", read)
+def _ejections(balancers: list[LoadBalancer[Any]]) -> Iterable[Observation]:
+    for lb in balancers:
+        with lb._lock:
+            values = [(slot.name, dict(slot.ejection_counts)) for slot in lb._slots]
+        for instance, counts in values:
+            for reason, n in counts.items():
+                yield Observation(
+                    n, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance, semconv.LB_EJECTION_REASON: reason}
+                )
 
-    meter.create_observable_counter(
-        semconv.LB_PICKS, [per_instance("picks")], unit="{pick}", description="Instances chosen."
-    )
-    meter.create_observable_up_down_counter(
-        semconv.LB_INFLIGHT,
-        [per_instance("inflight")],
-        unit="{request}",
-        description="Requests in flight per instance.",
-    )
-    meter.create_observable_counter(
-        semconv.LB_EJECTIONS, [ejections], unit="{ejection}", description="Outlier ejections."
-    )
-    meter.create_observable_up_down_counter(
-        semconv.LB_EJECTED, [per_lb("_ejected")], unit="{instance}", description="Instances ejected now."
-    )
-    meter.create_observable_counter(
-        semconv.LB_WAITS,
-        [per_lb("_waits")],
-        unit="{request}",
-        description="Picks that waited for a free instance (bulkhead).",
-    )
-    meter.create_observable_counter(
-        semconv.LB_REJECTED,
-        [per_lb("_rejected")],
-        unit="{request}",
-        description="Picks rejected because every instance was full.",
-    )
+
+#: The balancers' observable instruments: each live balancer, through its binding.
+BALANCERS = Observed(
+    "load_balancer",
+    {
+        semconv.LB_PICKS: _per_instance(lambda slot: slot.picks),
+        semconv.LB_INFLIGHT: _per_instance(lambda slot: slot.inflight),
+        semconv.LB_EJECTIONS: _ejections,
+        semconv.LB_EJECTED: _per_balancer(lambda lb: lb._ejected),
+        semconv.LB_WAITS: _per_balancer(lambda lb: lb._waits),
+        semconv.LB_REJECTED: _per_balancer(lambda lb: lb._rejected),
+    },
+)

@@ -54,10 +54,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from opentelemetry import trace
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider, Observation
 
 from agentotel import _telemetry, semconv
-from agentotel.resilience import _observable, _registry
+from agentotel._handle import Binding, Observed
+from agentotel.resilience import _registry
 from agentotel.resilience._windows import FAILURE, SLOW, CountWindow, TimeWindow, Window
 
 __all__ = ["CircuitBreaker", "CircuitOpenError", "CircuitState", "TRANSITIONS", "Listener"]
@@ -145,7 +146,7 @@ class CircuitBreaker:
             re-opens the breaker (so a stuck call cannot keep it half-open).
         listeners: Called as ``listener(breaker, from_state, to_state)`` after each
             transition, outside the lock (they may call the breaker).
-        meter_provider: Where metrics go (default: the one given to ``agentotel.instrument()``).
+        meter_provider: Where metrics go (default: the one in force when they are recorded).
     """
 
     TRANSITIONS = TRANSITIONS
@@ -231,8 +232,9 @@ class CircuitBreaker:
         self._rejected: dict[CircuitState, int] = {}
         self._transitions: dict[tuple[CircuitState, CircuitState], int] = {}
 
-        self._provider = _observable.resolve_provider(meter_provider)
-        _observable.ensure_instruments("circuit_breaker", self._provider, _install_instruments)
+        #: Where the breaker reports: its meter provider, else the one in force when metrics are collected.
+        self.binding = Binding(semconv.SCOPE_COMPONENTS, meter_provider=meter_provider)
+        BREAKERS.add(self)
         _registry.register("circuit_breaker", self)
 
     # ------------------------------------------------------------------ state
@@ -631,58 +633,50 @@ class CircuitBreaker:
         return f"CircuitBreaker({self.name!r}, state={self._phase[0].value!r})"
 
 
-def _install_instruments(meter: Meter, live: Callable[[], list[CircuitBreaker]]) -> None:
-    name_key = semconv.CIRCUIT_BREAKER_NAME
+def _states(breakers: list[CircuitBreaker]) -> Iterable[Observation]:
+    for breaker in breakers:
+        current = breaker.state
+        for state in CircuitState:
+            yield Observation(
+                1 if state is current else 0,
+                {semconv.CIRCUIT_BREAKER_NAME: breaker.name, semconv.CIRCUIT_BREAKER_STATE_ATTR: state.value},
+            )
 
-    def state(options: CallbackOptions) -> Iterable[Observation]:
-        def read() -> Iterable[Observation]:
-            for breaker in live():
-                current = breaker.state
-                for s in CircuitState:
-                    yield Observation(
-                        1 if s is current else 0, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_STATE_ATTR: s.value}
-                    )
 
-        return _observable.observe("circuit breaker state", read)
+def _transitions(breakers: list[CircuitBreaker]) -> Iterable[Observation]:
+    for breaker in breakers:
+        for (frm, to), n in breaker.counters()["transitions"].items():
+            yield Observation(
+                n,
+                {
+                    semconv.CIRCUIT_BREAKER_NAME: breaker.name,
+                    semconv.CIRCUIT_BREAKER_FROM: frm,
+                    semconv.CIRCUIT_BREAKER_TO: to,
+                },
+            )
 
-    def transitions(options: CallbackOptions) -> Iterable[Observation]:
-        def read() -> Iterable[Observation]:
-            for breaker in live():
-                for (frm, to), n in breaker.counters()["transitions"].items():
-                    yield Observation(
-                        n, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_FROM: frm, semconv.CIRCUIT_BREAKER_TO: to}
-                    )
 
-        return _observable.observe("circuit breaker transitions", read)
+def _calls(breakers: list[CircuitBreaker]) -> Iterable[Observation]:
+    for breaker in breakers:
+        for outcome, n in breaker.counters()["calls"].items():
+            yield Observation(n, {semconv.CIRCUIT_BREAKER_NAME: breaker.name, semconv.CIRCUIT_BREAKER_OUTCOME: outcome})
 
-    def calls(options: CallbackOptions) -> Iterable[Observation]:
-        def read() -> Iterable[Observation]:
-            for breaker in live():
-                for outcome, n in breaker.counters()["calls"].items():
-                    yield Observation(n, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_OUTCOME: outcome})
 
-        return _observable.observe("circuit breaker calls", read)
+def _rejections(breakers: list[CircuitBreaker]) -> Iterable[Observation]:
+    for breaker in breakers:
+        for state, n in breaker.counters()["rejected"].items():
+            yield Observation(
+                n, {semconv.CIRCUIT_BREAKER_NAME: breaker.name, semconv.CIRCUIT_BREAKER_STATE_ATTR: state}
+            )
 
-    def rejected(options: CallbackOptions) -> Iterable[Observation]:
-        def read() -> Iterable[Observation]:
-            for breaker in live():
-                for s, n in breaker.counters()["rejected"].items():
-                    yield Observation(n, {name_key: breaker.name, semconv.CIRCUIT_BREAKER_STATE_ATTR: s})
 
-        return _observable.observe("circuit breaker rejected", read)
-
-    meter.create_observable_up_down_counter(
-        semconv.CIRCUIT_BREAKER_STATE,
-        [state],
-        unit="1",
-        description="1 for the breaker's current state, 0 for the others.",
-    )
-    meter.create_observable_counter(
-        semconv.CIRCUIT_BREAKER_TRANSITIONS, [transitions], unit="{transition}", description="State transitions."
-    )
-    meter.create_observable_counter(
-        semconv.CIRCUIT_BREAKER_CALLS, [calls], unit="{call}", description="Calls let through, by outcome."
-    )
-    meter.create_observable_counter(
-        semconv.CIRCUIT_BREAKER_REJECTED, [rejected], unit="{call}", description="Calls rejected with CircuitOpenError."
-    )
+#: The breakers' observable instruments: each live breaker, through its binding.
+BREAKERS = Observed(
+    "circuit_breaker",
+    {
+        semconv.CIRCUIT_BREAKER_STATE: _states,
+        semconv.CIRCUIT_BREAKER_TRANSITIONS: _transitions,
+        semconv.CIRCUIT_BREAKER_CALLS: _calls,
+        semconv.CIRCUIT_BREAKER_REJECTED: _rejections,
+    },
+)

@@ -47,14 +47,14 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from agentotel import _telemetry, semconv
+from agentotel._handle import Binding
 from agentotel.resilience import _registry
 from agentotel.resilience._cache_stats import CacheStats
 from agentotel.resilience._cache_telemetry import (
+    CACHES,
     L2,
     CacheCounts,
-    CacheInstruments,
     current_context,
-    instruments_for,
     load_span,
     mark_span,
 )
@@ -116,8 +116,8 @@ class Cache:
             contents) or an object with ``dumps``/``loads``.
         l2_namespace: Redis key prefix (default ``agentotel:cache:{name}:``).
         l2_retry_after: seconds to bypass Redis after it failed.
-        tracer_provider / meter_provider: else those given to ``agentotel.instrument()``,
-            else the global ones.
+        tracer_provider / meter_provider: else those in force when the cache records (given
+            to ``agentotel.instrument()``, else the global ones), whenever it was created.
     """
 
     def __init__(
@@ -163,13 +163,9 @@ class Cache:
                 retry_after=l2_retry_after,
                 clock=clock,
             )
-        self._tracer = _telemetry.get_tracer(semconv.SCOPE_NAME, tracer_provider)
-        self._meter = _telemetry.get_meter(semconv.SCOPE_NAME, meter_provider)
-        self._instruments: CacheInstruments | None = None
-        try:
-            self._instruments = instruments_for(self._meter)
-        except Exception as exc:
-            _telemetry.log_internal_error("cache instruments", exc)
+        #: Where the cache reports: its own providers, else those in force when it records.
+        self.binding = Binding(semconv.SCOPE_COMPONENTS, tracer_provider, meter_provider)
+        CACHES.add(self)
         _registry.register("cache", self)
 
     def __repr__(self) -> str:
@@ -331,7 +327,7 @@ class Cache:
         return loaded.value
 
     def _load_sync(self, key: Hashable, loader: Callable[[], Any], ttl: float | None, flight: Flight | None) -> _Loaded:
-        with load_span(self._tracer, self.name, key, flight) as span:
+        with load_span(self.binding.current().tracer, self.name, key, flight) as span:
             if self._l2 is not None:
                 found, value, left = self._l2.get(key)
                 if found:
@@ -406,7 +402,7 @@ class Cache:
     async def _load_async(
         self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: float | None, flight: Flight
     ) -> _Loaded:
-        with load_span(self._tracer, self.name, key, flight) as span:
+        with load_span(self.binding.current().tracer, self.name, key, flight) as span:
             if self._l2 is not None:
                 found, value, left = await asyncio.to_thread(self._l2.get, key)
                 if found:
@@ -474,10 +470,10 @@ class Cache:
         self._record_duration(seconds, failed=True)
 
     def _record_duration(self, seconds: float, *, failed: bool) -> None:
-        if self._instruments is None or not _telemetry.is_enabled():
+        if not _telemetry.is_enabled():
             return
         try:
-            self._instruments.load_duration.record(
+            self.binding.current()[semconv.CACHE_LOAD_DURATION].record(
                 max(seconds, 0.0),
                 {semconv.CACHE_NAME: self.name, semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
             )
@@ -526,20 +522,23 @@ class Cache:
             return snapshot
         return replace(snapshot, l2_hits=l2.hits, l2_misses=l2.misses, l2_errors=l2.errors)
 
-    def _counts(self) -> CacheCounts:
+    def cache_counts(self) -> tuple[CacheCounts]:
+        """The counts the ``agentotel.cache.*`` observable instruments report for this cache."""
         s = self.stats()
-        return CacheCounts(
-            name=self.name,
-            hits=s.hits,
-            misses=s.misses,
-            l2_hits=s.l2_hits,
-            l2_misses=s.l2_misses,
-            l2_errors=s.l2_errors,
-            has_l2=self._l2 is not None,
-            load_successes=s.load_successes,
-            load_failures=s.load_failures,
-            removals=s.evictions_by_cause,
-            entries=s.entries,
+        return (
+            CacheCounts(
+                name=self.name,
+                hits=s.hits,
+                misses=s.misses,
+                l2_hits=s.l2_hits,
+                l2_misses=s.l2_misses,
+                l2_errors=s.l2_errors,
+                has_l2=self._l2 is not None,
+                load_successes=s.load_successes,
+                load_failures=s.load_failures,
+                removals=s.evictions_by_cause,
+                entries=s.entries,
+            ),
         )
 
     def health_snapshot(self) -> dict[str, Any]:

@@ -68,10 +68,11 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider, Observation
 
 from agentotel import _telemetry, semconv
-from agentotel.resilience import _observable, _registry
+from agentotel._handle import Binding, Observed
+from agentotel.resilience import _registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -173,90 +174,48 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 # --------------------------------------------------------------------------- telemetry
 class _PoolTelemetry:
-    """Every instrument a pool reports through (created once per meter provider) and its attributes."""
+    """Where a pool reports (its meter provider, else the one in force when it records) and its attributes."""
 
-    __slots__ = ("provider", "attributes", "wait_time", "use_time", "create_time")
+    __slots__ = ("binding", "attributes")
 
     def __init__(self, name: str, meter_provider: MeterProvider | None) -> None:
-        self.provider = _observable.resolve_provider(meter_provider)
+        self.binding = Binding(semconv.SCOPE_COMPONENTS, meter_provider=meter_provider)
         self.attributes = {semconv.DB_CLIENT_CONNECTION_POOL_NAME: name}
-        _observable.ensure_instruments(_KIND, self.provider, _install_instruments)
 
-        def histogram(name: str, description: str) -> Histogram | None:
-            return _observable.histogram(
-                self.provider, name, "s", description, semconv.DB_CLIENT_CONNECTION_TIME_BUCKETS
-            )
-
-        self.wait_time = histogram(semconv.DB_CLIENT_CONNECTION_WAIT_TIME, "Time to obtain a connection from the pool.")
-        self.use_time = histogram(
-            semconv.DB_CLIENT_CONNECTION_USE_TIME, "Time between borrowing a connection and returning it."
-        )
-        self.create_time = histogram(semconv.DB_CLIENT_CONNECTION_CREATE_TIME, "Time to open a new connection.")
-
-    def record(self, histogram: Histogram | None, seconds: float) -> None:
-        if histogram is None or not _telemetry.is_enabled():
+    def record(self, metric: semconv.Metric, seconds: float) -> None:
+        if not _telemetry.is_enabled():
             return
         try:
-            histogram.record(seconds, self.attributes)
+            self.binding.current()[metric].record(seconds, self.attributes)
         except Exception as exc:
             _telemetry.log_internal_error("duckdb pool histogram", exc)
 
 
-def _install_instruments(meter: Meter, live: Callable[[], list[DuckDBPool]]) -> None:
+def _connections(pools: list[DuckDBPool]) -> Iterable[Observation]:
     name_key, state_key = semconv.DB_CLIENT_CONNECTION_POOL_NAME, semconv.DB_CLIENT_CONNECTION_STATE
+    for pool in pools:
+        idle, used, _, _ = pool._counts()
+        yield Observation(idle, {name_key: pool.name, state_key: semconv.DB_CLIENT_CONNECTION_STATE_IDLE})
+        yield Observation(used, {name_key: pool.name, state_key: semconv.DB_CLIENT_CONNECTION_STATE_USED})
 
-    def count(options: CallbackOptions) -> Iterable[Observation]:
-        def read() -> list[Observation]:
-            found = []
-            for pool in live():
-                idle, used, _, _ = pool._counts()
-                found.append(
-                    Observation(idle, {name_key: pool.name, state_key: semconv.DB_CLIENT_CONNECTION_STATE_IDLE})
-                )
-                found.append(
-                    Observation(used, {name_key: pool.name, state_key: semconv.DB_CLIENT_CONNECTION_STATE_USED})
-                )
-            return found
 
-        return _observable.observe("duckdb pool connection count", read)
+def _per_pool(value: Callable[[DuckDBPool], int]) -> Callable[[list[DuckDBPool]], Iterable[Observation]]:
+    def read(pools: list[DuckDBPool]) -> Iterable[Observation]:
+        return [Observation(value(pool), {semconv.DB_CLIENT_CONNECTION_POOL_NAME: pool.name}) for pool in pools]
 
-    def field(index: int, where: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def callback(options: CallbackOptions) -> Iterable[Observation]:
-            return _observable.observe(
-                where, lambda: [Observation(pool._counts()[index], {name_key: pool.name}) for pool in live()]
-            )
+    return read
 
-        return callback
 
-    def maximum(options: CallbackOptions) -> Iterable[Observation]:
-        return _observable.observe(
-            "duckdb pool max", lambda: [Observation(pool.size, {name_key: pool.name}) for pool in live()]
-        )
-
-    meter.create_observable_up_down_counter(
-        semconv.DB_CLIENT_CONNECTION_COUNT,
-        [count],
-        unit="{connection}",
-        description="The number of connections that are currently in state described by the state attribute.",
-    )
-    meter.create_observable_up_down_counter(
-        semconv.DB_CLIENT_CONNECTION_MAX,
-        [maximum],
-        unit="{connection}",
-        description="The maximum number of open connections allowed.",
-    )
-    meter.create_observable_up_down_counter(
-        semconv.DB_CLIENT_CONNECTION_PENDING_REQUESTS,
-        [field(2, "duckdb pool pending requests")],
-        unit="{request}",
-        description="The number of current pending requests for an open connection.",
-    )
-    meter.create_observable_counter(
-        semconv.DB_CLIENT_CONNECTION_TIMEOUTS,
-        [field(3, "duckdb pool timeouts")],
-        unit="{timeout}",
-        description="The number of connection timeouts that have occurred trying to obtain a connection from the pool.",
-    )
+#: The pools' observable instruments: each live pool, through its binding.
+POOLS = Observed(
+    _KIND,
+    {
+        semconv.DB_CLIENT_CONNECTION_COUNT: _connections,
+        semconv.DB_CLIENT_CONNECTION_MAX: _per_pool(lambda pool: pool.size),
+        semconv.DB_CLIENT_CONNECTION_PENDING_REQUESTS: _per_pool(lambda pool: pool._counts()[2]),
+        semconv.DB_CLIENT_CONNECTION_TIMEOUTS: _per_pool(lambda pool: pool._counts()[3]),
+    },
+)
 
 
 # --------------------------------------------------------------------------- leases
@@ -356,7 +315,9 @@ class DuckDBPool:
         self._closed = False
         self._root_closed = False
         self._telemetry = _PoolTelemetry(self.name, meter_provider)
-        self._provider = self._telemetry.provider  # the observable callbacks select pools by provider
+        #: Where the pool reports: its meter provider, else the one in force when it records.
+        self.binding = self._telemetry.binding
+        POOLS.add(self)
         _registry.register(_KIND, self)
 
     # ------------------------------------------------------------------ public
@@ -476,7 +437,7 @@ class DuckDBPool:
         elif connection is None:
             connection = self._wait(self.timeout if timeout is None else timeout, start)
         since = self._clock()
-        self._telemetry.record(self._telemetry.wait_time, since - start)
+        self._telemetry.record(semconv.DB_CLIENT_CONNECTION_WAIT_TIME, since - start)
         return connection, since
 
     def _wait(self, timeout: float | None, start: float) -> Any:
@@ -511,7 +472,7 @@ class DuckDBPool:
         elif connection is None:
             connection = await self._await(self.timeout if timeout is None else timeout, start)
         since = self._clock()
-        self._telemetry.record(self._telemetry.wait_time, since - start)
+        self._telemetry.record(semconv.DB_CLIENT_CONNECTION_WAIT_TIME, since - start)
         return connection, since
 
     async def _await(self, timeout: float | None, start: float) -> Any:
@@ -577,12 +538,12 @@ class DuckDBPool:
             self._forward(None)
             raise
         _profile_quietly(connection)
-        self._telemetry.record(self._telemetry.create_time, self._clock() - start)
+        self._telemetry.record(semconv.DB_CLIENT_CONNECTION_CREATE_TIME, self._clock() - start)
         return connection
 
     # ------------------------------------------------------------------ release
     def _release(self, connection: Any, since: float, failed: bool) -> None:
-        self._telemetry.record(self._telemetry.use_time, self._clock() - since)
+        self._telemetry.record(semconv.DB_CLIENT_CONNECTION_USE_TIME, self._clock() - since)
         if failed:  # a failed or cancelled block: don't lend out what it may have left half-done
             self._discard(connection)
             connection = None

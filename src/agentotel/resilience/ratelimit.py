@@ -19,8 +19,11 @@ its share at once and then sleeps, so waiters are served in arrival order and
 no one is starved; a caller whose wait would exceed its timeout reserves nothing
 and gets :class:`RateLimitExceeded` with ``retry_after``. A cancelled wait gives
 its reservation back. One plain lock guards the buckets; sleeping happens
-outside it. Telemetry: admitted and rejected counts (observable), and the wait
-time histogram, recorded only for callers that waited.
+outside it. Telemetry (every counter only counts what happened): ``admitted``
+(the permit was granted, at once or after waiting), ``rejected`` (the wait would
+exceed the timeout), ``cancelled`` (a wait was cancelled and its reservation
+given back), ``waiting`` (an up-down counter: callers holding a reservation now),
+and the wait-time histogram, recorded for admitted callers that waited.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider, Observation
 
 from agentotel import _telemetry, semconv
-from agentotel.resilience import _observable, _registry
+from agentotel._handle import Binding, Observed
+from agentotel.resilience import _registry
 
 __all__ = ["RateLimiter", "RateLimitExceeded"]
 
@@ -89,7 +93,7 @@ class RateLimiter:
         timeout: Default longest wait in seconds for :meth:`acquire`/:meth:`aacquire`.
         clock: Monotonic seconds.
         sleep / async_sleep: How waiting is done (inject with a fake clock in tests).
-        meter_provider: Where metrics go (default: the one given to ``agentotel.instrument()``).
+        meter_provider: Where metrics go (default: the one in force when they are recorded).
     """
 
     def __init__(
@@ -118,20 +122,17 @@ class RateLimiter:
         now = clock()
         self._requests = _Bucket(requests_per_minute, burst if burst is not None else requests_per_minute, now)
         self._tokens = _Bucket(tokens_per_minute, tokens_per_minute, now) if tokens_per_minute else None
+        # Monotonic counts, plus the callers holding a reservation while they wait.
         self._admitted = 0
         self._waited = 0
         self._rejected = 0
+        self._cancelled = 0
+        self._waiting = 0
         self._last_rejection: float | None = None
-        self._provider = _observable.resolve_provider(meter_provider)
-        _observable.ensure_instruments("rate_limiter", self._provider, _install_instruments)
-        self._wait_histogram = _observable.histogram(
-            self._provider,
-            semconv.RATE_LIMITER_WAIT_DURATION,
-            "s",
-            "Time spent waiting for a permit.",
-            semconv.RATE_LIMITER_WAIT_BUCKETS,
-        )
         self._attrs = {semconv.RATE_LIMITER_NAME: name}
+        #: Where the limiter reports: its meter provider, else the one in force when it records.
+        self.binding = Binding(semconv.SCOPE_COMPONENTS, meter_provider=meter_provider)
+        LIMITERS.add(self)
         _registry.register("rate_limiter", self)
 
     # --------------------------------------------------------------- acquire
@@ -148,7 +149,7 @@ class RateLimiter:
             except BaseException:
                 self._refund(tokens)
                 raise
-            self._record_wait(wait)
+            self._granted(wait)
         return wait
 
     async def aacquire(self, tokens: int = 0, *, timeout: float | None = None) -> float:
@@ -160,7 +161,7 @@ class RateLimiter:
             except BaseException:
                 self._refund(tokens)
                 raise
-            self._record_wait(wait)
+            self._granted(wait)
         return wait
 
     def adjust(self, tokens: int) -> None:
@@ -192,24 +193,30 @@ class RateLimiter:
             requests.level -= 1
             if model_tokens is not None:
                 model_tokens.level -= tokens
-            self._admitted += 1
             if wait > 0:
-                self._waited += 1
+                self._waiting += 1  # admitted (or cancelled) when the wait ends
+            else:
+                self._admitted += 1
         return wait
 
     def _refund(self, tokens: int) -> None:
+        """A wait was cancelled: give the reservation back; the request was never admitted."""
         with self._lock:
-            self._admitted -= 1
-            self._waited -= 1
+            self._waiting -= 1
+            self._cancelled += 1
             self._requests.level = min(self._requests.capacity, self._requests.level + 1)
             if self._tokens is not None:
                 self._tokens.level = min(self._tokens.capacity, self._tokens.level + tokens)
 
-    def _record_wait(self, wait: float) -> None:
-        histogram = self._wait_histogram
-        if histogram is not None and _telemetry.is_enabled():
+    def _granted(self, wait: float) -> None:
+        """A wait ended: the request is admitted."""
+        with self._lock:
+            self._waiting -= 1
+            self._admitted += 1
+            self._waited += 1
+        if _telemetry.is_enabled():
             try:
-                histogram.record(wait, self._attrs)
+                self.binding.current()[semconv.RATE_LIMITER_WAIT_DURATION].record(wait, self._attrs)
             except Exception as exc:
                 _telemetry.log_internal_error("rate limiter wait histogram", exc)
 
@@ -270,6 +277,8 @@ class RateLimiter:
                 "admitted": self._admitted,
                 "waited": self._waited,
                 "rejected": self._rejected,
+                "cancelled": self._cancelled,
+                "waiting": self._waiting,
             }
             if self._tokens is not None:
                 self._tokens.refill(now)
@@ -283,22 +292,20 @@ class RateLimiter:
         return f"RateLimiter({self.name!r}, requests_per_minute={self._requests.rate * 60.0:g})"
 
 
-def _install_instruments(meter: Meter, live: Callable[[], list[RateLimiter]]) -> None:
-    def counter(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def callback(options: CallbackOptions) -> Iterable[Observation]:
-            return _observable.observe(
-                f"rate limiter {field}",
-                lambda: [
-                    Observation(getattr(limiter, field), {semconv.RATE_LIMITER_NAME: limiter.name})
-                    for limiter in live()
-                ],
-            )
+def _count(value: Callable[[RateLimiter], int]) -> Callable[[list[RateLimiter]], Iterable[Observation]]:
+    def read(limiters: list[RateLimiter]) -> Iterable[Observation]:
+        return [Observation(value(limiter), limiter._attrs) for limiter in limiters]
 
-        return callback
+    return read
 
-    meter.create_observable_counter(
-        semconv.RATE_LIMITER_ADMITTED, [counter("_admitted")], unit="{request}", description="Requests admitted."
-    )
-    meter.create_observable_counter(
-        semconv.RATE_LIMITER_REJECTED, [counter("_rejected")], unit="{request}", description="Requests rejected."
-    )
+
+#: The limiters' observable instruments: each live limiter, through its binding.
+LIMITERS = Observed(
+    "rate_limiter",
+    {
+        semconv.RATE_LIMITER_ADMITTED: _count(lambda limiter: limiter._admitted),
+        semconv.RATE_LIMITER_REJECTED: _count(lambda limiter: limiter._rejected),
+        semconv.RATE_LIMITER_CANCELLED: _count(lambda limiter: limiter._cancelled),
+        semconv.RATE_LIMITER_WAITING: _count(lambda limiter: limiter._waiting),
+    },
+)

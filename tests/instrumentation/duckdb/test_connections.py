@@ -12,7 +12,7 @@ import pytest
 
 from agentotel import semconv
 from agentotel.instrumentation.duckdb._connections import Connections
-from tests.instrumentation._duckdb_helpers import traced_duckdb
+from tests.support.telemetry import traced_duckdb
 
 ROWS = semconv.DB_RESPONSE_RETURNED_ROWS
 TEN = "SELECT range AS n FROM range(10)"

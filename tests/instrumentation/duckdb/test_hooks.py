@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from opentelemetry.trace import StatusCode
 
-from tests.instrumentation._duckdb_helpers import traced_duckdb
+from tests.support.telemetry import traced_duckdb
 
 
 class CountingCalls:

@@ -10,7 +10,7 @@ import pytest
 
 from agentotel import semconv
 from agentotel.instrumentation.duckdb._profile import capped_tree, operator_tree
-from tests.instrumentation._duckdb_helpers import traced_duckdb
+from tests.support.telemetry import traced_duckdb
 
 PROFILE = semconv.AGENTOTEL_DUCKDB_PROFILE
 needs_profile_api = pytest.mark.skipif(

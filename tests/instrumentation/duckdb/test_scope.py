@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 from agentotel.instrumentation.duckdb import _scope
-from tests.instrumentation._duckdb_helpers import traced_duckdb
+from tests.support.telemetry import traced_duckdb
 
 GLOBAL_FRAME = pd.DataFrame({"g": [1, 2, 3]})
 NOT_A_TABLE = 42

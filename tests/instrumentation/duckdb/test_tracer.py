@@ -11,7 +11,7 @@ import pytest
 
 from agentotel import semconv
 from agentotel.instrumentation.duckdb._tracer import MAX_COLLECTIONS, MAX_SPAN_NAMES, DistinctValues
-from tests.instrumentation._duckdb_helpers import traced_duckdb
+from tests.support.telemetry import traced_duckdb
 
 
 def _series(telemetry: object) -> set[frozenset[tuple[str, object]]]:

@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from agentotel._telemetry import current_settings, get_meter, get_tracer, log_internal_error
+from agentotel import semconv
+from agentotel._handle import Binding, on_use
+from agentotel._telemetry import current_settings, log_internal_error
 from agentotel.instrumentation._patching import PatchSet, require_installed
 from agentotel.instrumentation.duckdb.package import _instruments
 
@@ -46,8 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from agentotel.instrumentation.duckdb._tracer import QueryTracer
 
 __all__ = ["DuckDBInstrumentor"]
-
-_SCOPE = "agentotel.instrumentation.duckdb"
 
 
 class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -60,6 +60,7 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     _patches: PatchSet | None = None
     _tracer: QueryTracer | None = None
     _relations: Relations | None = None
+    _unfollow: Callable[[], None] | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The duckdb versions supported."""
@@ -67,24 +68,31 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         require_installed(_instruments)
-        tracer_provider, meter_provider = kwargs.get("tracer_provider"), kwargs.get("meter_provider")
+        binding = Binding(semconv.SCOPE_DUCKDB, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
         patches = PatchSet("duckdb")
         self._patches, self._tracer, self._relations = patches, None, None
         lock = threading.Lock()
 
         def on_import(duckdb: types.ModuleType) -> None:
+            from agentotel.instrumentation.duckdb._recorder import DeferredHistogram
             from agentotel.instrumentation.duckdb._relations import Relations
             from agentotel.instrumentation.duckdb._tracer import QueryTracer
 
             if self._tracer is None:  # first import: one tracer per instrument(), kept across reloads
-                tracer = QueryTracer(
-                    get_tracer(_SCOPE, tracer_provider), get_meter(_SCOPE, meter_provider), current_settings()
-                )
+                instruments = binding.current()
+                tracer = QueryTracer(instruments.tracer, DeferredHistogram.of(instruments), current_settings())
                 with lock:
                     if self._patches is not patches:
                         return  # uninstrumented meanwhile
                     if self._tracer is None:
                         self._tracer, self._relations = tracer, Relations(tracer)
+                        if binding.late:  # no providers of its own: follow those in force, no lookup per query
+
+                            def rebind(tracer: QueryTracer = tracer) -> None:
+                                now = binding.current()
+                                tracer.tracer, tracer.durations = now.tracer, DeferredHistogram.of(now)
+
+                            self._unfollow = on_use(rebind)
                         # Before the SDK's own exit hook exports them: spans still waiting for their rows.
                         atexit.register(tracer.connections.end_all)
             tracer, relations = self._tracer, self._relations
@@ -94,6 +102,9 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         patches.when_imported("duckdb", on_import)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        unfollow, self._unfollow = self._unfollow, None
+        if unfollow is not None:
+            unfollow()
         patches, self._patches = self._patches, None
         tracer, self._tracer, self._relations = self._tracer, None, None
         if tracer is not None:

@@ -14,19 +14,17 @@ of direct recording; the measurements carry no span context, so no exemplars.
 from __future__ import annotations
 
 import collections
-import threading
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 
 from agentotel import semconv
+from agentotel._handle import Instruments
 
 __all__ = ["DeferredHistogram"]
 
-_FLUSH_HOOK = "agentotel.internal.duckdb.flush"  # an instrument that never reports a point
 # The context measurements are recorded in. Not the caller's: a flush runs inside whatever span is
 # current then, and an exemplar would point at it. Non-empty, because the SDK replaces an empty
 # (falsy) context with the current one.
@@ -34,44 +32,26 @@ _NO_SPAN = Context({"agentotel.duckdb.batched": True})
 
 
 class DeferredHistogram:
-    """A histogram front that batches ``record`` calls; :meth:`flush` drains them into the SDK.
+    """A ``db.client.operation.duration`` front that batches ``record`` calls; :meth:`flush` drains them.
 
-    Use :meth:`for_meter`: one per meter, so that instrumenting again does not
-    create the same instruments twice (the SDK warns and keeps the first).
+    Use :meth:`of`: one per scope and meter provider (made by the telemetry handle), so that
+    instrumenting again does not create the same instruments twice.
     """
 
-    _by_meter: weakref.WeakKeyDictionary[Meter, DeferredHistogram] = weakref.WeakKeyDictionary()
-    _lock = threading.Lock()
-
     @classmethod
-    def for_meter(cls, meter: Meter) -> DeferredHistogram:
-        """The ``db.client.operation.duration`` front for ``meter`` (created on first use)."""
-        with cls._lock:
-            try:
-                found = cls._by_meter.get(meter)
-            except TypeError:  # a meter that cannot be weakly referenced: no sharing
-                return cls(meter)
-            if found is None:
-                found = cls._by_meter[meter] = cls(meter)
-            return found
+    def of(cls, instruments: Instruments) -> DeferredHistogram:
+        """The front for ``instruments`` (the DuckDB scope of a handle), made on first use."""
+        found: DeferredHistogram = instruments.shared(cls, cls)
+        return found
 
-    def __init__(self, meter: Meter, *, batch: int = 64, max_delay: float = 1.0) -> None:
-        self._histogram: Histogram = meter.create_histogram(
-            semconv.DB_CLIENT_OPERATION_DURATION,
-            unit="s",
-            description="Duration of database client operations.",
-            explicit_bucket_boundaries_advisory=list(semconv.DB_CLIENT_OPERATION_DURATION_BUCKETS),
-        )
+    def __init__(self, instruments: Instruments, *, batch: int = 64, max_delay: float = 1.0) -> None:
+        self._histogram: Histogram = instruments[semconv.DB_CLIENT_OPERATION_DURATION]
         self._pending: collections.deque[tuple[float, Mapping[str, Any]]] = collections.deque()
         self._batch = batch
         self._max_delay = max_delay
         self._oldest = 0.0
         # Never reports a point: its callback is our hook to drain just before each collection.
-        meter.create_observable_gauge(
-            _FLUSH_HOOK,
-            callbacks=[self._before_collect],
-            description="Internal: drains batched DuckDB durations before a collection; reports nothing.",
-        )
+        semconv.DUCKDB_FLUSH_HOOK.create(instruments.meter, [self._before_collect])
 
     def record(self, seconds: float, attributes: Mapping[str, Any], now: float) -> None:
         """Queue one measurement taken at ``now`` (``perf_counter`` seconds)."""

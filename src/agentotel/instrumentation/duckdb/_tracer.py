@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Callable, Mapping
 from time import perf_counter, time_ns
 from typing import Any, Final
 
-from opentelemetry.metrics import Meter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from agentotel import semconv
 from agentotel._bounded import BoundedLRU
 from agentotel._config import Settings
+from agentotel._errors import record_exception
 from agentotel._telemetry import error_type, log_internal_error
 from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, Statement, StatementCache, analyze
 from agentotel.instrumentation.duckdb._connections import DEFAULT, Connections
@@ -102,7 +101,9 @@ class Prepared:
         self.statement = statement
         operation = statement.operation
         summary = statement.summary
-        self.name = summary if summary and limits.names.admit(summary) else operation or semconv.DB_SPAN_NAME_FALLBACK
+        self.name = semconv.DB_STATEMENT_SPAN.render(
+            summary if summary and limits.names.admit(summary) else operation or semconv.DB_SPAN_NAME_FALLBACK
+        )
         metric: dict[str, Any] = {semconv.DB_SYSTEM_NAME: semconv.DB_SYSTEM_DUCKDB}
         span: dict[str, Any] = dict(metric)
         if namespace:
@@ -183,9 +184,9 @@ class Execution:
 class QueryTracer:
     """Creates spans and records the duration metric for DuckDB statements."""
 
-    def __init__(self, tracer: Tracer, meter: Meter, settings: Settings) -> None:
+    def __init__(self, tracer: Tracer, durations: DeferredHistogram, settings: Settings) -> None:
         self.tracer = tracer
-        self.durations = DeferredHistogram.for_meter(meter)
+        self.durations = durations
         self.settings = settings
         #: Set False before the hooks are removed: a hook left in place by another library then passes through.
         self.active = True
@@ -295,18 +296,7 @@ class QueryTracer:
         now = perf_counter()
         error = error_type(exc)
         try:
-            if span.is_recording():
-                message = self.safe_message(exc)
-                span.set_attribute(semconv.ERROR_TYPE, error)
-                span.record_exception(
-                    exc,
-                    attributes={
-                        "exception.message": message,
-                        "exception.stacktrace": "".join(traceback.format_tb(exc.__traceback__))
-                        + f"{error}: {message}\n",
-                    },
-                )
-                span.set_status(Status(StatusCode.ERROR, message))
+            record_exception(span, exc)
         finally:  # a failure above must not lose the span or the measurement
             span.end()
             self.durations.record(now - started, prepared.error_metric_attributes(error), now)

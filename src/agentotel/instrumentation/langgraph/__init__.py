@@ -73,7 +73,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from agentotel.instrumentation._patching import PatchSet, require_installed
 from agentotel.instrumentation.langgraph import _patches
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
-from agentotel.instrumentation.langgraph._setup import make_hooks
+from agentotel.instrumentation.langgraph._setup import Hooks, make_hooks
 from agentotel.instrumentation.langgraph.package import _instruments
 
 __all__ = ["LangGraphInstrumentor"]
@@ -87,6 +87,7 @@ class LangGraphInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _patches: PatchSet | None = None
+    _hooks: Hooks | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The instrumented libraries and their supported versions."""
@@ -94,11 +95,14 @@ class LangGraphInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         require_installed(_instruments)
-        hooks = make_hooks(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        hooks = self._hooks = make_hooks(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
         self._patches = _patches.apply(hooks)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         patches, self._patches = self._patches, None
         if patches is not None:
             patches.remove()
+        if self._hooks is not None:
+            self._hooks.close()
+            self._hooks = None
         INTERRUPTED_RUNS.clear()

@@ -192,7 +192,7 @@ def _start_chat(
     if isinstance(max_tokens, int):
         attributes[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     span = hooks.tracer.start_span(
-        f"chat {request_model}" if request_model else "chat",
+        semconv.CHAT_SPAN.render(request_model) if request_model else semconv.GEN_AI_OPERATION_CHAT,
         context=parent,
         kind=SpanKind.CLIENT,
         attributes=attributes,

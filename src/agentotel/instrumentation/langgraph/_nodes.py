@@ -53,7 +53,9 @@ def _start_node(hooks: Hooks, task: Any) -> NodeOperation | None:
     if namespace:
         attributes[semconv.LANGGRAPH_CHECKPOINT_NS] = namespace
     parent = otel_context.get_current()
-    span = hooks.tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL, attributes=attributes)
+    span = hooks.tracer.start_span(
+        semconv.NODE_SPAN.render(name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes
+    )
     return NodeOperation(span, None, {}, parent)
 
 

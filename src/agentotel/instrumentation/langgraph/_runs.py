@@ -170,8 +170,13 @@ def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str
             links = (Link(interrupted),)
             attributes[semconv.LANGGRAPH_RESUMED] = True
 
+    span_name = (
+        semconv.INVOKE_AGENT_SPAN
+        if operation == semconv.GEN_AI_OPERATION_INVOKE_AGENT
+        else semconv.INVOKE_WORKFLOW_SPAN
+    )
     span = hooks.tracer.start_span(
-        f"{operation} {name}", context=parent, kind=SpanKind.INTERNAL, attributes=attributes, links=links
+        span_name.render(name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes, links=links
     )
     return GraphRun(span, histogram, metric_attributes, parent, thread_id, top_level=outer is None)
 

@@ -1,23 +1,40 @@
-"""What every hook needs: the tracer, the instruments and the content settings, made once per ``instrument()``."""
+"""What every hook needs: the tracer, the instruments and the content settings, taken from the telemetry handle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from opentelemetry.metrics import Histogram, Meter, MeterProvider
+from opentelemetry.metrics import Histogram, MeterProvider
 from opentelemetry.trace import Tracer, TracerProvider
 
 from agentotel import _telemetry, semconv
 from agentotel._config import ContentCapture, Settings
+from agentotel._handle import Binding, on_use
 
 __all__ = ["Hooks", "make_hooks"]
 
-_SECONDS = list(semconv.GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS)
 
-
-@dataclass(frozen=True)
 class Hooks:
-    """Shared by the wrappers of one instrumentation: created in ``_instrument``, never per call."""
+    """Shared by the wrappers of one instrumentation: made in ``_instrument``, never per call.
+
+    The tracer and histograms are those of the providers given to ``instrument()``;
+    without any, those in force, re-read (:meth:`bind`) whenever they change, so the
+    wrappers read plain attributes on every call.
+    """
+
+    __slots__ = (
+        "binding",
+        "tracer",
+        "chat_duration",
+        "token_usage",
+        "time_to_first_chunk",
+        "agent_duration",
+        "workflow_duration",
+        "tool_duration",
+        "content",
+        "max_content_length",
+        "_unfollow",
+    )
 
     tracer: Tracer
     chat_duration: Histogram
@@ -26,12 +43,30 @@ class Hooks:
     agent_duration: Histogram
     workflow_duration: Histogram
     tool_duration: Histogram
-    content: ContentCapture
-    max_content_length: int
 
+    def __init__(self, binding: Binding, settings: Settings) -> None:
+        self.binding = binding
+        self.content: ContentCapture = settings.capture_message_content
+        self.max_content_length = settings.max_attribute_length
+        self._unfollow: Callable[[], None] | None = on_use(self.bind) if binding.late else None
+        self.bind()
 
-def _histogram(meter: Meter, name: str, unit: str, description: str, buckets: list[float]) -> Histogram:
-    return meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets)
+    def bind(self) -> None:
+        """Take the tracer and histograms from the binding's current handle."""
+        instruments = self.binding.current()
+        self.tracer = instruments.tracer
+        self.chat_duration = instruments[semconv.GEN_AI_CLIENT_OPERATION_DURATION]
+        self.token_usage = instruments[semconv.GEN_AI_CLIENT_TOKEN_USAGE]
+        self.time_to_first_chunk = instruments[semconv.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK]
+        self.agent_duration = instruments[semconv.GEN_AI_INVOKE_AGENT_DURATION]
+        self.workflow_duration = instruments[semconv.GEN_AI_INVOKE_WORKFLOW_DURATION]
+        self.tool_duration = instruments[semconv.GEN_AI_EXECUTE_TOOL_DURATION]
+
+    def close(self) -> None:
+        """Stop following the providers in force (at ``uninstrument()``)."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
 
 
 def make_hooks(
@@ -39,37 +74,8 @@ def make_hooks(
     meter_provider: MeterProvider | None = None,
     settings: Settings | None = None,
 ) -> Hooks:
-    """Build the tracer and the GenAI histograms (names, units, buckets from :mod:`agentotel.semconv`)."""
-    settings = settings or _telemetry.current_settings()
-    meter = _telemetry.get_meter(meter_provider=meter_provider)
+    """The hooks' tracer and GenAI histograms (from :mod:`agentotel.semconv`, through the telemetry handle)."""
     return Hooks(
-        tracer=_telemetry.get_tracer(tracer_provider=tracer_provider),
-        chat_duration=_histogram(
-            meter, semconv.GEN_AI_CLIENT_OPERATION_DURATION, "s", "Duration of chat model calls.", _SECONDS
-        ),
-        token_usage=_histogram(
-            meter,
-            semconv.GEN_AI_CLIENT_TOKEN_USAGE,
-            "{token}",
-            "Tokens used per chat call, by type.",
-            list(semconv.GEN_AI_CLIENT_TOKEN_USAGE_BUCKETS),
-        ),
-        time_to_first_chunk=_histogram(
-            meter,
-            semconv.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
-            "s",
-            "Time to the first chunk of streamed chat calls.",
-            _SECONDS,
-        ),
-        agent_duration=_histogram(
-            meter, semconv.GEN_AI_INVOKE_AGENT_DURATION, "s", "Duration of agent runs.", _SECONDS
-        ),
-        workflow_duration=_histogram(
-            meter, semconv.GEN_AI_INVOKE_WORKFLOW_DURATION, "s", "Duration of workflow (graph) runs.", _SECONDS
-        ),
-        tool_duration=_histogram(
-            meter, semconv.GEN_AI_EXECUTE_TOOL_DURATION, "s", "Duration of tool executions.", _SECONDS
-        ),
-        content=settings.capture_message_content,
-        max_content_length=settings.max_attribute_length,
+        Binding(semconv.SCOPE_LANGGRAPH, tracer_provider, meter_provider),
+        settings or _telemetry.current_settings(),
     )

@@ -69,7 +69,7 @@ def _start_tool(hooks: Hooks, tool: Any, args: tuple[Any, ...], kwargs: dict[str
         attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
     parent = otel_context.get_current()
     span = hooks.tracer.start_span(
-        f"execute_tool {name}", context=parent, kind=SpanKind.INTERNAL, attributes=attributes
+        semconv.EXECUTE_TOOL_SPAN.render(name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes
     )
     operation = ToolOperation(
         hooks,
