@@ -23,7 +23,7 @@ from agentotel._bounded import BoundedLRU
 from agentotel._config import Settings
 from agentotel._errors import record_exception
 from agentotel._telemetry import error_type, log_internal_error
-from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, Statement, StatementCache, analyze
+from agentotel.instrumentation._sql import MAX_CACHED_LENGTH, Statement, StatementCache
 from agentotel.instrumentation.duckdb._connections import DEFAULT, Connections
 from agentotel.instrumentation.duckdb._profile import ProfileReader
 from agentotel.instrumentation.duckdb._recorder import DeferredHistogram
@@ -300,15 +300,3 @@ class QueryTracer:
         finally:  # a failure above must not lose the span or the measurement
             span.end()
             self.durations.record(now - started, prepared.error_metric_attributes(error), now)
-
-    def safe_message(self, exc: BaseException) -> str:
-        """The exception's message with literals replaced by ``?`` (DuckDB quotes the query in its errors)."""
-        message = str(exc)
-        if self._keep_literals:
-            return message[: self._max_length]
-        return analyze(message, max_length=self._max_length).text
-
-    @staticmethod
-    def clock() -> float:
-        """The clock durations are measured with (``time.perf_counter``)."""
-        return perf_counter()
