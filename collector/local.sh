@@ -54,7 +54,9 @@ build_jaeger() {
          block {print; next} /^replace /{sub(/^replace /, ""); print}' "$gomod" \
       | while read -r old _ new version; do go mod edit -replace="$old=$new@$version"; done
     printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/jaegertracing/jaeger/cmd/jaeger"\n' >tools.go
-    go build -trimpath -ldflags="-s -w" -o "$JAEGER_BIN.partial" github.com/jaegertracing/jaeger/cmd/jaeger
+    go build -trimpath -o "$JAEGER_BIN.partial" \
+      -ldflags="-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$JAEGER_VERSION" \
+      github.com/jaegertracing/jaeger/cmd/jaeger
   )
   mv "$JAEGER_BIN.partial" "$JAEGER_BIN"
   ln -sf "$(basename "$JAEGER_BIN")" "$BIN_DIR/jaeger"

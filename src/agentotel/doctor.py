@@ -349,6 +349,7 @@ def live_check(target: _sdk.OtlpTarget, timeout: float = 5.0) -> LiveCheck:
 
 
 # --------------------------------------------------------------------------- Jaeger
+_TRACE_LIMIT = 100  # traces counted by the Jaeger check
 JAEGER_HINT = "start Jaeger (`collector/local.sh up`, or `docker compose -f collector/docker-compose.yaml up`)"
 
 
@@ -399,7 +400,7 @@ def jaeger_check(base_url: str, service: str | None, timeout: float = 5.0) -> Ja
             "export to the collector that feeds this Jaeger, with this OTEL_SERVICE_NAME? Spans arrive a few "
             "seconds after they end",
         )
-    query = urllib.parse.urlencode({"service": service, "lookback": "1h", "limit": 20})
+    query = urllib.parse.urlencode({"service": service, "lookback": "1h", "limit": _TRACE_LIMIT})
     try:
         traces = _get_json(f"{base}/api/traces?{query}", timeout).get("data") or []
     except (OSError, ValueError, AttributeError) as exc:
@@ -407,7 +408,7 @@ def jaeger_check(base_url: str, service: str | None, timeout: float = 5.0) -> Ja
     search = f"{base}/search?{urllib.parse.urlencode({'service': service})}"
     if not traces:
         return JaegerCheck(True, f"Jaeger at {base} knows {service!r}, no trace in the last hour; {search}")
-    count = f"{len(traces)}{'+' if len(traces) == 20 else ''}"
+    count = f"{len(traces)}{'+' if len(traces) >= _TRACE_LIMIT else ''}"
     return JaegerCheck(True, f"Jaeger at {base} holds {count} traces of {service!r} from the last hour: {search}")
 
 

@@ -100,8 +100,8 @@ def test_collector_pipelines_follow_the_design():
     assert "otlp_grpc/jaeger" in pipelines["traces"]["exporters"]
     assert "prometheus" in pipelines["metrics"]["exporters"]
     assert "prometheus" in pipelines["metrics/spanmetrics"]["exporters"]
-    assert config["connectors"]["spanmetrics"]["namespace"] == "traces.span.metrics"
-    dimensions = {d["name"] for d in config["connectors"]["spanmetrics"]["dimensions"]}
+    assert config["connectors"]["span_metrics"]["namespace"] == "traces.span.metrics"
+    dimensions = {d["name"] for d in config["connectors"]["span_metrics"]["dimensions"]}
     assert {semconv.DB_SYSTEM_NAME, semconv.GEN_AI_OPERATION_NAME, semconv.GEN_AI_REQUEST_MODEL} <= dimensions
     assert "health_check" in config["service"]["extensions"]
     # Current names only: `otlp` / `otlphttp` exporters are deprecated aliases since v0.144.
@@ -145,7 +145,7 @@ def test_collector_reaches_jaeger_and_prometheus_scrapes_the_collector():
 
     metrics_backend = jaeger["extensions"]["jaeger_storage"]["metric_backends"]["spanmetrics_prometheus"]["prometheus"]
     assert resolved(metrics_backend["endpoint"]) == "http://prometheus:9090"
-    namespace = collector["connectors"]["spanmetrics"]["namespace"].replace(".", "_")
+    namespace = collector["connectors"]["span_metrics"]["namespace"].replace(".", "_")
     assert metrics_backend["metric_namespace"] == namespace
 
 
@@ -169,7 +169,7 @@ COMPONENT_MODULES = {
     "batch": "go.opentelemetry.io/collector/processor/batchprocessor",
     "memory_limiter": "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
     "tail_sampling": "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor",
-    "spanmetrics": "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector",
+    "span_metrics": "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector",
     "otlp_grpc": "go.opentelemetry.io/collector/exporter/otlpexporter",
     "debug": "go.opentelemetry.io/collector/exporter/debugexporter",
     "prometheus": "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter",

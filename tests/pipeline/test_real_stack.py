@@ -9,6 +9,7 @@ Jaeger's Monitor API, and the alert rules are evaluated on the real series.
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -39,7 +40,8 @@ pytestmark = pytest.mark.e2e
 AGENTOTEL = Path(sys.executable).parent / "agentotel"
 SERVICE = "landuse-e2e"
 FAULTY_SERVICE = "landuse-faulty"
-QUESTIONS = 12
+QUESTIONS = 24  # at concurrency 2 the run spans several span-metric flushes (rate() needs increases)
+VALIDATED_SECTIONS = ("receivers", "processors", "exporters", "connectors", "extensions")
 VALIDATED = {
     "otel-collector.yaml": "OTELCOL",
     "gateway/agent.yaml": "OTELCOL",
@@ -156,7 +158,7 @@ def run_demo(stack: Stack, service: str, *extra: str, questions: int = QUESTIONS
 
 @pytest.fixture(scope="module")
 def demo(stack: Stack) -> tuple[str, list[dict]]:
-    return run_demo(stack, SERVICE)
+    return run_demo(stack, SERVICE, "--concurrency", "2")
 
 
 def by_trace(spans: list[dict]) -> dict[str, list[dict]]:
@@ -182,6 +184,24 @@ def jaeger_traces(stack: Stack, service: str, expected: int) -> dict[str, dict]:
         return traces if len(traces) >= expected else None
 
     return wait_until(arrived, f"{expected} traces of {service} in Jaeger", timeout=60)
+
+
+def test_the_build_has_exactly_the_components_the_configs_use(binaries):
+    from tests.pipeline.test_collector_config import used_component_types
+
+    listed = yaml.safe_load(
+        subprocess.run([binaries["OTELCOL"], "components"], capture_output=True, text=True, timeout=60).stdout
+    )
+    built = {(section, entry["name"]) for section in VALIDATED_SECTIONS for entry in listed.get(section) or []}
+    assert built == used_component_types()
+
+
+def test_no_deprecated_or_failing_component_at_run_time(stack, demo):
+    """The servers ran the demo's traffic without deprecation warnings or export errors."""
+    for server in (stack.collector.server, stack.jaeger.server):
+        log = server.log()
+        assert "deprecated" not in log.lower(), log
+        assert not re.search(r"\t(error)\t", log), log
 
 
 # --------------------------------------------------------------------------- traces
@@ -225,9 +245,11 @@ def test_one_trace_per_agent_run_with_the_whole_tree(stack, demo):
     assert tool_chain[:3] == ("invoke_agent landuse-agent", "tools", "execute_tool run_sql"), tool_chain
     assert tool_chain[3].startswith("cache.load ") and tool_chain[4].startswith("SELECT "), tool_chain
     chats = [s for t in received.values() for s in t["spans"] if s["operationName"].startswith("chat ")]
-    assert chats and all(
-        tags(s)["span.kind"] == "client" and tags(s)[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 0 for s in chats
-    )
+    assert chats and all(tags(s)["span.kind"] == "client" for s in chats)
+    answered = [s for s in chats if tags(s).get("otel.status_code") != "ERROR"]
+    assert answered and all(tags(s)[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 0 for s in answered)
+    failed = [s for s in chats if tags(s).get("otel.status_code") == "ERROR"]
+    assert all(tags(s)["error"] is True and tags(s)["error.type"] for s in failed)
     assert all(chain(t, s)[1] == "agent" for t in received.values() for s in t["spans"] if s in chats)
 
 
@@ -311,27 +333,36 @@ def test_span_metrics_reach_prometheus_and_jaegers_monitor_api(stack, demo):
     assert latency and {s["metric"]["gen_ai_agent_name"] for s in latency} == {"landuse-agent"}
 
     # Jaeger's Monitor tab reads the same series through its metrics API.
-    now_ms = int(time.time() * 1000)
-    window = {"service": SERVICE, "endTs": now_ms, "lookback": 600_000, "step": 5_000, "ratePer": 60_000}
+    window = {"service": SERVICE, "lookback": 600_000, "step": 5_000, "ratePer": 60_000}
     for kind in ("internal", "client"):
         rates = wait_until(
-            lambda kind=kind: [
-                m
-                for m in stack.jaeger.api("/api/metrics/calls", spanKind=kind, groupByOperation="true", **window)[
-                    "metrics"
-                ]
-                if any(p.get("gaugeValue", {}).get("doubleValue") for p in m["metricPoints"])
-            ],
+            lambda kind=kind: monitor_values(stack, "calls", spanKind=kind, groupByOperation="true", **window),
             f"call rates of {kind} spans from Jaeger's metrics API",
             timeout=30,
         )
-        operations = {label["value"] for m in rates for label in m["labels"] if label["name"] == "operation"}
         expected = {"invoke_agent landuse-agent", "tools"} if kind == "internal" else {"chat landuse-sql-fast"}
-        assert expected <= operations, operations
-        latencies = stack.jaeger.api("/api/metrics/latencies", spanKind=kind, quantile=0.95, **window)["metrics"]
-        assert any(p.get("gaugeValue", {}).get("doubleValue", 0) > 0 for m in latencies for p in m["metricPoints"])
-    server = stack.jaeger.api("/api/metrics/calls", spanKind="server", **window)["metrics"]
-    assert not any(p.get("gaugeValue", {}).get("doubleValue") for m in server for p in m["metricPoints"])
+        assert expected <= set(rates), rates
+        latencies = wait_until(
+            lambda kind=kind: monitor_values(stack, "latencies", spanKind=kind, quantile=0.95, **window),
+            f"p95 latencies of {kind} spans",
+            timeout=30,
+        )
+        assert all(value > 0 for value in latencies.values()), latencies
+        print(f"\nJaeger Monitor, {kind} spans: calls/min {rates}\n  p95 ms {latencies}")
+    assert not monitor_values(stack, "calls", spanKind="server", **window)  # we emit no server spans
+
+
+def monitor_values(stack: Stack, metric: str, **params: Any) -> dict[str, float]:
+    """``/api/metrics/{metric}`` as ``{operation (or service): last non-NaN value}``."""
+    values = {}
+    params.setdefault("endTs", int(time.time() * 1000))
+    for series in stack.jaeger.api(f"/api/metrics/{metric}", **params)["metrics"]:
+        labels = {label["name"]: label["value"] for label in series["labels"]}
+        points = [float(p["gaugeValue"]["doubleValue"]) for p in series["metricPoints"] if "gaugeValue" in p]
+        points = [value for value in points if not math.isnan(value)]
+        if points:
+            values[labels.get("operation", labels.get("service_name", ""))] = round(points[-1], 2)
+    return values
 
 
 def alert_states(stack: Stack, name: str, service: str) -> dict[str, str]:
@@ -349,12 +380,13 @@ def test_alert_rules_evaluate_on_real_series_and_injected_failures_fire_one(stac
     )
     failed = sum(1 for s in emitted if not s.get("parentSpanId") and s.get("status", {}).get("code") == 2)
     assert failed > 0, output
-    states = wait_until(
-        lambda: (s := alert_states(stack, "ErrorRateHigh", FAULTY_SERVICE)).get("immediate") == "firing" and s,
-        "ErrorRateHigh to fire for the service with injected failures",
+    # The rule without its hold time fires; the committed one is pending (it waits 5 minutes to fire).
+    wanted = {"immediate": "firing", "as-committed": "pending"}
+    wait_until(
+        lambda: alert_states(stack, "ErrorRateHigh", FAULTY_SERVICE) == wanted,
+        f"ErrorRateHigh for the service with injected failures: {wanted}",
         timeout=60,
     )
-    assert states["as-committed"] == "pending"  # the committed rule holds it 5 minutes before firing
     ratio = stack.prometheus.query(
         f'sum(rate(traces_span_metrics_calls_total{{service_name="{FAULTY_SERVICE}",status_code="STATUS_CODE_ERROR"}}[5m]))'
         f' / sum(rate(traces_span_metrics_calls_total{{service_name="{FAULTY_SERVICE}"}}[5m]))'
