@@ -136,15 +136,15 @@ def main() -> int:
         for thread in threads:
             thread.start()
         time.sleep(2)  # warm up
-        accepted0 = agent.telemetry("otelcol_receiver_accepted_spans_total")
-        forwarded0 = agent.telemetry("otelcol_exporter_sent_spans_total")
+        accepted0 = agent.telemetry("otelcol_receiver_accepted_spans")
+        forwarded0 = agent.telemetry("otelcol_exporter_sent_spans", 'exporter="load_balancing"')
         started = time.monotonic()
         cpu0 = os.times()
         time.sleep(args.seconds)
         elapsed = time.monotonic() - started
-        accepted = agent.telemetry("otelcol_receiver_accepted_spans_total") - accepted0
-        forwarded = agent.telemetry("otelcol_exporter_sent_spans_total") - forwarded0
-        refused = agent.telemetry("otelcol_receiver_refused_spans_total")
+        accepted = agent.telemetry("otelcol_receiver_accepted_spans") - accepted0
+        forwarded = agent.telemetry("otelcol_exporter_sent_spans", 'exporter="load_balancing"') - forwarded0
+        refused = agent.telemetry("otelcol_receiver_refused_spans")
         stop.set()
         for thread in threads:
             thread.join()

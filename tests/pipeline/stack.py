@@ -189,13 +189,14 @@ class Collector:
         if self.server:
             self.server.stop()
 
-    def telemetry(self, metric: str) -> float:
-        """Sum of the collector's own metric ``metric`` (e.g. ``otelcol_receiver_accepted_spans_total``)."""
+    def telemetry(self, metric: str, label: str = "") -> float:
+        """Sum of the collector's own metric ``metric`` (e.g. ``otelcol_receiver_accepted_spans``) over
+        the series whose labels contain ``label`` (e.g. ``exporter="load_balancing"``)."""
         with urllib.request.urlopen(f"http://{LOOPBACK}:{self.telemetry_port}/metrics", timeout=5) as response:
             text = response.read().decode()
         total = 0.0
         for line in text.splitlines():
-            if line.startswith(metric) and line[len(metric)] in " {":
+            if line.startswith(metric) and line[len(metric)] in " {" and label in line:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
