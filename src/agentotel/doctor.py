@@ -3,9 +3,12 @@
 Prints the versions of agentotel, OpenTelemetry and the target libraries; which
 instrumentors can be active here and, when one cannot, why (library missing,
 version conflict, switched off); where telemetry goes (exporter, protocol, endpoint,
-headers with their values masked, queue settings); then sends one test span and one
-test metric to that endpoint and says what to fix when that fails. Exits 1 when the
-live check fails or an instrumentor's target has a version conflict, else 0.
+headers with their values masked, queue settings), failing an endpoint that is not a
+URL; then sends one test span and one test metric to that endpoint and says what to
+fix when that fails. With ``--jaeger-url`` it also checks that Jaeger answers and
+holds traces of the service. Exits 1 when a check fails or an instrumentor's target
+has a version conflict, else 0. Versions and requirements come from package
+metadata: ``--no-live`` imports no target library.
 """
 
 from __future__ import annotations
