@@ -183,5 +183,5 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   paths) paths ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
