@@ -298,7 +298,10 @@ def test_the_demo_links_the_slowest_run_and_doctor_finds_it(stack, demo):
     doctor = [str(AGENTOTEL), "doctor", "--no-live", "--jaeger-url", stack.jaeger.url]
     done = subprocess.run(doctor, env=clean_env(OTEL_SERVICE_NAME=SERVICE), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout
-    assert f"jaeger   ok   Jaeger at {stack.jaeger.url} holds {QUESTIONS} traces of '{SERVICE}'" in done.stdout
+    held = re.search(
+        rf"jaeger   ok   Jaeger at {re.escape(stack.jaeger.url)} holds (\d+) traces of '{SERVICE}'", done.stdout
+    )
+    assert held and int(held.group(1)) >= QUESTIONS, done.stdout
     done = subprocess.run(
         doctor, env=clean_env(OTEL_SERVICE_NAME="not-exported"), capture_output=True, text=True, timeout=60
     )
@@ -332,8 +335,13 @@ def test_span_metrics_reach_prometheus_and_jaegers_monitor_api(stack, demo):
     )
     assert latency and {s["metric"]["gen_ai_agent_name"] for s in latency} == {"landuse-agent"}
 
-    # Jaeger's Monitor tab reads the same series through its metrics API.
-    window = {"service": SERVICE, "lookback": 600_000, "step": 5_000, "ratePer": 60_000}
+    # Jaeger's Monitor tab reads the same series through its metrics API. rate() sees only increases
+    # of a series it already holds, so a few more runs make the latest points independent of how
+    # the first run's spans fell into flushes and scrapes (as a service with steady traffic has).
+    run_demo(stack, SERVICE, "--concurrency", "1", questions=6)
+    # Rates over the last 10 minutes (ratePer is also the rate() window): the demo's burst, however
+    # long ago the test reaches this point, stays in the window of the latest point.
+    window = {"service": SERVICE, "lookback": 600_000, "step": 5_000, "ratePer": 600_000}
     for kind in ("internal", "client"):
         rates = wait_until(
             lambda kind=kind: monitor_values(stack, "calls", spanKind=kind, groupByOperation="true", **window),
@@ -348,7 +356,7 @@ def test_span_metrics_reach_prometheus_and_jaegers_monitor_api(stack, demo):
             timeout=30,
         )
         assert all(value > 0 for value in latencies.values()), latencies
-        print(f"\nJaeger Monitor, {kind} spans: calls/min {rates}\n  p95 ms {latencies}")
+        print(f"\nJaeger Monitor, {kind} spans: call rates (per s, last 10 min) {rates}\n  p95 ms {latencies}")
     assert not monitor_values(stack, "calls", spanKind="server", **window)  # we emit no server spans
 
 
