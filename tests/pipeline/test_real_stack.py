@@ -336,9 +336,10 @@ def test_span_metrics_reach_prometheus_and_jaegers_monitor_api(stack, demo):
     assert latency and {s["metric"]["gen_ai_agent_name"] for s in latency} == {"landuse-agent"}
 
     # Jaeger's Monitor tab reads the same series through its metrics API. rate() sees only increases
-    # of a series it already holds, so a few more runs make the latest points independent of how
-    # the first run's spans fell into flushes and scrapes (as a service with steady traffic has).
-    run_demo(stack, SERVICE, "--concurrency", "1", questions=6)
+    # of a series Prometheus already holds, and every process is a new series (its own
+    # service.instance.id becomes the `instance` label); so give one process steady traffic over
+    # many span-metric flushes and scrapes, as a running service has.
+    run_demo(stack, SERVICE, "--concurrency", "1", questions=40)
     # Rates over the last 10 minutes (ratePer is also the rate() window): the demo's burst, however
     # long ago the test reaches this point, stays in the window of the latest point.
     window = {"service": SERVICE, "lookback": 600_000, "step": 5_000, "ratePer": 600_000}
