@@ -3,28 +3,50 @@
 Prints the versions of agentotel, OpenTelemetry and the target libraries; which
 instrumentors can be active here and, when one cannot, why (library missing,
 version conflict, switched off); where telemetry goes (exporter, protocol, endpoint,
-headers with their values masked, queue settings); then sends one test span and one
-test metric to that endpoint and says what to fix when that fails. Exits 1 when the
-live check fails or an instrumentor's target has a version conflict, else 0.
+headers with their values masked, queue settings), failing an endpoint that is not a
+URL; then sends one test span and one test metric to that endpoint and says what to
+fix when that fails. With ``--jaeger-url`` it also checks that Jaeger answers and
+holds traces of the service. Exits 1 when a check fails or an instrumentor's target
+has a version conflict, else 0. Versions and requirements come from package
+metadata: ``--no-live`` imports no target library.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
+import re
 import socket
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, entry_points, version
+from importlib.metadata import requires as distribution_requires
+from typing import Any
+from urllib.parse import urlparse
+
+from packaging.requirements import Requirement
 
 from agentotel import _sdk, semconv
 
-__all__ = ["InstrumentorStatus", "LiveCheck", "instrumentor_statuses", "live_check", "main"]
+__all__ = [
+    "InstrumentorStatus",
+    "JaegerCheck",
+    "LiveCheck",
+    "endpoint_problem",
+    "instrumentor_statuses",
+    "jaeger_check",
+    "live_check",
+    "main",
+    "target_requirements",
+]
 
 COMPOSE_HINT = "start the stack with `docker compose -f collector/docker-compose.yaml up`"
 DISTRIBUTIONS = (
@@ -75,14 +97,55 @@ class InstrumentorStatus:
         return self.state in ("conflict", "broken")
 
 
+def target_requirements(name: str) -> list[str] | None:
+    """What instrumentor ``name`` needs installed, from agentotel's package metadata.
+
+    Read from the per-target extra (``agentotel[duckdb]``, ``agentotel[pydantic-ai]`` ...),
+    so no target library and no instrumentor module is imported. None when the extra
+    is not in the metadata (agentotel not installed as a package).
+    """
+    extra = install_extra(name)
+    try:
+        requirements = distribution_requires("agentotel") or []
+    except PackageNotFoundError:
+        return None
+    wanted = []
+    for line in requirements:
+        requirement = Requirement(line)
+        if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
+            if not requirement.marker.evaluate({"extra": ""}):  # only in this extra, not unconditional
+                wanted.append(str(requirement).split(";")[0].strip())
+    return wanted or None
+
+
+def install_extra(name: str) -> str:
+    """The pip extra that installs instrumentor ``name``'s target: ``pydantic_ai`` -> ``pydantic-ai``."""
+    return name.replace("_", "-")
+
+
+def _installed_problem(name: str, requirements: Sequence[str]) -> tuple[str, str] | None:
+    """``(state, detail)`` when a requirement is not installed (missing) or not satisfied (conflict)."""
+    for line in requirements:
+        requirement = Requirement(line)
+        installed = _version(requirement.name)
+        if installed is None:
+            return (
+                "missing",
+                f"{requirement.name} not installed; pip install 'agentotel[{install_extra(name)}]'",
+            )
+        if not requirement.specifier.contains(installed, prereleases=True):
+            return "conflict", f"needs {line}, found {requirement.name} {installed}"
+    return None
+
+
 def instrumentor_statuses(try_instrument: bool = True) -> list[InstrumentorStatus]:
     """One status per name in ``agentotel.INSTRUMENTORS``.
 
-    With ``try_instrument`` every available instrumentor is switched on against
-    throw-away in-memory providers and off again, so "active" means it really hooked in.
+    Whether each target is installed in a supported version is read from package
+    metadata, importing nothing. With ``try_instrument`` every available instrumentor is
+    then switched on against throw-away in-memory providers and off again, so "active"
+    means it really hooked in (this imports the instrumentors and their targets).
     """
-    from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
-
     import agentotel
     from agentotel._config import load_settings
 
@@ -90,47 +153,29 @@ def instrumentor_statuses(try_instrument: bool = True) -> list[InstrumentorStatu
         entry.name for entry in entry_points(group="opentelemetry_instrumentor") if entry.value.startswith("agentotel.")
     }
     disabled = load_settings().disabled_instrumentations  # as the environment says now
+    checked: dict[str, tuple[str, str]] = {}
+    for name in agentotel.INSTRUMENTORS:
+        if name in disabled:
+            checked[name] = ("disabled", "listed in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS")
+            continue
+        requirements = target_requirements(name)
+        if requirements is None:
+            checked[name] = ("broken", "agentotel's package metadata names no target for it; reinstall agentotel")
+            continue
+        problem = _installed_problem(name, requirements)
+        wanted = ", ".join(f"{r} (installed {_version(Requirement(r).name)})" for r in requirements)
+        checked[name] = problem or ("available", f"needs {wanted}")
     hooked: dict[str, bool] = {}
-    if try_instrument:
+    if try_instrument and any(state == "available" for state, _ in checked.values()):
         hooked = _instrument_trial()
     statuses = []
-    for name, target in agentotel.INSTRUMENTORS.items():
-        module_name, _, class_name = target.partition(":")
-        listed = name in registered
-        if name in disabled:
-            statuses.append(
-                InstrumentorStatus(name, "disabled", "listed in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", listed)
-            )
-            continue
-        try:
-            instrumentor = getattr(import_module(module_name), class_name)()
-        except ImportError as exc:
-            statuses.append(
-                InstrumentorStatus(
-                    name,
-                    "missing",
-                    f"target library not installed ({exc}); pip install 'agentotel[instruments-any]'",
-                    listed,
-                )
-            )
-            continue
-        except Exception as exc:  # a broken module must not stop the report
-            statuses.append(InstrumentorStatus(name, "broken", f"{type(exc).__name__}: {exc}", listed))
-            continue
-        requirements = list(instrumentor.instrumentation_dependencies())
-        conflict = get_dependency_conflicts(requirements)
-        if conflict is not None:
-            statuses.append(InstrumentorStatus(name, "conflict", str(conflict), listed))
-            continue
-        wanted = ", ".join(requirements)
-        if not try_instrument:
-            statuses.append(InstrumentorStatus(name, "available", f"needs {wanted}", listed))
-        elif hooked.get(name):
-            statuses.append(InstrumentorStatus(name, "active", f"hooks installed ({wanted})", listed))
-        else:
-            statuses.append(
-                InstrumentorStatus(name, "broken", "instrument() did not hook in; see the warning above", listed)
-            )
+    for name, (state, detail) in checked.items():
+        if state == "available" and try_instrument:
+            if hooked.get(name):
+                state, detail = "active", f"hooks installed; {detail}"
+            else:
+                state, detail = "broken", "instrument() did not hook in; see the warning above"
+        statuses.append(InstrumentorStatus(name, state, detail, name in registered))
     return statuses
 
 
@@ -181,6 +226,32 @@ def _reachability_problem(target: _sdk.OtlpTarget, timeout: float) -> str | None
             f"cannot connect to {target.host}:{target.port} ({exc}) — check the address and that a firewall "
             "lets you through"
         )
+
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)$")
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an OTLP endpoint (scheme, host, port), or None when it can."""
+    text = url.strip()
+    example = "a URL such as http://collector:4317"
+    parsed = urlparse(text if "://" in text else f"http://{text}")
+    if parsed.scheme not in ("http", "https"):
+        return f"endpoint {url!r} has scheme {parsed.scheme!r}; expected {example} (http or https)"
+    authority = parsed.netloc.rsplit("@", 1)[-1]
+    host, port_text = authority, ""
+    if ":" in authority and not authority.endswith("]"):
+        host, _, port_text = authority.rpartition(":")
+    if not host:
+        return f"endpoint {url!r} names no host; expected {example}"
+    if not _HOST.match(host):
+        return f"endpoint {url!r} is not a URL: {host!r} is not a host name or address; expected {example}"
+    if port_text:
+        if not port_text.isdigit():
+            return f"endpoint {url!r} has port {port_text!r}, not a number; expected {example}"
+        if not 1 <= int(port_text) <= 65535:
+            return f"endpoint {url!r} has port {port_text}, out of range (1-65535); expected {example}"
+    return None
 
 
 class _Captured(logging.Handler):
@@ -280,6 +351,77 @@ def live_check(target: _sdk.OtlpTarget, timeout: float = 5.0) -> LiveCheck:
     )
 
 
+# --------------------------------------------------------------------------- Jaeger
+_TRACE_LIMIT = 100  # traces counted by the Jaeger check
+JAEGER_HINT = "start Jaeger (`collector/local.sh up`, or `docker compose -f collector/docker-compose.yaml up`)"
+
+
+@dataclass(frozen=True)
+class JaegerCheck:
+    """Whether Jaeger answers at a URL and holds traces of a service."""
+
+    ok: bool
+    message: str
+
+
+def _get_json(url: str, timeout: float) -> Any:
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
+
+
+def jaeger_check(base_url: str, service: str | None, timeout: float = 5.0) -> JaegerCheck:
+    """Ask Jaeger's query API at ``base_url`` (the UI's address) which services it holds traces of.
+
+    Fails when nothing answers, when what answers is not Jaeger's query API, or when
+    ``service`` is given and Jaeger holds no trace of it.
+    """
+    base = base_url.strip().rstrip("/")
+    problem = endpoint_problem(base)
+    if problem is not None:
+        return JaegerCheck(False, problem.replace("endpoint", "Jaeger URL", 1).replace(":4317", ":16686"))
+    try:
+        services = _get_json(f"{base}/api/services", timeout).get("data") or []
+    except urllib.error.HTTPError as exc:
+        return JaegerCheck(False, f"{base} answers HTTP {exc.code} to /api/services — is it Jaeger's UI/query address?")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return JaegerCheck(False, f"nothing answers at {base} ({reason}) — {JAEGER_HINT}, or pass --jaeger-url")
+    except (ValueError, AttributeError):
+        return JaegerCheck(
+            False, f"{base}/api/services did not return Jaeger's JSON — is it Jaeger's UI/query address?"
+        )
+    known = ", ".join(sorted(services)) or "none yet"
+    if not service:
+        return JaegerCheck(
+            True, f"Jaeger answers at {base}; services with traces: {known} (set OTEL_SERVICE_NAME to check yours)"
+        )
+    if service not in services:
+        return JaegerCheck(
+            False,
+            f"Jaeger at {base} holds no trace of service {service!r} (services with traces: {known}) — does the app "
+            "export to the collector that feeds this Jaeger, with this OTEL_SERVICE_NAME? Spans arrive a few "
+            "seconds after they end",
+        )
+    query = urllib.parse.urlencode({"service": service, "lookback": "1h", "limit": _TRACE_LIMIT})
+    try:
+        traces = _get_json(f"{base}/api/traces?{query}", timeout).get("data") or []
+    except (OSError, ValueError, AttributeError) as exc:
+        return JaegerCheck(False, f"Jaeger at {base} lists {service!r} but /api/traces failed ({exc})")
+    search = f"{base}/search?{urllib.parse.urlencode({'service': service})}"
+    if not traces:
+        return JaegerCheck(True, f"Jaeger at {base} knows {service!r}, no trace in the last hour; {search}")
+    count = f"{len(traces)}{'+' if len(traces) >= _TRACE_LIMIT else ''}"
+    return JaegerCheck(True, f"Jaeger at {base} holds {count} traces of {service!r} from the last hour: {search}")
+
+
+def _service_name() -> str | None:
+    from opentelemetry.sdk.resources import Resource
+
+    name = Resource.create().attributes.get("service.name")
+    return None if not name or str(name).startswith("unknown_service") else str(name)
+
+
 # --------------------------------------------------------------------------- report
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -291,7 +433,18 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--protocol", choices=("grpc", "http/protobuf"), help="OTLP protocol (default: from the environment)"
     )
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds allowed per live check (default 5)")
-    parser.add_argument("--no-live", action="store_true", help="skip sending the test span and metric")
+    parser.add_argument(
+        "--no-live",
+        action="store_true",
+        help="skip sending the test span and metric (and the instrumentation trial: imports no target library)",
+    )
+    parser.add_argument(
+        "--jaeger-url",
+        metavar="URL",
+        help="also check that Jaeger answers at URL (its UI address, e.g. http://localhost:16686) and holds "
+        "traces of the service",
+    )
+    parser.add_argument("--service", help="service name for the Jaeger check (default: OTEL_SERVICE_NAME)")
     return parser.parse_args(list(argv))
 
 
@@ -312,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {distribution:<40} {_version(distribution) or 'not installed'}")
 
     print("\nInstrumentors (state, entry point for opentelemetry-instrument, detail)")
-    for status in instrumentor_statuses():
+    for status in instrumentor_statuses(try_instrument=not args.no_live):
         failed |= status.failed
         mark = "yes" if status.entry_point else "no "
         print(f"  {status.name:<12} {status.state:<9} {mark}  {status.detail}")
@@ -323,9 +476,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = _sdk.exporter_names(variable)
         line = f"  {signal.lower():<8} exporter={','.join(names) or 'none'}"
         if "otlp" in names:
-            target = targets[signal] = _sdk.otlp_target(signal, environ)
+            target = _sdk.otlp_target(signal, environ)
             headers = ", ".join(f"{k}={v}" for k, v in target.masked_headers().items()) or "none"
             line += f"  protocol={target.protocol}  endpoint={target.url}  headers: {headers}"
+            problem = endpoint_problem(target.url)
+            if problem is None:
+                targets[signal] = target
+            else:
+                failed = True
+                line += f"\n  {'':<8} FAIL {problem}"
         print(line)
     print(
         "  export settings (agentotel's defaults apply when `import agentotel.auto` sets up the SDK; "
@@ -339,10 +498,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_live:
         print("  skipped (--no-live)")
     elif not targets:
-        print("  skipped: no OTLP exporter configured (OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER)")
+        print(
+            "  skipped: the OTLP endpoint is not valid (see FAIL above)"
+            if failed
+            else "  skipped: no OTLP exporter configured (OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER)"
+        )
     for target in [] if args.no_live else targets.values():
         check = live_check(target, args.timeout)
         failed |= not check.ok
         print(f"  {check.signal:<8} {'ok  ' if check.ok else 'FAIL'} {check.message}")
+    if args.jaeger_url:
+        jaeger = jaeger_check(args.jaeger_url, args.service or _service_name(), args.timeout)
+        failed |= not jaeger.ok
+        print(f"  {'jaeger':<8} {'ok  ' if jaeger.ok else 'FAIL'} {jaeger.message}")
     print("\nResult: " + ("problems found (see FAIL / conflict / broken above)" if failed else "all checks passed"))
     return 1 if failed else 0

@@ -130,7 +130,13 @@ def test_collector_receives_the_same_trace(demo_cache_dir: Path, tmp_path: Path,
     )
     received = {(s.name, s.span_id, s.parent_span_id) for s in otlp_sink.spans if s.trace_id == trace_id}
     assert received == expected
-    assert f"jaeger    http://localhost:16686/trace/{trace_id}" in output
+    slowest = f"{result.slowest_trace_id:032x}"
+    assert re.search(
+        rf"^jaeger    http://localhost:16686/trace/{slowest}  \(the slowest run, [\d,]+ ms\)$", output, re.M
+    )
+    roots = [s for s in read_spans(result.trace_file) if not s.get("parentSpanId")]
+    by_duration = max(roots, key=lambda s: int(s["endTimeUnixNano"]) - int(s["startTimeUnixNano"]))
+    assert by_duration["traceId"] == slowest
     assert f"exported  over OTLP to {collector.grpc_endpoint} (grpc) as service 'agentotel-demo'" in output
     otlp_sink.wait_for(lambda sink: "agentotel.cache.lookups" in sink.metric_names(), what="our metrics")
 

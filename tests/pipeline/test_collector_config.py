@@ -24,8 +24,21 @@ def load(name: str) -> dict[str, Any]:
     return yaml.safe_load((COLLECTOR / name).read_text())
 
 
+ENV_REFERENCE = re.compile(r"\$\{env:([A-Z0-9_]+)(?::-([^}]*))?\}")
+
+
+def resolved(value: str, env: dict[str, str] | None = None) -> str:
+    """``value`` with each ``${env:NAME:-default}`` replaced as the collector does (default: compose's values)."""
+    return ENV_REFERENCE.sub(lambda m: (env or {}).get(m.group(1), m.group(2) or ""), str(value))
+
+
 def port_of(endpoint: str) -> int:
-    return int(endpoint.rsplit(":", 1)[1].rstrip("/"))
+    return int(resolved(endpoint).rsplit(":", 1)[1].rstrip("/"))
+
+
+def versions() -> dict[str, str]:
+    lines = (COLLECTOR / "versions.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 def compose() -> dict[str, Any]:
@@ -42,7 +55,10 @@ def published(service: str) -> dict[int, int]:
 
 
 # --------------------------------------------------------------------------- component wiring
-@pytest.mark.parametrize("name", ["otel-collector.yaml", "jaeger.yaml"])
+CONFIGS = ["otel-collector.yaml", "jaeger.yaml", "gateway/agent.yaml", "gateway/gateway.yaml"]
+
+
+@pytest.mark.parametrize("name", CONFIGS)
 def test_every_pipeline_uses_defined_components_and_every_component_is_used(name):
     config = load(name)
     service = config["service"]
@@ -84,8 +100,8 @@ def test_collector_pipelines_follow_the_design():
     assert "otlp_grpc/jaeger" in pipelines["traces"]["exporters"]
     assert "prometheus" in pipelines["metrics"]["exporters"]
     assert "prometheus" in pipelines["metrics/spanmetrics"]["exporters"]
-    assert config["connectors"]["spanmetrics"]["namespace"] == "traces.span.metrics"
-    dimensions = {d["name"] for d in config["connectors"]["spanmetrics"]["dimensions"]}
+    assert config["connectors"]["span_metrics"]["namespace"] == "traces.span.metrics"
+    dimensions = {d["name"] for d in config["connectors"]["span_metrics"]["dimensions"]}
     assert {semconv.DB_SYSTEM_NAME, semconv.GEN_AI_OPERATION_NAME, semconv.GEN_AI_REQUEST_MODEL} <= dimensions
     assert "health_check" in config["service"]["extensions"]
     # Current names only: `otlp` / `otlphttp` exporters are deprecated aliases since v0.144.
@@ -112,7 +128,7 @@ def test_collector_reaches_jaeger_and_prometheus_scrapes_the_collector():
     collector = load("otel-collector.yaml")
     jaeger = load("jaeger.yaml")
     services = compose()["services"]
-    host, port = collector["exporters"]["otlp_grpc/jaeger"]["endpoint"].split(":")
+    host, port = resolved(collector["exporters"]["otlp_grpc/jaeger"]["endpoint"]).split(":")
     assert host in services and port_of(jaeger["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]) == int(port)
     assert published("jaeger")[port_of(jaeger["extensions"]["jaeger_query"]["http"]["endpoint"])] == 16686
 
@@ -124,12 +140,12 @@ def test_collector_reaches_jaeger_and_prometheus_scrapes_the_collector():
     }
     assert f"otel-collector:{port_of(collector['exporters']['prometheus']['endpoint'])}" in scrape_targets
     telemetry = collector["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
-    assert f"otel-collector:{telemetry['port']}" in scrape_targets
+    assert f"otel-collector:{resolved(telemetry['port'])}" in scrape_targets
     assert published("prometheus")[9090] == 9090
 
     metrics_backend = jaeger["extensions"]["jaeger_storage"]["metric_backends"]["spanmetrics_prometheus"]["prometheus"]
-    assert metrics_backend["endpoint"] == "http://prometheus:9090"
-    namespace = collector["connectors"]["spanmetrics"]["namespace"].replace(".", "_")
+    assert resolved(metrics_backend["endpoint"]) == "http://prometheus:9090"
+    namespace = collector["connectors"]["span_metrics"]["namespace"].replace(".", "_")
     assert metrics_backend["metric_namespace"] == namespace
 
 
@@ -144,6 +160,70 @@ def test_compose_mounts_files_that_exist_and_wires_the_alert_rules():
         assert mounted[rule_file] == "./alerts.yaml"
     datasource = yaml.safe_load((COLLECTOR / "grafana/provisioning/datasources/prometheus.yaml").read_text())
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+# --------------------------------------------------------------------------- builds and versions
+# Component type (as configs name it) -> the Go module that provides it.
+COMPONENT_MODULES = {
+    "otlp": "go.opentelemetry.io/collector/receiver/otlpreceiver",
+    "batch": "go.opentelemetry.io/collector/processor/batchprocessor",
+    "memory_limiter": "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
+    "tail_sampling": "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor",
+    "span_metrics": "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector",
+    "otlp_grpc": "go.opentelemetry.io/collector/exporter/otlpexporter",
+    "debug": "go.opentelemetry.io/collector/exporter/debugexporter",
+    "prometheus": "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter",
+    "load_balancing": "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter",
+    "health_check": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
+}
+
+
+def used_component_types() -> set[tuple[str, str]]:
+    """(section, type) of every component the collector configs define."""
+    used = set()
+    for name in ("otel-collector.yaml", "gateway/agent.yaml", "gateway/gateway.yaml"):
+        config = load(name)
+        for section in SECTIONS:
+            used |= {(section, component.split("/")[0]) for component in config.get(section) or {}}
+    return used
+
+
+def test_the_build_lists_exactly_the_components_the_configs_use_at_one_release():
+    builder = load("builder-config.yaml")
+    release = versions()["OTELCOL_VERSION"]
+    built = {}
+    for section in SECTIONS:
+        for entry in builder.get(section) or []:
+            module, version = entry["gomod"].split()
+            assert version == f"v{release}", entry
+            built[module] = section
+    expected = {COMPONENT_MODULES[kind]: section for section, kind in used_component_types()}
+    assert built == expected
+    assert builder["dist"]["version"] == release
+    providers = {entry["gomod"].split()[0].rsplit("/", 1)[1] for entry in builder["providers"]}
+    assert providers == {"envprovider", "fileprovider"}  # ${env:...} and --config FILE
+
+
+def test_compose_runs_the_releases_the_tests_build():
+    pins = versions()
+    services = compose()["services"]
+    assert services["otel-collector"]["image"] == f"otel/opentelemetry-collector-contrib:{pins['OTELCOL_VERSION']}"
+    assert services["jaeger"]["image"] == f"jaegertracing/jaeger:{pins['JAEGER_VERSION']}"
+
+
+def test_configs_take_addresses_from_the_environment_with_compose_defaults():
+    """Every listen address and peer is ``${env:...}`` with the compose value as default, so that
+    local.sh and the tests run the same files on loopback and their own ports."""
+    local = {"COLLECTOR_BIND": "127.0.0.1", "JAEGER_BIND": "127.0.0.1", "COLLECTOR_OTLP_GRPC_PORT": "14000"}
+    config = load("otel-collector.yaml")
+    grpc = config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    assert resolved(grpc) == "0.0.0.0:4317" and resolved(grpc, local) == "127.0.0.1:14000"
+    for name in CONFIGS:
+        text = (COLLECTOR / name).read_text()
+        body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        assert not re.search(r"endpoint: (0\.0\.0\.0|localhost|127\.0\.0\.1|jaeger|prometheus)", body), name
+        for reference in ENV_REFERENCE.finditer(body):
+            assert reference.group(2) is not None, f"{name}: {reference.group(0)} has no default"
 
 
 # --------------------------------------------------------------------------- Prometheus files

@@ -111,6 +111,11 @@ def pick_trace(spans: Sequence[ReadableSpan]) -> int | None:
     return max(ordered, key=lambda tid: len(complete[tid]))
 
 
+def slowest_run(spans: Sequence[ReadableSpan]) -> ReadableSpan | None:
+    """The root span of the slowest agent run (the trace worth opening first in Jaeger)."""
+    return max(_roots(spans), key=_duration_ms, default=None)
+
+
 # --------------------------------------------------------------------------- #
 # Waterfall
 # --------------------------------------------------------------------------- #

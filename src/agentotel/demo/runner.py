@@ -13,11 +13,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlencode
 
 from agentotel.demo import data
 from agentotel.demo.agent import Answer, LandUseAgent
 from agentotel.demo.questions import DEFAULT_QUESTIONS
-from agentotel.demo.report import pick_trace, render_summary, render_waterfall, summarize
+from agentotel.demo.report import pick_trace, render_summary, render_waterfall, slowest_run, summarize
 from agentotel.demo.telemetry import DemoTelemetry, OtlpSettings
 
 __all__ = ["DemoOptions", "DemoResult", "ModelSpecError", "default_trace_file", "load_models", "run_demo"]
@@ -52,9 +53,10 @@ class DemoResult:
 
     answers: list[Answer]
     errors: dict[str, int]
-    trace_id: int | None
+    trace_id: int | None  # the trace drawn as a waterfall
     trace_file: Path
     summary: Any
+    slowest_trace_id: int | None = None  # the slowest run's trace, linked in Jaeger
 
 
 class ModelSpecError(ValueError):
@@ -167,6 +169,7 @@ def run_demo(
     finally:
         telemetry.close()
     trace_id = pick_trace(spans)
+    slowest = slowest_run(spans)
     _print_answers(answers, out)
     if trace_id is not None:
         title = next((a.question for a in answers if a.sql_errors), "")
@@ -181,11 +184,17 @@ def run_demo(
     )
     if otlp is not None:
         print(f"exported  over OTLP to {otlp.describe()} as service {telemetry.service_name!r}", file=out)
-        if trace_id is not None:
-            print(f"jaeger    {options.jaeger_url.rstrip('/')}/trace/{trace_id:032x}", file=out)
-        print(f"          {options.jaeger_url.rstrip('/')}/search?service={telemetry.service_name}", file=out)
+        jaeger = options.jaeger_url.rstrip("/")
+        if slowest is not None:
+            took = (slowest.end_time - slowest.start_time) / 1e6 if slowest.end_time and slowest.start_time else 0.0
+            print(
+                f"jaeger    {jaeger}/trace/{slowest.context.trace_id:032x}  (the slowest run, {took:,.0f} ms)",
+                file=out,
+            )
+        print(f"          {jaeger}/search?{urlencode({'service': telemetry.service_name})}", file=out)
     print(f"done in {time.perf_counter() - started:.1f} s", file=out)
-    return DemoResult(answers, errors, trace_id, options.trace_file, summary)
+    slowest_trace_id = slowest.context.trace_id if slowest is not None else None
+    return DemoResult(answers, errors, trace_id, options.trace_file, summary, slowest_trace_id)
 
 
 def _print_answers(answers: Sequence[Answer], out: TextIO) -> None:
