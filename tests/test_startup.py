@@ -241,8 +241,8 @@ def test_duckdb_reload_re_patches_and_uninstrument_restores_the_originals(tmp_pa
         duckdb.sql("SELECT 2 AS b").fetchall()
         con.execute("SELECT 3").fetchall()
         after_reload = sorted(s.name for s in exporter.get_finished_spans())
-        repatched = [hasattr(vars(duckdb.DuckDBPyConnection)["sql"], "_agentotel_patch"),
-                     hasattr(duckdb.sql, "_agentotel_patch")]
+        repatched = [hasattr(vars(duckdb.DuckDBPyConnection)["sql"], "__agentotel_patch__"),
+                     hasattr(duckdb.sql, "__agentotel_patch__")]
         agentotel.uninstrument()
         relation = getattr(duckdb, "_relation", None)
         exact = None
@@ -252,7 +252,7 @@ def test_duckdb_reload_re_patches_and_uninstrument_restores_the_originals(tmp_pa
         exporter.clear()
         con.sql("SELECT 4").fetchall()
         report(after_reload=after_reload, repatched=repatched, exact=exact,
-               marked=[n for n, v in vars(duckdb.DuckDBPyConnection).items() if hasattr(v, "_agentotel_patch")])
+               marked=[n for n, v in vars(duckdb.DuckDBPyConnection).items() if hasattr(v, "__agentotel_patch__")])
         """,
         tmp_path,
     )
