@@ -228,6 +228,13 @@ class _IteratorProxy:
             raise AttributeError(name)
         return getattr(self._iterator, name)
 
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: D105
+        # ``isinstance`` falls back to ``__class__`` when ``type()`` does not match, so the proxy
+        # passes ``inspect.isgenerator`` / ``isasyncgen`` (and any ``isinstance`` check) exactly as
+        # the iterator it wraps; ``type(proxy)`` stays the proxy. Costs nothing on iteration.
+        return self._iterator.__class__
+
     def __del__(self) -> None:
         try:
             self._operation.abandon()

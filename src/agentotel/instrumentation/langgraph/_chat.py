@@ -22,8 +22,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, iterate_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, iterate_in, run_in
 from agentotel.instrumentation.langgraph._content import chat_input, chat_output, record_content
+from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._providers import normalize_provider, provider_sdk_instrumented
 from agentotel.instrumentation.langgraph._setup import Hooks
 
@@ -38,7 +39,7 @@ _LANGCHAIN_RUN_ID_PREFIXES = ("run-", "lc_run-", "lc_")
 _NOT_PARAMS = frozenset({"config", "stop"})
 
 
-class ChatOperation(SpanOperation):
+class ChatOperation(LangGraphOperation):
     """One chat call: span, duration, token usage, time to first chunk, optional content."""
 
     __slots__ = (

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import SpanOperation, arun_in, run_in
+from agentotel._spanctx import arun_in, run_in
+from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["NodeOperation", "run_with_retry_wrapper", "arun_with_retry_wrapper"]
@@ -27,17 +27,10 @@ __all__ = ["NodeOperation", "run_with_retry_wrapper", "arun_with_retry_wrapper"]
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
-class NodeOperation(SpanOperation):
-    """A node span: bubble-up signals (interrupts, ``ParentCommand``) are control flow, not errors."""
+class NodeOperation(LangGraphOperation):
+    """A node span: bubble-up signals and cancellation by LangGraph are control flow, not errors."""
 
     __slots__ = ()
-
-    def _failed(self, exc: BaseException) -> str | None:
-        if isinstance(exc, GraphBubbleUp):
-            if isinstance(exc, GraphInterrupt):
-                self.span.add_event(semconv.LANGGRAPH_INTERRUPT_EVENT)
-            return None
-        return super()._failed(exc)
 
 
 def _start_node(hooks: Hooks, task: Any) -> NodeOperation | None:

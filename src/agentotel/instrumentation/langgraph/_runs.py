@@ -23,13 +23,14 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from langgraph.errors import GraphBubbleUp, GraphInterrupt
+from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, iterate_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, iterate_in, run_in
+from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import Hooks
 
@@ -51,7 +52,7 @@ RUN_KEY = otel_context.create_key("agentotel.langgraph.run")
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 
 
-class GraphRun(SpanOperation):
+class GraphRun(LangGraphOperation):
     """One graph run: its span, its duration metric, and what interrupts and resumes need."""
 
     __slots__ = ("thread_id", "top_level", "delegated_to")
@@ -78,9 +79,8 @@ class GraphRun(SpanOperation):
             INTERRUPTED_RUNS.remember(self.thread_id, self.span.get_span_context())
 
     def _failed(self, exc: BaseException) -> str | None:
-        if isinstance(exc, GraphBubbleUp):
-            if isinstance(exc, GraphInterrupt):
-                self.interrupted()
+        if isinstance(exc, GraphInterrupt):
+            self.interrupted()
             return None
         return super()._failed(exc)
 
@@ -143,7 +143,13 @@ def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str
     outer: GraphRun | None = otel_context.get_value(RUN_KEY, parent)  # type: ignore[assignment]
     run_input = args[0] if args else kwargs.get("input")
     config = args[1] if len(args) > 1 else kwargs.get("config")
-    name = (config.get("run_name") if config else None) or getattr(graph, "name", None) or "LangGraph"
+    graph_config = getattr(graph, "config", None)
+    name = (
+        (config.get("run_name") if config else None)
+        or (graph_config.get("run_name") if graph_config else None)
+        or getattr(graph, "name", None)
+        or "LangGraph"
+    )
     thread_id = _thread_id(config, graph, outer)
 
     if is_agent_graph(graph):
