@@ -12,9 +12,15 @@ Loaded with ``-p agentotel_upstream`` (this folder on ``PYTHONPATH``) by ``.ci/u
     (after a garbage collection, so that streams dropped by the test end first);
   - ``roots``: run spans with no run span above them;
   - ``top_calls``: top-level graph calls, counted independently of agentotel: calls of
-    ``Pregel.invoke/ainvoke/stream/astream`` that LangGraph itself does not run as a task of
-    another graph (no task id in the merged config), not counting the ``stream``/``astream``
-    that an ``invoke``/``ainvoke`` makes for itself;
+    ``Pregel.invoke/ainvoke/stream/astream`` made outside every graph task, that is with no
+    LangGraph task id in the config passed nor in LangChain's ambient child config (which
+    LangGraph sets for each node and ``@task`` and which threads started through executors
+    inherit), not counting the ``stream``/``astream`` that an ``invoke``/``ainvoke`` makes for
+    itself. A graph invoked inside a node is nested even when it is given a ``thread_id`` of
+    its own (LangGraph then keeps its checkpoints apart, but it still runs inside the node,
+    and LangChain's callbacks, LangSmith's tree with them, nest it there too);
+  - ``gc_ended``: run spans that were still open at the end of the test and ended only when
+    the garbage collector finalised a dropped stream (correct, but late);
   - ``double_ends``: spans ended more than once (the SDK warns and ignores the second end).
 
 One JSON line per test goes to ``$AGENTOTEL_UPSTREAM_OUT/<mode>-<worker>.jsonl``;
@@ -121,7 +127,7 @@ class _DoubleEnds(logging.Handler):
 # --------------------------------------------------------------------------- #
 _calls = 0
 _calls_lock = threading.Lock()
-_ensure_config: Any = None
+_ambient_config: Any = None
 _TASK_ID = ""
 _invoking: contextvars.ContextVar[Any] = contextvars.ContextVar("agentotel_upstream_invoking", default=None)
 
@@ -130,7 +136,10 @@ def _count_if_top_level(graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     global _calls
     try:
         config = args[1] if len(args) > 1 else kwargs.get("config")
-        nested = _TASK_ID in _ensure_config(graph.config, config).get("configurable", {})
+        ambient = _ambient_config.get()
+        nested = _TASK_ID in ((config or {}).get("configurable") or {}) or (
+            ambient is not None and _TASK_ID in (ambient.get("configurable") or {})
+        )
     except Exception:  # the counter must never change the test's outcome
         nested = None
     with _calls_lock:
@@ -141,9 +150,9 @@ def _count_if_top_level(graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any
 
 
 def _install_call_counter() -> None:
-    global _ensure_config, _TASK_ID
+    global _ambient_config, _TASK_ID
     import wrapt
-    from langgraph._internal._config import ensure_config
+    from langchain_core.runnables.config import var_child_runnable_config
     from langgraph._internal._constants import CONFIG_KEY_TASK_ID
     from langgraph.pregel import Pregel
 
@@ -170,7 +179,7 @@ def _install_call_counter() -> None:
             _count_if_top_level(instance, args, kwargs)
         return wrapped(*args, **kwargs)
 
-    _ensure_config, _TASK_ID = ensure_config, CONFIG_KEY_TASK_ID
+    _ambient_config, _TASK_ID = var_child_runnable_config, CONFIG_KEY_TASK_ID
     for name, wrapper in (("invoke", invoke), ("ainvoke", ainvoke), ("stream", stream), ("astream", stream)):
         wrapt.wrap_function_wrapper(Pregel, name, wrapper)
 
@@ -240,11 +249,17 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     yield
     record: dict[str, Any] = {"test": item.nodeid, "outcome": _outcomes.pop(item.nodeid, "unknown")}
     if _ledger is not None:
-        open_runs = _ledger.open_in(item.nodeid)
+        open_runs = before_gc = _ledger.open_in(item.nodeid)
         if open_runs:  # streams the test dropped end when collected
             gc.collect()
             open_runs = _ledger.open_in(item.nodeid)
-        record.update(open_runs=open_runs, roots=_ledger.roots(), top_calls=_calls, double_ends=_ledger.double_ends)
+        record.update(
+            open_runs=open_runs,
+            gc_ended=before_gc - open_runs,
+            roots=_ledger.roots(),
+            top_calls=_calls,
+            double_ends=_ledger.double_ends,
+        )
     _out_file.write(json.dumps(record) + "\n")
     _out_file.flush()
 

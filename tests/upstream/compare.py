@@ -37,7 +37,7 @@ def judge(out: Path, suite: str, full_baseline: bool = True) -> tuple[list[str],
     if not instrumented:
         return [f"{suite}: no instrumented results"], [f"{suite}: no instrumented results in {out}"]
     offences: list[str] = []
-    both = skipped = regressions = open_tests = open_spans = mismatches = doubles = 0
+    both = skipped = regressions = open_tests = open_spans = mismatches = doubles = gc_ended = 0
     failing_upstream: list[str] = []
     for test, record in sorted(instrumented.items()):
         base = plain.get(test, {}).get("outcome")
@@ -60,6 +60,7 @@ def judge(out: Path, suite: str, full_baseline: bool = True) -> tuple[list[str],
             offences.append(
                 f"ROOTS {test}: {record.get('roots')} root run span(s) for {record.get('top_calls')} call(s)"
             )
+        gc_ended += record.get("gc_ended", 0)
         if record.get("double_ends"):
             doubles += 1
             offences.append(f"DOUBLE-END {test}: {record['double_ends']} span(s) ended twice")
@@ -71,6 +72,7 @@ def judge(out: Path, suite: str, full_baseline: bool = True) -> tuple[list[str],
         f"{skipped} skipped, "
         f"{regressions} regressions, {open_spans} run spans left open (in {open_tests} tests), "
         f"{mismatches} root mismatches, {doubles} tests ending a span twice, "
+        f"{gc_ended} run spans ended only by garbage collection (abandoned streams), "
         f"{len(failing_upstream)} failing without agentotel"
     ]
     summary += [f"  failing without agentotel (not judged): {test}" for test in failing_upstream]

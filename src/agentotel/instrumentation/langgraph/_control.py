@@ -11,13 +11,15 @@ run), LangGraph cancels the sibling tasks still running; they see an
 spans without an error status. A ``CancelledError`` raised by user code itself
 (its task is not being cancelled) stays a failure; LangGraph reports it as
 ``NodeCancelledError``.
+
+Chat and tool spans use this too, and LangChain may be used without LangGraph:
+nothing here imports LangGraph (an exception of LangGraph's can only exist once
+``langgraph.errors`` has been imported).
 """
 
 from __future__ import annotations
 
 import sys
-
-from langgraph.errors import GraphBubbleUp, GraphInterrupt
 
 from agentotel import semconv
 from agentotel._spanctx import SpanOperation
@@ -46,8 +48,9 @@ class LangGraphOperation(SpanOperation):
     __slots__ = ()
 
     def _failed(self, exc: BaseException) -> str | None:
-        if isinstance(exc, GraphBubbleUp):
-            if isinstance(exc, GraphInterrupt):
+        errors = sys.modules.get("langgraph.errors")
+        if errors is not None and isinstance(exc, errors.GraphBubbleUp):
+            if isinstance(exc, errors.GraphInterrupt):
                 self.span.add_event(semconv.LANGGRAPH_INTERRUPT_EVENT)
             return None
         if cancelled_by_caller(exc):
