@@ -23,7 +23,8 @@ Loaded with ``-p agentotel_upstream`` (this folder on ``PYTHONPATH``) by ``.ci/u
     the garbage collector finalised a dropped stream (correct, but late);
   - ``double_ends``: spans ended more than once (the SDK warns and ignores the second end).
 
-One JSON line per test goes to ``$AGENTOTEL_UPSTREAM_OUT/<mode>-<worker>.jsonl``;
+One JSON line per test goes to ``$AGENTOTEL_UPSTREAM_OUT/<suite>-<label>-<worker>.jsonl`` (label:
+``AGENTOTEL_UPSTREAM_LABEL``, by default the mode);
 ``compare.py`` judges the two modes.
 """
 
@@ -44,6 +45,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 MODE = os.environ.get("AGENTOTEL_UPSTREAM_MODE", "plain")
 OUT = Path(os.environ.get("AGENTOTEL_UPSTREAM_OUT", "."))
 SUITE = os.environ.get("AGENTOTEL_UPSTREAM_SUITE", "suite")
+LABEL = os.environ.get("AGENTOTEL_UPSTREAM_LABEL", MODE)  # names the result files (a re-run has its own)
 RUN_OPERATIONS = frozenset({"invoke_workflow", "invoke_agent"})
 
 
@@ -198,7 +200,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker == "main" and hasattr(config.option, "numprocesses") and config.option.numprocesses:
         return  # the xdist controller runs no test
     OUT.mkdir(parents=True, exist_ok=True)
-    _out_file = open(OUT / f"{SUITE}-{MODE}-{worker}.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+    _out_file = open(OUT / f"{SUITE}-{LABEL}-{worker}.jsonl", "w", encoding="utf-8")  # noqa: SIM115
     if MODE != "instrumented":
         return
     from opentelemetry.sdk.metrics import MeterProvider

@@ -10,6 +10,9 @@ left open, root mismatches, spans ended twice) and every offending test; exits 1
 test passes without agentotel and fails with it, leaves a run span open, has a number of
 root run spans other than its number of top-level graph calls, or ends a span twice.
 A test that fails without agentotel is reported, not judged (nothing to compare with).
+A test that fails instrumented is run once more, instrumented and alone (``instrumented-rerun``
+results): if it passes then, it is reported as flaky (timing-dependent upstream tests exist), not
+as a regression.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ def judge(out: Path, suite: str, full_baseline: bool = True) -> tuple[list[str],
     """Return (summary lines, offence lines) for one suite."""
     plain = _load(out, suite, "plain")
     instrumented = _load(out, suite, "instrumented")
+    rerun = _load(out, suite, "instrumented-rerun")
     if not instrumented:
         return [f"{suite}: no instrumented results"], [f"{suite}: no instrumented results in {out}"]
     offences: list[str] = []
     both = skipped = regressions = open_tests = open_spans = mismatches = doubles = gc_ended = 0
     failing_upstream: list[str] = []
+    flaky: list[str] = []
     for test, record in sorted(instrumented.items()):
         base = plain.get(test, {}).get("outcome")
         outcome = record["outcome"]
@@ -46,7 +51,9 @@ def judge(out: Path, suite: str, full_baseline: bool = True) -> tuple[list[str],
             skipped += 1
         elif outcome == "passed" and (base == "passed" or not full_baseline):
             both += 1
-        if base == "passed" and outcome in ("failed", "error"):
+        if base == "passed" and outcome in ("failed", "error") and rerun.get(test, {}).get("outcome") == "passed":
+            flaky.append(test)
+        elif base == "passed" and outcome in ("failed", "error"):
             regressions += 1
             offences.append(f"REGRESSION {test}: passes without agentotel, {outcome} with it")
         elif base in ("failed", "error"):
@@ -73,8 +80,9 @@ def judge(out: Path, suite: str, full_baseline: bool = True) -> tuple[list[str],
         f"{regressions} regressions, {open_spans} run spans left open (in {open_tests} tests), "
         f"{mismatches} root mismatches, {doubles} tests ending a span twice, "
         f"{gc_ended} run spans ended only by garbage collection (abandoned streams), "
-        f"{len(failing_upstream)} failing without agentotel"
+        f"{len(failing_upstream)} failing without agentotel, {len(flaky)} flaky (failed instrumented, passed re-run)"
     ]
+    summary += [f"  flaky (not judged): {test}" for test in flaky]
     summary += [f"  failing without agentotel (not judged): {test}" for test in failing_upstream]
     return summary, offences
 
