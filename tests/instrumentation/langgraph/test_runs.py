@@ -278,24 +278,6 @@ async def test_async_subgraph_is_nested(telemetry: TelemetryCapture) -> None:
     )
 
 
-def test_functional_api_tasks_nest_under_the_entrypoint(telemetry: TelemetryCapture) -> None:
-    from langgraph.func import entrypoint, task
-
-    @task
-    def double(x: int) -> int:
-        return x * 2
-
-    @entrypoint()
-    def workflow(xs: list[int]) -> list[int]:
-        return [future.result() for future in [double(x) for x in xs]]
-
-    assert workflow.invoke([1, 2]) == [2, 4]
-
-    assert telemetry.tree() == (
-        "invoke_workflow LangGraph [INTERNAL]\n  workflow [INTERNAL]\n    double [INTERNAL]\n    double [INTERNAL]"
-    )
-
-
 def test_with_config_run_name_names_the_run(telemetry: TelemetryCapture) -> None:
     graph = linear_graph("flow").with_config(run_name="nightly")
     graph.invoke({"x": 200})

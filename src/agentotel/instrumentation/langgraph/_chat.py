@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, iterate_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, current_context, iterate_in, run_in
 from agentotel.instrumentation.langgraph._content import chat_input, chat_output, record_content
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._providers import normalize_provider, provider_sdk_instrumented
@@ -74,10 +74,10 @@ class ChatOperation(LangGraphOperation):
         "_message",
         "captured",
     )
+    context_key = CHAT_SPAN_KEY
 
     def __init__(self, hooks: Hooks, span: Any, metric_attributes: dict[str, Any], parent: Any) -> None:
         super().__init__(span, hooks.chat_duration, metric_attributes, parent)
-        self.context = otel_context.set_value(CHAT_SPAN_KEY, self, self.context)
         self.hooks = hooks
         self._input_tokens: int | None = None
         self._output_tokens: int | None = None
@@ -192,8 +192,8 @@ def _add(total: int | None, value: Any) -> int | None:
 def _start_chat(
     hooks: Hooks, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool
 ) -> ChatOperation | None:
-    parent = otel_context.get_current()
-    current: ChatOperation | None = otel_context.get_value(CHAT_SPAN_KEY, parent)  # type: ignore[assignment]
+    parent = current_context()
+    current: ChatOperation | None = parent.get(CHAT_SPAN_KEY)  # type: ignore[assignment]
     if current is not None and current.span is trace.get_current_span(parent):
         return None  # inside our own chat span: the same call, seen again one level down
     params_kwargs = {k: v for k, v in kwargs.items() if k not in _NOT_PARAMS} if kwargs else {}
@@ -316,11 +316,11 @@ class _FirstChunkWatch:
         return self.original(*args, **kwargs)  # for async run managers, the coroutine the caller awaits
 
 
-def _watch_first_chunk(kwargs: dict[str, Any]) -> None:
+def _watch_first_chunk(model: Any, kwargs: dict[str, Any]) -> None:
     run_manager = kwargs.get("run_manager")
-    if run_manager is None:
-        return
-    operation: ChatOperation | None = otel_context.get_value(CHAT_SPAN_KEY)  # type: ignore[assignment]
+    if run_manager is None or not (run_manager.handlers or getattr(model, "streaming", None) is True):
+        return  # nobody listens for chunks: LangChain will not stream this call
+    operation: ChatOperation | None = current_context().get(CHAT_SPAN_KEY)  # type: ignore[assignment]
     if operation is None or not operation._first_chunk or operation.done:
         return
     try:
@@ -336,7 +336,7 @@ def generate_wrapper(hooks: Hooks) -> Wrapper:
     """Wrapper for ``BaseChatModel._generate_with_cache``: notices an ``invoke`` that streams."""
 
     def generate_with_cache(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        _watch_first_chunk(kwargs)
+        _watch_first_chunk(instance, kwargs)
         return wrapped(*args, **kwargs)
 
     return generate_with_cache
@@ -346,7 +346,7 @@ def agenerate_wrapper(hooks: Hooks) -> Wrapper:
     """Wrapper for ``BaseChatModel._agenerate_with_cache``: notices an ``ainvoke`` that streams."""
 
     def agenerate_with_cache(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        _watch_first_chunk(kwargs)
+        _watch_first_chunk(instance, kwargs)
         return wrapped(*args, **kwargs)
 
     return agenerate_with_cache

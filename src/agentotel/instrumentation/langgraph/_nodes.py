@@ -17,11 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from langgraph.constants import START
-from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import arun_in, run_in
+from agentotel._spanctx import arun_in, current_context, run_in
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._runs import RUN_KEY
 from agentotel.instrumentation.langgraph._setup import Hooks
@@ -41,7 +40,7 @@ def _start_node(hooks: Hooks, task: Any) -> NodeOperation | None:
     name = task.name
     if name.startswith("__"):
         return None
-    parent = otel_context.get_current()
+    parent = current_context()
     run = parent.get(RUN_KEY)
     if run is not None and run.entry_node == name and START in task.triggers:
         return None  # an @entrypoint function: its run's span is its span; its @task spans nest there

@@ -29,7 +29,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, iterate_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, current_context, iterate_in, run_in
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import Hooks
@@ -58,6 +58,7 @@ class GraphRun(LangGraphOperation):
     """One graph run: its span, its duration metric, and what interrupts and resumes need."""
 
     __slots__ = ("thread_id", "top_level", "delegated_to", "entry_node")
+    context_key = RUN_KEY
 
     def __init__(
         self,
@@ -70,7 +71,6 @@ class GraphRun(LangGraphOperation):
         entry_node: str | None = None,
     ) -> None:
         super().__init__(span, histogram, metric_attributes, parent)
-        self.context = otel_context.set_value(RUN_KEY, self, self.context)
         self.thread_id = thread_id
         self.top_level = top_level
         self.delegated_to: Any = None
@@ -92,7 +92,7 @@ class GraphRun(LangGraphOperation):
 
 def current_run() -> GraphRun | None:
     """The run whose context is current, if any."""
-    return otel_context.get_value(RUN_KEY)  # type: ignore[return-value]
+    return current_context().get(RUN_KEY)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- #
@@ -160,8 +160,8 @@ def _thread_id(config: Any, graph: Any, outer: GraphRun | None) -> str | None:
 
 
 def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GraphRun:
-    parent = otel_context.get_current()
-    outer: GraphRun | None = otel_context.get_value(RUN_KEY, parent)  # type: ignore[assignment]
+    parent = current_context()
+    outer: GraphRun | None = parent.get(RUN_KEY)  # type: ignore[assignment]
     run_input = args[0] if args else kwargs.get("input")
     config = args[1] if len(args) > 1 else kwargs.get("config")
     profile = graph_profile(graph)
@@ -224,7 +224,7 @@ def _safe_start(hooks: Hooks, graph: Any, args: Any, kwargs: Any) -> GraphRun | 
 
 def _delegated(graph: Any) -> bool:
     """True when this ``stream``/``astream`` call is the one ``invoke``/``ainvoke`` makes for its run."""
-    run: GraphRun | None = otel_context.get_value(RUN_KEY)  # type: ignore[assignment]
+    run: GraphRun | None = current_context().get(RUN_KEY)  # type: ignore[assignment]
     if run is not None and run.delegated_to is graph:
         run.delegated_to = None
         return True

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import arun_in, run_in
+from agentotel._spanctx import arun_in, current_context, run_in
 from agentotel.instrumentation.langgraph._content import record_content
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._setup import Hooks
@@ -72,7 +71,7 @@ def _start_tool(hooks: Hooks, tool: Any, args: tuple[Any, ...], kwargs: dict[str
     call_id = kwargs.get("tool_call_id")
     if call_id:
         attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
-    parent = otel_context.get_current()
+    parent = current_context()
     span = hooks.tracer.start_span(
         semconv.EXECUTE_TOOL_SPAN.render(name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes
     )
