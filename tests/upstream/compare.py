@@ -18,6 +18,7 @@ as a regression.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from typing import Any
 
 def _load(out: Path, suite: str, mode: str) -> dict[str, dict[str, Any]]:
     records: dict[str, dict[str, Any]] = {}
-    for path in sorted(out.glob(f"{suite}-{mode}-*.jsonl")):
+    pattern = re.compile(rf"{re.escape(suite)}-{re.escape(mode)}-(gw\d+|main)\.jsonl")
+    for path in sorted(p for p in out.glob(f"{suite}-{mode}-*.jsonl") if pattern.fullmatch(p.name)):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 record = json.loads(line)
