@@ -30,6 +30,9 @@ table shows medians over rounds.
 Variants:
   raw                    no instrumentation
   agentotel              LangGraphInstrumentor (content off, the default)
+  agentotel-exemplars    agentotel with the meter provider's exemplar filter off (the SDK's default,
+                         trace-based, attaches an exemplar to each histogram point recorded inside
+                         a sampled span; this variant shows what that costs)
   agentotel+content      the same with SPAN_ONLY content capture
   traceloop              opentelemetry-instrumentation-langchain, TRACELOOP_TRACE_CONTENT=false
   traceloop+content      the same with its default (content on)
@@ -50,7 +53,15 @@ from typing import Any
 
 from _harness import rotated
 
-VARIANTS = ("raw", "agentotel", "agentotel+content", "traceloop", "traceloop+content", "openinference")
+VARIANTS = (
+    "raw",
+    "agentotel",
+    "agentotel-exemplars",
+    "agentotel+content",
+    "traceloop",
+    "traceloop+content",
+    "openinference",
+)
 PEERS = {"traceloop", "traceloop+content", "openinference"}
 MISSING = 3  # worker exit code: the variant's package is not installed in this interpreter
 
@@ -108,8 +119,8 @@ def _agent() -> Any:
         return create_react_agent(ScriptedModel(), [land_use], name="landuse")
 
 
-def _providers() -> tuple[Any, Any, Any]:
-    from opentelemetry.sdk.metrics import MeterProvider
+def _providers(exemplars: bool = True) -> tuple[Any, Any, Any]:
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -132,7 +143,9 @@ def _providers() -> tuple[Any, Any, Any]:
     exporter = CountingExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=1 << 16))
-    return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()]), exporter
+    exemplar_filter = None if exemplars else AlwaysOffExemplarFilter()
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()], exemplar_filter=exemplar_filter)
+    return tracer_provider, meter_provider, exporter
 
 
 def _instrument(variant: str, tracer_provider: Any, meter_provider: Any) -> None:
@@ -157,7 +170,7 @@ def _instrument(variant: str, tracer_provider: Any, meter_provider: Any) -> None
 
 def worker(variant: str, invokes: int, warmup: int, batches: int) -> dict[str, Any]:
     """Run one variant; return per-invoke microseconds, spans and attribute bytes per run."""
-    tracer_provider, meter_provider, exporter = _providers()
+    tracer_provider, meter_provider, exporter = _providers(exemplars=not variant.endswith("-exemplars"))
     try:
         _instrument(variant, tracer_provider, meter_provider)
     except ImportError as exc:

@@ -16,9 +16,10 @@ the wrapped iterator only, in the same frame, and end the span exactly once:
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -40,11 +41,31 @@ __all__ = [
     "run_in",
     "arun_in",
     "iterate_in",
+    "current_context",
 ]
+
+#: The key under which OpenTelemetry keeps the current span in a context (found through the public API).
+_SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
+#: The context variable behind OpenTelemetry's default (contextvars) runtime context, when that is in use:
+#: reading and setting it directly saves three calls per attach and per lookup on hot paths.
+_CURRENT: contextvars.ContextVar[Context] | None = getattr(
+    getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None
+)
+if not isinstance(_CURRENT, contextvars.ContextVar):  # pragma: no cover - another runtime context
+    _CURRENT = None
+
+
+def current_context() -> Context:
+    """The current OpenTelemetry context (:func:`opentelemetry.context.get_current`)."""
+    if _CURRENT is not None:
+        return _CURRENT.get()
+    return otel_context.get_current()
 
 
 def attach(ctx: Context) -> object:
     """Make ``ctx`` current; returns the token for :func:`detach`."""
+    if _CURRENT is not None:
+        return _CURRENT.set(ctx)
     return otel_context.attach(ctx)
 
 
@@ -134,10 +155,12 @@ class SpanOperation:
 
     ``finish`` / ``abandon`` end the span once and record the duration with the
     metric attributes given at start (plus ``error.type`` on failure). Subclasses
-    override :meth:`_failed` to treat some exceptions as control flow.
+    override :meth:`_failed` to treat some exceptions as control flow. A subclass that sets
+    ``context_key`` is also found in its context under that key.
     """
 
     __slots__ = ("span", "context", "metric_attributes", "_histogram", "_start", "_done")
+    context_key: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -147,7 +170,10 @@ class SpanOperation:
         parent: Context | None = None,
     ) -> None:
         self.span = span
-        self.context = trace.set_span_in_context(span, parent)
+        base = parent if parent is not None else current_context()
+        key = self.context_key
+        # one copy of the parent context, where set_span_in_context + set_value would make two
+        self.context = Context({**base, _SPAN_KEY: span, key: self} if key else {**base, _SPAN_KEY: span})
         self.metric_attributes = metric_attributes
         self._histogram = histogram
         self._start = time.perf_counter()
@@ -227,6 +253,13 @@ class _IteratorProxy:
         if name in _OWN_SLOTS:  # not set yet: __init__ did not run to the end
             raise AttributeError(name)
         return getattr(self._iterator, name)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: D105
+        # ``isinstance`` falls back to ``__class__`` when ``type()`` does not match, so the proxy
+        # passes ``inspect.isgenerator`` / ``isasyncgen`` (and any ``isinstance`` check) exactly as
+        # the iterator it wraps; ``type(proxy)`` stays the proxy. Costs nothing on iteration.
+        return self._iterator.__class__
 
     def __del__(self) -> None:
         try:

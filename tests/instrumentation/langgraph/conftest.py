@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import SpanProcessor
 
 from agentotel.testing import TelemetryCapture
 from tests.instrumentation.langgraph import graphs
@@ -30,3 +33,30 @@ def no_context_or_hook_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None
         if "Failed to detach context" in record.getMessage() or "internal error" in record.getMessage()
     ]
     assert not bad, bad
+
+
+class OpenSpans(SpanProcessor):
+    """Names of the spans started and not yet ended (the in-memory exporter sees ended spans only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._open: dict[int, str] = {}
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self._open[span.context.span_id] = span.name
+
+    def on_end(self, span: Any) -> None:
+        self._open.pop(span.context.span_id, None)
+
+    def names(self) -> list[str]:
+        """Spans still open, after a collection (dropped streams end when collected)."""
+        gc.collect()
+        return sorted(self._open.values())
+
+
+@pytest.fixture
+def open_spans(telemetry: TelemetryCapture) -> OpenSpans:
+    """Tracks the spans of the test's capture that are still open."""
+    tracker = OpenSpans()
+    telemetry.tracer_provider.add_span_processor(tracker)
+    return tracker

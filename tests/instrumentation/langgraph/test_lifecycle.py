@@ -136,6 +136,8 @@ def test_internal_state_stays_bounded_over_many_runs(
     telemetry: TelemetryCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(INTERRUPTED_RUNS, "capacity", 50)
+    gc.collect()
+    before = len(_runs._agent_graphs)  # graphs other tests' libraries still hold (LangGraph 0.3 keeps some)
     graph, failing, approval = linear_graph("flow"), failing_graph(), interrupt_graph(InMemorySaver())
     for i in range(RUNS):
         kind = i % 4
@@ -154,8 +156,8 @@ def test_internal_state_stays_bounded_over_many_runs(
     gc.collect()
 
     assert len(INTERRUPTED_RUNS) == 50
-    assert len(_runs._agent_graphs) == 3
+    assert len(_runs._agent_graphs) == before + 3
     assert trace.get_current_span() is trace.INVALID_SPAN
     del graph, failing, approval
     gc.collect()
-    assert len(_runs._agent_graphs) == 0
+    assert len(_runs._agent_graphs) == before

@@ -278,19 +278,30 @@ async def test_async_subgraph_is_nested(telemetry: TelemetryCapture) -> None:
     )
 
 
-def test_functional_api_tasks_nest_under_the_entrypoint(telemetry: TelemetryCapture) -> None:
-    from langgraph.func import entrypoint, task
+def test_with_config_run_name_names_the_run(telemetry: TelemetryCapture) -> None:
+    graph = linear_graph("flow").with_config(run_name="nightly")
+    graph.invoke({"x": 200})
+    list(graph.stream({"x": 200}))
+    graph.invoke({"x": 200}, {"run_name": "explicit"})  # the call's own config wins, as in LangGraph
 
-    @task
-    def double(x: int) -> int:
-        return x * 2
+    assert [s.name for s in telemetry.roots()] == [
+        "invoke_workflow nightly",
+        "invoke_workflow nightly",
+        "invoke_workflow explicit",
+    ]
+    assert telemetry.roots()[0].attributes["gen_ai.workflow.name"] == "nightly"
 
-    @entrypoint()
-    def workflow(xs: list[int]) -> list[int]:
-        return [future.result() for future in [double(x) for x in xs]]
 
-    assert workflow.invoke([1, 2]) == [2, 4]
+async def test_streams_are_generators_as_without_instrumentation(telemetry: TelemetryCapture) -> None:
+    import inspect
+    import types
 
-    assert telemetry.tree() == (
-        "invoke_workflow LangGraph [INTERNAL]\n  workflow [INTERNAL]\n    double [INTERNAL]\n    double [INTERNAL]"
-    )
+    graph = linear_graph("flow")
+    stream = graph.stream({"x": 1})
+    astream = graph.astream({"x": 1})
+
+    assert inspect.isgenerator(stream) and isinstance(stream, types.GeneratorType)
+    assert inspect.isasyncgen(astream) and isinstance(astream, types.AsyncGeneratorType)
+    assert list(stream)[-1] == {"act": {"x": 20}}
+    assert [chunk async for chunk in astream][-1] == {"act": {"x": 20}}
+    assert [s.name for s in telemetry.roots()] == ["invoke_workflow flow", "invoke_workflow flow"]

@@ -10,6 +10,13 @@ instrumentation of the provider's own SDK is active, the call is left to it (see
 Usage (``usage_metadata``), response model, finish reasons and response id are
 read from the returned message, or from the chunks of a stream as they pass
 (without keeping them, unless content capture is on).
+
+Streaming behind ``invoke``: LangChain streams an ``invoke``/``ainvoke`` from the
+provider when a streaming consumer listens (LangGraph's ``stream_mode="messages"``,
+``astream_events``, the v3 event protocol) or the model has ``streaming=True``, and
+hands each chunk to the call's run manager. :func:`generate_wrapper` watches the
+run manager of the call for its first chunk: the span then says
+``gen_ai.request.stream=true`` and records the time to the first chunk.
 """
 
 from __future__ import annotations
@@ -22,15 +29,27 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, iterate_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, current_context, iterate_in, run_in
 from agentotel.instrumentation.langgraph._content import chat_input, chat_output, record_content
+from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._providers import normalize_provider, provider_sdk_instrumented
 from agentotel.instrumentation.langgraph._setup import Hooks
 
-__all__ = ["ChatOperation", "CHAT_SPAN_KEY", "invoke_wrapper", "ainvoke_wrapper", "stream_wrapper", "astream_wrapper"]
+__all__ = [
+    "ChatOperation",
+    "CHAT_SPAN_KEY",
+    "invoke_wrapper",
+    "ainvoke_wrapper",
+    "stream_wrapper",
+    "astream_wrapper",
+    "generate_wrapper",
+    "agenerate_wrapper",
+]
 
-#: Context key holding the chat span we made current (to spot nested calls of the same operation).
+#: Context key holding the :class:`ChatOperation` we made current (to spot nested calls of the same operation).
 CHAT_SPAN_KEY = otel_context.create_key("agentotel.langgraph.chat_span")
+#: Run-manager methods LangChain calls with each chunk of a streamed generation (v1 and v2 protocols).
+_CHUNK_CALLBACKS = ("on_llm_new_token", "on_stream_event")
 #: Span event carrying prompts and completions in ``EVENT_ONLY`` / ``SPAN_AND_EVENT`` modes.
 CHAT_CONTENT_EVENT = semconv.LANGGRAPH_CHAT_CONTENT_EVENT
 
@@ -38,7 +57,7 @@ _LANGCHAIN_RUN_ID_PREFIXES = ("run-", "lc_run-", "lc_")
 _NOT_PARAMS = frozenset({"config", "stop"})
 
 
-class ChatOperation(SpanOperation):
+class ChatOperation(LangGraphOperation):
     """One chat call: span, duration, token usage, time to first chunk, optional content."""
 
     __slots__ = (
@@ -55,10 +74,10 @@ class ChatOperation(SpanOperation):
         "_message",
         "captured",
     )
+    context_key = CHAT_SPAN_KEY
 
     def __init__(self, hooks: Hooks, span: Any, metric_attributes: dict[str, Any], parent: Any) -> None:
         super().__init__(span, hooks.chat_duration, metric_attributes, parent)
-        self.context = otel_context.set_value(CHAT_SPAN_KEY, span, self.context)
         self.hooks = hooks
         self._input_tokens: int | None = None
         self._output_tokens: int | None = None
@@ -82,14 +101,23 @@ class ChatOperation(SpanOperation):
         except Exception as exc:
             _telemetry.log_internal_error("langgraph chat response", exc)
 
+    def first_chunk(self, streamed_behind_invoke: bool = False) -> None:
+        """The first chunk arrived: time to first chunk (once); a streamed ``invoke`` is marked as streaming."""
+        if not self._first_chunk:
+            return
+        self._first_chunk = False
+        elapsed = self.elapsed
+        if self.span.is_recording():
+            if streamed_behind_invoke:
+                self.span.set_attribute(semconv.GEN_AI_REQUEST_STREAM, True)
+            self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, elapsed)
+        self.hooks.time_to_first_chunk.record(elapsed, self.metric_attributes)
+
     def on_chunk(self, chunk: Any) -> None:
         """Called for each streamed chunk: time to first chunk, usage and metadata as they arrive."""
         try:
             if self._first_chunk:
-                self._first_chunk = False
-                elapsed = self.elapsed
-                self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, elapsed)
-                self.hooks.time_to_first_chunk.record(elapsed, self.metric_attributes)
+                self.first_chunk()
             self._absorb(chunk)
             if self.captured is not None:
                 self._message = chunk if self._message is None else self._message + chunk
@@ -164,8 +192,9 @@ def _add(total: int | None, value: Any) -> int | None:
 def _start_chat(
     hooks: Hooks, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool
 ) -> ChatOperation | None:
-    parent = otel_context.get_current()
-    if otel_context.get_value(CHAT_SPAN_KEY, parent) is trace.get_current_span(parent):
+    parent = current_context()
+    current: ChatOperation | None = parent.get(CHAT_SPAN_KEY)  # type: ignore[assignment]
+    if current is not None and current.span is trace.get_current_span(parent):
         return None  # inside our own chat span: the same call, seen again one level down
     params_kwargs = {k: v for k, v in kwargs.items() if k not in _NOT_PARAMS} if kwargs else {}
     try:
@@ -264,3 +293,60 @@ def astream_wrapper(hooks: Hooks) -> Wrapper:
         return iterate_in(operation, wrapped, args, kwargs, AsyncSpanIterator, operation.on_chunk)
 
     return astream
+
+
+class _FirstChunkWatch:
+    """Stands in for a run manager's chunk callbacks until the first chunk, then steps aside."""
+
+    __slots__ = ("run_manager", "operation", "original")
+
+    def __init__(self, run_manager: Any, operation: ChatOperation, original: Callable[..., Any]) -> None:
+        self.run_manager = run_manager
+        self.operation = operation
+        self.original = original
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run_manager = self.run_manager
+        for name in _CHUNK_CALLBACKS:  # later chunks go straight to LangChain
+            run_manager.__dict__.pop(name, None)
+        try:
+            self.operation.first_chunk(streamed_behind_invoke=True)
+        except Exception as exc:
+            _telemetry.log_internal_error("langgraph chat first chunk", exc)
+        return self.original(*args, **kwargs)  # for async run managers, the coroutine the caller awaits
+
+
+def _watch_first_chunk(model: Any, kwargs: dict[str, Any]) -> None:
+    run_manager = kwargs.get("run_manager")
+    if run_manager is None or not (run_manager.handlers or getattr(model, "streaming", None) is True):
+        return  # nobody listens for chunks: LangChain will not stream this call
+    operation: ChatOperation | None = current_context().get(CHAT_SPAN_KEY)  # type: ignore[assignment]
+    if operation is None or not operation._first_chunk or operation.done:
+        return
+    try:
+        for name in _CHUNK_CALLBACKS:
+            original = getattr(run_manager, name, None)
+            if original is not None:
+                setattr(run_manager, name, _FirstChunkWatch(run_manager, operation, original))
+    except Exception as exc:
+        _telemetry.log_internal_error("langgraph chat stream watch", exc)
+
+
+def generate_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``BaseChatModel._generate_with_cache``: notices an ``invoke`` that streams."""
+
+    def generate_with_cache(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        _watch_first_chunk(instance, kwargs)
+        return wrapped(*args, **kwargs)
+
+    return generate_with_cache
+
+
+def agenerate_wrapper(hooks: Hooks) -> Wrapper:
+    """Wrapper for ``BaseChatModel._agenerate_with_cache``: notices an ``ainvoke`` that streams."""
+
+    def agenerate_with_cache(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        _watch_first_chunk(instance, kwargs)
+        return wrapped(*args, **kwargs)
+
+    return agenerate_with_cache

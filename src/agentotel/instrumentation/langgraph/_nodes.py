@@ -7,6 +7,8 @@ node span current there makes it the parent of everything the node does (chat,
 tools, DuckDB, HTTP, the user's own spans). Routing functions and LangChain
 plumbing run inside a node's task and so get no span of their own; LangGraph's
 internal tasks (``__start__`` and other names starting with ``__``) are skipped.
+The function of an ``@entrypoint`` (functional API) is its run: it gets no node
+span of its own, and its ``@task`` spans nest directly under the run's span.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from langgraph.errors import GraphBubbleUp, GraphInterrupt
-from opentelemetry import context as otel_context
+from langgraph.constants import START
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import SpanOperation, arun_in, run_in
+from agentotel._spanctx import arun_in, current_context, run_in
+from agentotel.instrumentation.langgraph._control import LangGraphOperation
+from agentotel.instrumentation.langgraph._runs import RUN_KEY
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["NodeOperation", "run_with_retry_wrapper", "arun_with_retry_wrapper"]
@@ -27,23 +30,20 @@ __all__ = ["NodeOperation", "run_with_retry_wrapper", "arun_with_retry_wrapper"]
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
-class NodeOperation(SpanOperation):
-    """A node span: bubble-up signals (interrupts, ``ParentCommand``) are control flow, not errors."""
+class NodeOperation(LangGraphOperation):
+    """A node span: bubble-up signals and cancellation by LangGraph are control flow, not errors."""
 
     __slots__ = ()
-
-    def _failed(self, exc: BaseException) -> str | None:
-        if isinstance(exc, GraphBubbleUp):
-            if isinstance(exc, GraphInterrupt):
-                self.span.add_event(semconv.LANGGRAPH_INTERRUPT_EVENT)
-            return None
-        return super()._failed(exc)
 
 
 def _start_node(hooks: Hooks, task: Any) -> NodeOperation | None:
     name = task.name
     if name.startswith("__"):
         return None
+    parent = current_context()
+    run = parent.get(RUN_KEY)
+    if run is not None and run.entry_node == name and START in task.triggers:
+        return None  # an @entrypoint function: its run's span is its span; its @task spans nest there
     metadata = task.config.get("metadata") or {}
     attributes: dict[str, Any] = {semconv.LANGGRAPH_NODE: name}
     step = metadata.get("langgraph_step")
@@ -52,7 +52,6 @@ def _start_node(hooks: Hooks, task: Any) -> NodeOperation | None:
     namespace = metadata.get("langgraph_checkpoint_ns")
     if namespace:
         attributes[semconv.LANGGRAPH_CHECKPOINT_NS] = namespace
-    parent = otel_context.get_current()
     span = hooks.tracer.start_span(
         semconv.NODE_SPAN.render(name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes
     )

@@ -87,6 +87,8 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
     PatchPoint(_CHAT, "BaseChatModel", "ainvoke", "_chat:ainvoke_wrapper"),
     PatchPoint(_CHAT, "BaseChatModel", "stream", "_chat:stream_wrapper"),
     PatchPoint(_CHAT, "BaseChatModel", "astream", "_chat:astream_wrapper"),
+    PatchPoint(_CHAT, "BaseChatModel", "_generate_with_cache", "_chat:generate_wrapper"),
+    PatchPoint(_CHAT, "BaseChatModel", "_agenerate_with_cache", "_chat:agenerate_wrapper"),
 )
 
 _reported_missing: set[str] = set()

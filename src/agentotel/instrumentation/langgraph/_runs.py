@@ -21,21 +21,24 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from langgraph.errors import GraphBubbleUp, GraphInterrupt
+from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, SpanOperation, arun_in, iterate_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, current_context, iterate_in, run_in
+from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = [
     "GraphRun",
+    "GraphProfile",
     "RUN_KEY",
+    "graph_profile",
     "current_run",
     "is_agent_graph",
     "invoke_wrapper",
@@ -51,10 +54,11 @@ RUN_KEY = otel_context.create_key("agentotel.langgraph.run")
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 
 
-class GraphRun(SpanOperation):
+class GraphRun(LangGraphOperation):
     """One graph run: its span, its duration metric, and what interrupts and resumes need."""
 
-    __slots__ = ("thread_id", "top_level", "delegated_to")
+    __slots__ = ("thread_id", "top_level", "delegated_to", "entry_node")
+    context_key = RUN_KEY
 
     def __init__(
         self,
@@ -64,12 +68,14 @@ class GraphRun(SpanOperation):
         parent: Any,
         thread_id: str | None,
         top_level: bool,
+        entry_node: str | None = None,
     ) -> None:
         super().__init__(span, histogram, metric_attributes, parent)
-        self.context = otel_context.set_value(RUN_KEY, self, self.context)
         self.thread_id = thread_id
         self.top_level = top_level
         self.delegated_to: Any = None
+        #: The ``@entrypoint`` function's node: the run's span stands for it (it gets no node span).
+        self.entry_node = entry_node
 
     def interrupted(self) -> None:
         """The run stopped at an interrupt: add the event, remember the run for its resume."""
@@ -78,40 +84,47 @@ class GraphRun(SpanOperation):
             INTERRUPTED_RUNS.remember(self.thread_id, self.span.get_span_context())
 
     def _failed(self, exc: BaseException) -> str | None:
-        if isinstance(exc, GraphBubbleUp):
-            if isinstance(exc, GraphInterrupt):
-                self.interrupted()
+        if isinstance(exc, GraphInterrupt):
+            self.interrupted()
             return None
         return super()._failed(exc)
 
 
 def current_run() -> GraphRun | None:
     """The run whose context is current, if any."""
-    return otel_context.get_value(RUN_KEY)  # type: ignore[return-value]
+    return current_context().get(RUN_KEY)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- #
 # Agent or workflow
 # --------------------------------------------------------------------------- #
-_agent_graphs: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+class GraphProfile(NamedTuple):
+    """What a compiled graph is, for naming its runs."""
+
+    #: It has a ``ToolNode``: ``create_react_agent``, ``create_agent``, hand-made ReAct loops.
+    agent: bool
+    #: For an ``@entrypoint`` (functional API) graph, the name of its one node: the function's.
+    entrypoint: str | None
+
+
+#: Compiled graph -> :class:`GraphProfile` (weak keys, so graphs are not kept alive).
+_agent_graphs: weakref.WeakKeyDictionary[Any, GraphProfile] = weakref.WeakKeyDictionary()
+_ENTRYPOINT_CHANNEL = "__previous__"  # the channel only ``@entrypoint`` graphs have (``entrypoint.final`` saves)
 
 
 def _is_tool_node(runnable: Any) -> bool:
     return any(cls.__name__ == "ToolNode" for cls in type(runnable).__mro__)
 
 
-def is_agent_graph(graph: Any) -> bool:
-    """True for graphs with a ``ToolNode`` node: ``create_react_agent``, ``create_agent``, hand-made ReAct loops.
-
-    Computed once per compiled graph (a weak map, so graphs are not kept alive).
-    """
+def graph_profile(graph: Any) -> GraphProfile:
+    """The graph's :class:`GraphProfile`, computed once per compiled graph."""
     try:
         return _agent_graphs[graph]
     except KeyError:
         pass
     except TypeError:  # not hashable or not weak-referenceable
-        return _compute_is_agent(graph)
-    found = _compute_is_agent(graph)
+        return _compute_profile(graph)
+    found = _compute_profile(graph)
     try:
         _agent_graphs[graph] = found
     except TypeError:
@@ -119,9 +132,17 @@ def is_agent_graph(graph: Any) -> bool:
     return found
 
 
-def _compute_is_agent(graph: Any) -> bool:
+def is_agent_graph(graph: Any) -> bool:
+    """True for graphs with a ``ToolNode`` node: ``create_react_agent``, ``create_agent``, hand-made ReAct loops."""
+    return graph_profile(graph).agent
+
+
+def _compute_profile(graph: Any) -> GraphProfile:
     nodes = getattr(graph, "nodes", None) or {}
-    return any(_is_tool_node(getattr(node, "bound", None)) for node in nodes.values())
+    agent = any(_is_tool_node(getattr(node, "bound", None)) for node in nodes.values())
+    channels = getattr(graph, "channels", None) or {}
+    entrypoint = next(iter(nodes)) if len(nodes) == 1 and _ENTRYPOINT_CHANNEL in channels else None
+    return GraphProfile(agent, entrypoint)
 
 
 # --------------------------------------------------------------------------- #
@@ -139,14 +160,24 @@ def _thread_id(config: Any, graph: Any, outer: GraphRun | None) -> str | None:
 
 
 def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GraphRun:
-    parent = otel_context.get_current()
-    outer: GraphRun | None = otel_context.get_value(RUN_KEY, parent)  # type: ignore[assignment]
+    parent = current_context()
+    outer: GraphRun | None = parent.get(RUN_KEY)  # type: ignore[assignment]
     run_input = args[0] if args else kwargs.get("input")
     config = args[1] if len(args) > 1 else kwargs.get("config")
-    name = (config.get("run_name") if config else None) or getattr(graph, "name", None) or "LangGraph"
+    profile = graph_profile(graph)
+    graph_config = getattr(graph, "config", None)
+    graph_name = getattr(graph, "name", None)
+    if profile.entrypoint is not None and graph_name in (None, "LangGraph"):
+        graph_name = profile.entrypoint
+    name = (
+        (config.get("run_name") if config else None)
+        or (graph_config.get("run_name") if graph_config else None)
+        or graph_name
+        or "LangGraph"
+    )
     thread_id = _thread_id(config, graph, outer)
 
-    if is_agent_graph(graph):
+    if profile.agent:
         operation, name_key, histogram = (
             semconv.GEN_AI_OPERATION_INVOKE_AGENT,
             semconv.GEN_AI_AGENT_NAME,
@@ -178,7 +209,9 @@ def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str
     span = hooks.tracer.start_span(
         span_name.render(name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes, links=links
     )
-    return GraphRun(span, histogram, metric_attributes, parent, thread_id, top_level=outer is None)
+    return GraphRun(
+        span, histogram, metric_attributes, parent, thread_id, top_level=outer is None, entry_node=profile.entrypoint
+    )
 
 
 def _safe_start(hooks: Hooks, graph: Any, args: Any, kwargs: Any) -> GraphRun | None:
@@ -191,7 +224,7 @@ def _safe_start(hooks: Hooks, graph: Any, args: Any, kwargs: Any) -> GraphRun | 
 
 def _delegated(graph: Any) -> bool:
     """True when this ``stream``/``astream`` call is the one ``invoke``/``ainvoke`` makes for its run."""
-    run: GraphRun | None = otel_context.get_value(RUN_KEY)  # type: ignore[assignment]
+    run: GraphRun | None = current_context().get(RUN_KEY)  # type: ignore[assignment]
     if run is not None and run.delegated_to is graph:
         run.delegated_to = None
         return True

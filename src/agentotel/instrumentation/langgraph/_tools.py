@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import SpanOperation, arun_in, run_in
+from agentotel._spanctx import arun_in, current_context, run_in
 from agentotel.instrumentation.langgraph._content import record_content
+from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["ToolOperation", "run_wrapper", "arun_wrapper", "TOOL_CONTENT_EVENT", "HANDLED_TOOL_ERROR"]
@@ -28,8 +28,12 @@ TOOL_CONTENT_EVENT = semconv.LANGGRAPH_TOOL_CONTENT_EVENT
 HANDLED_TOOL_ERROR = "tool_error"
 
 
-class ToolOperation(SpanOperation):
-    """A tool execution: span, ``gen_ai.execute_tool.duration``, optional content."""
+class ToolOperation(LangGraphOperation):
+    """A tool execution: span, ``gen_ai.execute_tool.duration``, optional content.
+
+    A tool that calls ``interrupt()``, hands off to its parent (``ParentCommand``) or is
+    drained is not failing: no ERROR status and no ``error.type`` on the duration.
+    """
 
     __slots__ = ("hooks", "captured")
 
@@ -67,7 +71,7 @@ def _start_tool(hooks: Hooks, tool: Any, args: tuple[Any, ...], kwargs: dict[str
     call_id = kwargs.get("tool_call_id")
     if call_id:
         attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
-    parent = otel_context.get_current()
+    parent = current_context()
     span = hooks.tracer.start_span(
         semconv.EXECUTE_TOOL_SPAN.render(name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes
     )
