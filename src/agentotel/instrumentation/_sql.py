@@ -187,7 +187,7 @@ class _Operation:
 
     name: str
     own: bool  # the statement's own operation (the first one outside parentheses)
-    tables: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list[str])
 
 
 @dataclass
@@ -195,8 +195,8 @@ class _Part:
     """One ``;``-separated statement while scanning."""
 
     offset: int
-    operations: list[_Operation] = field(default_factory=list)
-    loose_tables: list[str] = field(default_factory=list)  # named before any operation: ``(FROM t)``
+    operations: list[_Operation] = field(default_factory=list[_Operation])
+    loose_tables: list[str] = field(default_factory=list[str])  # named before any operation: ``(FROM t)``
     own: str | None = None  # the first operation outside parentheses
     first: str | None = None  # the first operation anywhere, e.g. in ``(SELECT 1)``
     from_first: bool = False  # DuckDB's ``FROM t SELECT x``

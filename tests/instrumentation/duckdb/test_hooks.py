@@ -108,3 +108,27 @@ def test_hooks_show_no_attribute_of_their_own() -> None:
         assert all(getattr(duckdb, name) is not None for name in plain)
     for name in plain:
         assert traced[name] <= plain[name] | public(lambda: None), name
+
+
+def test_a_late_bound_instrumentation_reports_to_the_providers_in_force() -> None:
+    """Instrumented without providers (as by opentelemetry-instrument), the hooks follow the handle in force."""
+    from agentotel import _handle
+    from agentotel.instrumentation.duckdb import DuckDBInstrumentor
+    from agentotel.testing import TelemetryCapture
+
+    first, second = TelemetryCapture(), TelemetryCapture()
+    previous = _handle.use(_handle.handle_for(first.tracer_provider, first.meter_provider))
+    instrumentor = DuckDBInstrumentor()
+    instrumentor.instrument()
+    try:
+        con = duckdb.connect()
+        con.execute("SELECT 1").fetchall()
+        _handle.use(_handle.handle_for(second.tracer_provider, second.meter_provider))
+        con.execute("SELECT 2").fetchall()
+        con.sql("SELECT 3").fetchall()
+    finally:
+        instrumentor.uninstrument()
+        _handle.use(previous)
+    assert [s.attributes["db.query.text"] for s in first.spans()] == ["SELECT ?"]
+    assert [s.attributes["db.query.text"] for s in second.spans()] == ["SELECT ?", "SELECT ?"]
+    assert second.metric_points("db.client.operation.duration")

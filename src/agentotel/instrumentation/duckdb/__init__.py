@@ -41,7 +41,7 @@ from agentotel import semconv
 from agentotel._handle import Binding, on_use
 from agentotel._telemetry import current_settings, log_internal_error
 from agentotel.instrumentation._patching import PatchSet, require_installed
-from agentotel.instrumentation.duckdb.package import _instruments
+from agentotel.instrumentation.duckdb.package import _instruments  # pyright: ignore[reportPrivateUsage]
 
 if TYPE_CHECKING:  # pragma: no cover
     from agentotel.instrumentation.duckdb._relations import Relations

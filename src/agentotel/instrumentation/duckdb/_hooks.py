@@ -25,7 +25,7 @@ from time import perf_counter, time_ns
 from types import FrameType, FunctionType
 from typing import Any
 
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value  # pyright: ignore[reportPrivateUsage]
 from opentelemetry.trace import SpanKind
 
 from agentotel import semconv
@@ -55,7 +55,7 @@ __all__ = [
 
 MEMORY = semconv.DB_NAMESPACE_MEMORY
 _CLIENT = SpanKind.CLIENT
-_getframe = sys._getframe
+_getframe = sys._getframe  # pyright: ignore[reportPrivateUsage]  # CPython's frame access, documented
 Original = Callable[..., Any]
 #: ``guard.busy`` is True while a statement of ours runs on this thread: a terminal called inside
 #: another (``to_dicts`` -> ``fetchall``) is the same execution and gets no span of its own.
@@ -106,6 +106,7 @@ def traced(
     """
     __tracebackhide__ = True
     span = None
+    started = 0.0
     try:
         span = tracer.start(prepared)
         if span.is_recording() and (parameters is not None or batch_size is not None):
@@ -164,10 +165,8 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
     """``DuckDBPyConnection.execute`` / ``executemany`` (cursors are connections too)."""
     connections = tracer.connections
     prepare = tracer.prepare
-    start_span = tracer.tracer.start_span
     finish = tracer.finish
     fail = tracer.fail
-    record = tracer.durations.record
     profiles = tracer.profiles
     capture_parameters = tracer.settings.capture_sql_parameters
     rule = tracer.scope_rule
@@ -178,7 +177,8 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
         call = partial(original, self, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return call_in_scope(scope, call)
-        span = None
+        span = prepared = batch_size = None
+        started = 0.0
         try:
             earlier = connections.take(self)  # rows of the statement before: gone once this one runs
             if earlier is not None:
@@ -187,18 +187,19 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
             text = query if type(query) is str else query_text(query)
             if text is not None:
                 prepared = prepare(text, connections.get(self))
-                batch_size = parameters = None
+                parameters = None
                 if many or capture_parameters:
                     parameters = args[1] if len(args) > 1 else kwargs.get("parameters")
                     batch_size = _batch_size(parameters) if many else None
-                span = start_span(prepared.name, kind=_CLIENT, attributes=prepared.span_attributes)
+                # tracer.tracer, not a local: a late-bound instrumentation gets a new one when providers change
+                span = tracer.tracer.start_span(prepared.name, kind=_CLIENT, attributes=prepared.span_attributes)
                 if parameters is not None and span.is_recording():
                     tracer.add_call_attributes(span, prepared, parameters, batch_size)
                 started = perf_counter()
         except Exception as exc:
             log_internal_error("duckdb execute", exc)
             span = None
-        if span is None:
+        if span is None or prepared is None:
             return call_in_scope(scope, call)
         try:
             result = call_in_scope(scope, call)
@@ -214,7 +215,7 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
                 if prepared.returns_rows:
                     connections.leave(self, Execution(tracer, span, prepared, started, now))
                 else:
-                    record(now - started, prepared.metric_attributes, now)
+                    tracer.durations.record(now - started, prepared.metric_attributes, now)
                     span.end()
             else:
                 finish(span, prepared, started, batch_size, connection=self, unread=True)
@@ -235,9 +236,9 @@ def module_execute_hook(original: Original, tracer: QueryTracer, *, many: bool =
         call = partial(original, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return call_in_scope(scope, call)
-        prepared = None
+        prepared = parameters = batch_size = None
+        connection = kwargs.get("connection") or DEFAULT
         try:
-            connection = kwargs.get("connection") or DEFAULT
             earlier = tracer.connections.take(connection)
             if earlier is not None:
                 earlier.end()

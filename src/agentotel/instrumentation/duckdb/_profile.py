@@ -28,7 +28,7 @@ first (``"pruned"`` counts them), so it always stays valid JSON.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from agentotel import semconv
 from agentotel._jsoncap import capped_json
@@ -55,17 +55,23 @@ def _operator(node: dict[str, Any], details: bool) -> dict[str, Any]:
     }
     if details and node.get("extra_info"):
         out["details"] = node["extra_info"]
-    out["children"] = [_operator(child, details) for child in node.get("children") or () if isinstance(child, dict)]
+    out["children"] = [_operator(child, details) for child in _nodes(node.get("children"))]
     return out
+
+
+def _nodes(value: Any) -> list[dict[str, Any]]:
+    """The operator objects in a profile's list of children (anything else is skipped)."""
+    if not isinstance(value, list):
+        return []
+    return [cast("dict[str, Any]", node) for node in cast("list[object]", value) if isinstance(node, dict)]
 
 
 def operator_tree(profile: dict[str, Any], *, details: bool = False) -> dict[str, Any] | None:
     """The trimmed tree of a parsed DuckDB JSON profile (None when the profiler was off)."""
     if profile.get("result") == "disabled":
         return None
-    query = profile.get("query") if isinstance(profile.get("query"), dict) else profile
-    roots = profile.get("operator") or profile.get("children") or []
-    nodes = [_operator(node, details) for node in roots if isinstance(node, dict)]
+    query: dict[str, Any] = profile["query"] if isinstance(profile.get("query"), dict) else profile
+    nodes = [_operator(node, details) for node in _nodes(profile.get("operator") or profile.get("children"))]
     while len(nodes) == 1 and nodes[0]["name"] in ("RESULT_COLLECTOR", "QUERY") and nodes[0]["children"]:
         nodes = nodes[0]["children"]  # the wrappers around the plan say nothing about the statement
     if not nodes:

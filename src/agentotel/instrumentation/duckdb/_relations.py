@@ -16,7 +16,7 @@ from functools import partial
 from types import FrameType
 from typing import Any
 
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value  # pyright: ignore[reportPrivateUsage]
 
 from agentotel._telemetry import log_internal_error
 from agentotel.instrumentation.duckdb import _rows as rows
@@ -33,7 +33,7 @@ from agentotel.instrumentation.duckdb._hooks import (
 from agentotel.instrumentation.duckdb._scope import call_in_scope, caller_scope
 from agentotel.instrumentation.duckdb._tracer import Prepared, QueryTracer
 
-_getframe = sys._getframe
+_getframe = sys._getframe  # pyright: ignore[reportPrivateUsage]  # CPython's frame access, documented
 
 __all__ = [
     "Relations",
@@ -131,12 +131,13 @@ def _run_sql(
     building it fails)."""
     __tracebackhide__ = True
     text = None
+    now: Prepared | None = None  # what runs at the call
+    later: str | None = None  # the lazy SELECT a terminal will run
+    parameters = None
     try:
         text = query_text(query)
         if text is not None:
             statement = tracer.statement(text)
-            now: Prepared | None = None  # what runs at the call
-            later: str | None = None  # the lazy SELECT a terminal will run
             if statement.lazy and statement.statement_count <= 1:
                 later = text
             elif statement.lazy:  # a script: the statements before the last run now, the last stays lazy

@@ -42,7 +42,8 @@ def count_rows(method: str, result: Any) -> int | None:
         return 0 if result is None else 1
     try:
         if isinstance(result, dict):  # fetchnumpy, torch, tf: column name -> array
-            return len(next(iter(result.values()))) if result else 0
+            columns: dict[str, Any] = result  # pyright: ignore[reportUnknownVariableType]
+            return len(next(iter(columns.values()))) if columns else 0
         return len(result)
     except Exception:
         return None

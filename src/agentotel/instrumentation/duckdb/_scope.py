@@ -134,7 +134,7 @@ def _drop_evaluation_frame(exc: BaseException, code: CodeType) -> None:
 def _self_test() -> bool:
     """The evaluation runs the slot's call with no name of its own (checked once at import)."""
     probe = object()
-    frame = sys._getframe()
+    frame = sys._getframe()  # pyright: ignore[reportPrivateUsage]
     try:
         return _call_in_scope(frame, lambda: probe) is probe and _TEMPLATE.co_names == ("call",)
     except Exception:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from time import perf_counter, time_ns
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from opentelemetry.trace import Span, SpanKind, Tracer
 
@@ -36,7 +36,11 @@ _CLIENT = SpanKind.CLIENT
 
 def namespace_of_database(database: object) -> str:
     """``db.namespace`` for the ``database`` argument of ``duckdb.connect``: the file stem or ``memory``."""
-    text = os.fsdecode(database) if isinstance(database, (str, bytes, os.PathLike)) else str(database)
+    text = (
+        os.fsdecode(cast("str | os.PathLike[str]", database))
+        if isinstance(database, (str, bytes, os.PathLike))
+        else str(database)
+    )
     if text in ("", ":memory:", ":default:"):
         return semconv.DB_NAMESPACE_MEMORY
     if text.startswith(":memory:"):
@@ -249,7 +253,11 @@ class QueryTracer:
             self._set_parameters(span, parameters)
 
     def _set_parameters(self, span: Span, parameters: Any) -> None:
-        items = parameters.items() if isinstance(parameters, Mapping) else enumerate(parameters)
+        items: Iterable[tuple[object, object]] = (
+            cast("Mapping[str, object]", parameters).items()
+            if isinstance(parameters, Mapping)
+            else enumerate(parameters)
+        )
         limit = self._max_length
         for key, value in items:
             span.set_attribute(f"{semconv.DB_QUERY_PARAMETER_PREFIX}.{key}", str(value)[:limit])
