@@ -48,6 +48,13 @@ class Scenario:
     duration_s: float | None = None
     think_time_s: float = 0.0
 
+    def describe(self) -> str:
+        """The shape in words: ``4 users, ramp-up 1 s, 40 requests, no time limit, think time 0 s``."""
+        requests = f"{self.requests} requests" if self.requests else "no request limit"
+        duration = f"{self.duration_s:g} s limit" if self.duration_s else "no time limit"
+        think = f"think time {self.think_time_s:g} s"
+        return f"{self.users} users, ramp-up {self.ramp_up_s:g} s, {requests}, {duration}, {think}"
+
     def __post_init__(self) -> None:
         if not 1 <= self.users <= MAX_USERS:
             raise ValueError(f"users must be within 1..{MAX_USERS}")
@@ -271,13 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             await close()
 
-    where = args.url or "the in-process agent"
-    print(
-        f"load test: {args.scenario} ({scenario.users} users, ramp-up {scenario.ramp_up_s:g} s, "
-        f"{scenario.requests or 'unlimited'} requests, "
-        f"{f'{scenario.duration_s:g} s limit' if scenario.duration_s else 'no time limit'}, "
-        f"think time {scenario.think_time_s:g} s) against {where}"
-    )
+    print(f"load test: {args.scenario} ({scenario.describe()}) against {args.url or 'the in-process agent'}")
     results = asyncio.run(run())
     print(results.render())
     return 1 if results.failed else 0

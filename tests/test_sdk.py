@@ -381,3 +381,23 @@ def test_sdk_disabled_installs_nothing():
     done = run_setup_script({"OTEL_SDK_DISABLED": "true"}, script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["None", "None"]
+
+
+def test_the_sampler_variables_are_honoured() -> None:
+    """OTEL_TRACES_SAMPLER / _ARG (documented in configuration.md) reach the provider import agentotel.auto makes."""
+    env = dict(
+        os.environ,
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="0.25",
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+    )
+    code = (
+        "import agentotel.auto\n"
+        "from opentelemetry import trace\n"
+        "print(trace.get_tracer_provider().sampler.get_description())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "TraceIdRatioBased{0.25}" in done.stdout

@@ -12,9 +12,9 @@ import enum
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Final
+from typing import Any, Final, cast
 
 _logger = logging.getLogger("agentotel")
 
@@ -54,7 +54,7 @@ def _shown(value: object) -> str:
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, (set, frozenset)):
-        return ", ".join(sorted(map(str, value))) or "none"
+        return ", ".join(sorted(map(str, cast("set[object]", value)))) or "none"
     return repr(value)
 
 
@@ -110,7 +110,7 @@ def _non_negative_int(raw: str) -> int:
 
 def _non_negative_number(raw: str) -> float:
     number = float(raw.strip())
-    if not number >= 0 or number == float("inf"):
+    if not 0 <= number < float("inf"):  # also rejects NaN
         raise ValueError(raw)
     return number
 
@@ -119,8 +119,8 @@ def _name_list(raw: str) -> frozenset[str]:
     return instrumentation_names(raw.split(","))
 
 
-def instrumentation_names(names: Iterable[str]) -> frozenset[str]:
-    """Instrumentation names as they are compared: trimmed, lower-case, empty ones dropped."""
+def instrumentation_names(names: Iterable[object]) -> frozenset[str]:
+    """Instrumentation names as they are compared: trimmed, lower-case, empty ones (and non-strings) dropped."""
     return frozenset(name.strip().lower() for name in names if isinstance(name, str) and name.strip())
 
 
@@ -358,14 +358,7 @@ _SDK_COMPRESSIONS: Final = (
 )
 
 
-def _non_negative_number(raw: str) -> float:
-    number = float(raw.strip())
-    if not number >= 0:  # also rejects NaN
-        raise ValueError(raw)
-    return number
-
-
-def check_sdk_environment(environ: os._Environ[str] | dict[str, str] | None = None) -> list[str]:
+def check_sdk_environment(environ: MutableMapping[str, str] | None = None) -> list[str]:
     """Drop malformed ``OTEL_*`` values that would make the SDK or its exporters raise; return their names.
 
     The SDK raises at import (span limits) or when an exporter is built (timeout,
