@@ -7,7 +7,7 @@ MeterProvider (periodic reader into a discarding exporter), so every release
 records ``agentotel.lb.request.duration`` and the observable instruments are
 live. Each repetition times every (strategy, size) pair once, in an order
 rotated per repetition; medians are reported. The instances have warm latency
-samples (one lease each first). Target (issue 4): a pick with 10,000 instances
+samples (one lease each first). Target: a pick with 10,000 instances
 within 1.5x of a pick with 10. ``weighted_round_robin`` is O(n) by design
 (nginx's smooth algorithm visits every instance) and is timed with fewer picks.
 """

@@ -7,7 +7,7 @@ MeterProvider (periodic reader into a discarding exporter), so the breakers'
 observable instruments are live. Each repetition times every variant once, in
 an order rotated per repetition, ``--calls`` calls each; medians of the per-call
 times are reported, and a variant's overhead is its median minus the bare
-function's. Target (issue 4): agentotel's overhead <= 0.3x pybreaker's.
+function's. Target: agentotel's overhead <= 0.3x pybreaker's.
 
 Variants:
   bare                   ``fn(1)``

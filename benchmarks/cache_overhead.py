@@ -8,7 +8,7 @@ exporter), cachetools instrumentation switched on and off between measurements.
 Each repetition times every case once, in an order rotated per repetition; the
 cost of an empty loop is subtracted; medians are reported in nanoseconds.
 
-Targets (issue 4):
+Targets:
 * ``agentotel.Cache`` hit with telemetry on <= 1.0x an uninstrumented ``TTLCache[k]`` hit;
 * ``Cache.set`` into a full cache of 1e5 entries within 1.5x of 1e3 (each insert evicts);
 * an instrumented ``TTLCache[k]`` hit <= 1.2x the uninstrumented one.

@@ -15,7 +15,7 @@ Spans come in traces of one root and four children with six attributes, like a D
 query span. "app us/span" is the time spent in the application thread starting and
 ending spans (sleeps between paced chunks excluded); "app CPU us/span" is the CPU time of
 that thread over the same calls (``time.thread_time``: robust to other processes on a
-shared machine, but blind to waiting for the GIL while the exporter thread encodes). Targets (issue 5): 0 spans dropped
+shared machine, but blind to waiting for the GIL while the exporter thread encodes). Targets: 0 spans dropped
 at a sustained 5,000 spans/s; app-side cost with the collector down <= 1.1x with it up.
 """
 
