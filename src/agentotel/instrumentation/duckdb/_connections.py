@@ -85,9 +85,9 @@ class Connections:
         return self._unread.get(id(connection)) if self._unread else None
 
     @property
-    def waiting(self) -> bool:
-        """Whether any connection has an unread result (a cheap test before a lookup)."""
-        return bool(self._unread)
+    def waiting(self) -> int:
+        """How many connections have an unread result (a cheap test before a lookup)."""
+        return len(self._unread)
 
     def end_all(self) -> None:
         """End every waiting result's span (at uninstrument and at process exit)."""

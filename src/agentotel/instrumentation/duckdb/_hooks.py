@@ -31,7 +31,7 @@ from opentelemetry.trace import SpanKind
 from agentotel import semconv
 from agentotel._telemetry import log_internal_error
 from agentotel.instrumentation.duckdb import _rows as rows
-from agentotel.instrumentation.duckdb._connections import DEFAULT
+from agentotel.instrumentation.duckdb._connections import DEFAULT, WaitingResult
 from agentotel.instrumentation.duckdb._rows import count_rows
 from agentotel.instrumentation.duckdb._scope import call_in_scope, caller_scope
 from agentotel.instrumentation.duckdb._tracer import Execution, Prepared, QueryTracer, namespace_of_database
@@ -267,39 +267,32 @@ def module_namespace(tracer: QueryTracer, kwargs: dict[str, Any]) -> str | None:
 
 
 # ---------------------------------------------------------------------------- fetching, closing
-def _waiting_on(tracer: QueryTracer, connection: Any) -> Any:
-    """The key under which ``connection``'s unread result waits: itself, or :data:`DEFAULT` when it is
-    duckdb's default connection and the statement ran through a module-level call (or the reverse)."""
+def _take_waiting(tracer: QueryTracer, connection: Any) -> WaitingResult | None:
+    """The result waiting on ``connection`` (no longer there afterwards): under the connection itself, or
+    under :data:`DEFAULT` when it is duckdb's default connection and the statement ran through a
+    module-level call (or the reverse)."""
     connections = tracer.connections
-    if connections.peek(connection) is not None:
-        return connection
-    default = tracer.default_connection()
-    if connection is DEFAULT:
-        return default if connections.peek(default) is not None else None
-    if connection is default and connections.peek(DEFAULT) is not None:
-        return DEFAULT
-    return None
+    waiting = connections.take(connection)
+    if waiting is None and connections.waiting:
+        default = tracer.default_connection()
+        if connection is DEFAULT:
+            waiting = connections.take(default)
+        elif connection is default:
+            waiting = connections.take(DEFAULT)
+    return waiting
 
 
 def _fetched(
-    tracer: QueryTracer, connection: Any, method: str, result: Any, args: tuple[Any, ...], kwargs: Any
+    waiting: WaitingResult, connection: Any, method: str, result: Any, args: tuple[Any, ...], kwargs: Any
 ) -> None:
-    """After ``method`` fetched from ``connection``: end the span waiting there, with the rows it returned
-    when this fetch read them all."""
-    connections = tracer.connections
-    key = _waiting_on(tracer, connection)
-    if key is None:
-        return
-    unread = connections.peek(key)
-    if unread is None:
-        return
-    connections.take(key)
-    if not isinstance(unread, Execution):
-        unread.end()
+    """After ``method`` fetched from ``connection``: end the span that waited there, with the rows it
+    returned when this fetch read them all."""
+    if not isinstance(waiting, Execution):
+        waiting.end()
     elif method in rows.ALL or (method in rows.PART and rows.used_up(method, result, args, kwargs)):
-        unread.fetched(connection, count_rows(method, result))  # read to the end: the count is known
+        waiting.fetched(connection, count_rows(method, result))  # read to the end: the count is known
     else:  # more may follow (fetchone, fetchmany), or a reader hands the rows over later: not counted
-        unread.fetched(connection, None)
+        waiting.fetched(connection, None)
 
 
 def fetch_hook(original: Original, tracer: QueryTracer, method: str) -> Original:
@@ -320,7 +313,9 @@ def fetch_hook(original: Original, tracer: QueryTracer, method: str) -> Original
             result = original(self, *args, **kwargs)
         if connections.waiting:
             try:
-                _fetched(tracer, self, method, result, args, kwargs)
+                waiting = _take_waiting(tracer, self)
+                if waiting is not None:
+                    _fetched(waiting, self, method, result, args, kwargs)
             except Exception as exc:
                 log_internal_error(f"duckdb {method}", exc)
         return result
@@ -336,7 +331,10 @@ def module_fetch_hook(original: Original, tracer: QueryTracer, method: str) -> O
         result = original(*args, **kwargs)
         try:
             if connections.waiting:
-                _fetched(tracer, kwargs.get("connection") or DEFAULT, method, result, args, kwargs)
+                connection = kwargs.get("connection") or DEFAULT
+                waiting = _take_waiting(tracer, connection)
+                if waiting is not None:
+                    _fetched(waiting, connection, method, result, args, kwargs)
         except Exception as exc:
             log_internal_error(f"duckdb {method}", exc)
         return result
@@ -351,8 +349,7 @@ def close_hook(original: Original, tracer: QueryTracer, *, module: bool = False)
     def close(*args: Any, **kwargs: Any) -> Any:
         try:
             connection = (kwargs.get("connection") or DEFAULT) if module else args[0]
-            key = _waiting_on(tracer, connection) if connections.waiting else None
-            earlier = None if key is None else connections.take(key)
+            earlier = _take_waiting(tracer, connection) if connections.waiting else None
             if earlier is not None:
                 earlier.end()
         except Exception as exc:
