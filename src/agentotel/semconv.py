@@ -677,7 +677,7 @@ LANGGRAPH_RESUMED: Final = "langgraph.resumed"
 LANGGRAPH_INTERRUPT_EVENT: Final = Event(
     "langgraph.interrupt",
     "The run or node stopped at an interrupt (control flow, not an error).",
-    producers=(f"{_LANGGRAPH}._runs", f"{_LANGGRAPH}._nodes"),
+    producers=(f"{_LANGGRAPH}._runs", f"{_LANGGRAPH}._control"),
 )
 # Span events carrying opt-in content (EVENT_ONLY / SPAN_AND_EVENT capture modes)
 LANGGRAPH_CHAT_CONTENT_EVENT: Final = Event(
