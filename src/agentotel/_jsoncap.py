@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 __all__ = ["capped_json", "cap_text"]
 
@@ -21,9 +21,9 @@ def _clip(value: Any, limit: int) -> Any:
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + _ELLIPSIS
     if isinstance(value, Mapping):
-        return {str(k): _clip(v, limit) for k, v in value.items()}
+        return {str(k): _clip(v, limit) for k, v in cast("Mapping[object, object]", value).items()}
     if isinstance(value, (list, tuple)):
-        return [_clip(v, limit) for v in value]
+        return [_clip(v, limit) for v in cast("Sequence[object]", value)]
     if value is None or isinstance(value, (bool, int, float)):
         return value
     return _clip(str(value), limit)
@@ -50,7 +50,7 @@ def capped_json(value: Any, max_length: int) -> str:
         if len(text) <= max_length:
             return text
     if isinstance(clipped, list):
-        items = list(clipped)
+        items = list(cast("list[object]", clipped))
         while items:
             items.pop(0)
             text = _dumps(items)

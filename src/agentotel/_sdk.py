@@ -95,7 +95,8 @@ def tracer_provider_is_configured() -> bool:
 
 def meter_provider_is_configured() -> bool:
     """True when someone already set a global MeterProvider."""
-    from opentelemetry.metrics._internal import _ProxyMeterProvider
+    # Until one is set, the API hands out a proxy (the API has no public test for "set").
+    from opentelemetry.metrics._internal import _ProxyMeterProvider  # pyright: ignore[reportPrivateUsage]
 
     return not isinstance(metrics.get_meter_provider(), _ProxyMeterProvider)
 
@@ -148,7 +149,7 @@ class OtlpTarget:
     url: str  # gRPC: scheme://host:port; HTTP: the full URL including /v1/<signal>
     host: str
     port: int
-    headers: dict[str, str] = field(default_factory=dict, repr=False)  # values are often API keys
+    headers: dict[str, str] = field(default_factory=dict[str, str], repr=False)  # values are often API keys
 
     def masked_headers(self) -> dict[str, str]:
         """Header names with their values hidden (they often carry API keys)."""
@@ -275,7 +276,7 @@ class SdkSetup:
 
     tracer_provider: TracerProvider | None
     meter_provider: MeterProvider | None
-    span_processors: list[BoundedBatchSpanProcessor] = field(default_factory=list)
+    span_processors: list[BoundedBatchSpanProcessor] = field(default_factory=list[BoundedBatchSpanProcessor])
     metrics_endpoint: tuple[str, int] | None = None
     shutdown_timeout_millis: int = DEFAULT_SHUTDOWN_TIMEOUT_MS
     _done: bool = field(default=False, repr=False)

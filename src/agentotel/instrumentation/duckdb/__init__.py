@@ -131,7 +131,7 @@ def _targets(
     duckdb: types.ModuleType, tracer: QueryTracer, relations: Relations
 ) -> list[tuple[Any, str, Callable[[Any], Any]]]:
     """Every (owner, attribute, factory) we patch: plain functions, all of them on per-query or per-connection paths."""
-    from agentotel.instrumentation.duckdb import _hooks, _relations, _rows
+    from agentotel.instrumentation.duckdb import _fetches, _hooks, _relations, _rows
 
     connection = duckdb.DuckDBPyConnection
     relation = duckdb.DuckDBPyRelation
@@ -151,10 +151,10 @@ def _targets(
         targets.append((connection, name, lambda o: _relations.sql_hook(o, tracer, relations)))
         targets.append((duckdb, name, lambda o: _relations.module_sql_hook(o, tracer, relations)))
     for name in sorted(_rows.ALL | _rows.PART | _rows.READER):
-        targets.append((connection, name, lambda o, n=name: _hooks.fetch_hook(o, tracer, n)))
-        targets.append((duckdb, name, lambda o, n=name: _hooks.module_fetch_hook(o, tracer, n)))
-    targets.append((connection, "close", lambda o: _hooks.close_hook(o, tracer)))
-    targets.append((duckdb, "close", lambda o: _hooks.close_hook(o, tracer, module=True)))
+        targets.append((connection, name, lambda o, n=name: _fetches.fetch_hook(o, tracer, n)))
+        targets.append((duckdb, name, lambda o, n=name: _fetches.module_fetch_hook(o, tracer, n)))
+    targets.append((connection, "close", lambda o: _fetches.close_hook(o, tracer)))
+    targets.append((duckdb, "close", lambda o: _fetches.close_hook(o, tracer, module=True)))
     for name in _relations.TERMINALS:
         factory = _relations.iter_rows_hook if name == "iter_rows" else _relations.terminal_hook
         targets.append((relation, name, lambda o, n=name, f=factory: f(o, tracer, relations, n)))

@@ -17,12 +17,11 @@ Relation and ``sql()`` hooks are in :mod:`._relations`.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 from functools import partial
 from time import perf_counter, time_ns
-from types import FrameType, FunctionType
+from types import FrameType
 from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value  # pyright: ignore[reportPrivateUsage]
@@ -30,23 +29,19 @@ from opentelemetry.trace import SpanKind
 
 from agentotel import semconv
 from agentotel._telemetry import log_internal_error
-from agentotel.instrumentation.duckdb import _rows as rows
-from agentotel.instrumentation.duckdb._connections import DEFAULT, WaitingResult
-from agentotel.instrumentation.duckdb._rows import count_rows
-from agentotel.instrumentation.duckdb._scope import call_in_scope, caller_scope
+from agentotel.instrumentation.duckdb import _rows
+from agentotel.instrumentation.duckdb._connections import DEFAULT
+from agentotel.instrumentation.duckdb._scope import call_in_scope, caller_scope, frame
 from agentotel.instrumentation.duckdb._tracer import Execution, Prepared, QueryTracer, namespace_of_database
 
 __all__ = [
     "adopt",
-    "close_hook",
     "connect_hook",
     "connection_child_hook",
     "default_connection_hook",
     "execute_hook",
-    "fetch_hook",
     "guard",
     "module_execute_hook",
-    "module_fetch_hook",
     "module_namespace",
     "query_text",
     "run_failing_lazily",
@@ -55,7 +50,6 @@ __all__ = [
 
 MEMORY = semconv.DB_NAMESPACE_MEMORY
 _CLIENT = SpanKind.CLIENT
-_getframe = sys._getframe  # pyright: ignore[reportPrivateUsage]  # CPython's frame access, documented
 Original = Callable[..., Any]
 #: ``guard.busy`` is True while a statement of ours runs on this thread: a terminal called inside
 #: another (``to_dicts`` -> ``fetchall``) is the same execution and gets no span of its own.
@@ -130,7 +124,7 @@ def traced(
         raise
     guard.busy = busy
     try:
-        rows = None if count is None else count_rows(count, result)
+        rows = None if count is None else _rows.count_rows(count, result)
         tracer.finish(span, prepared, started, batch_size, connection=connection, rows=rows, unread=unread)
     except Exception as ours:
         log_internal_error("duckdb span end", ours)
@@ -173,7 +167,7 @@ def execute_hook(original: Original, tracer: QueryTracer, *, many: bool = False)
 
     def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        scope = caller_scope(_getframe(1), rule)
+        scope = caller_scope(frame(1), rule)
         call = partial(original, self, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return call_in_scope(scope, call)
@@ -232,7 +226,7 @@ def module_execute_hook(original: Original, tracer: QueryTracer, *, many: bool =
 
     def execute(*args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        scope = caller_scope(_getframe(1), rule)
+        scope = caller_scope(frame(1), rule)
         call = partial(original, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return call_in_scope(scope, call)
@@ -264,99 +258,6 @@ def module_namespace(tracer: QueryTracer, kwargs: dict[str, Any]) -> str | None:
     if connection is None:
         return MEMORY  # the default connection is an in-memory database
     return tracer.connections.get(connection)
-
-
-# ---------------------------------------------------------------------------- fetching, closing
-def _take_waiting(tracer: QueryTracer, connection: Any) -> WaitingResult | None:
-    """The result waiting on ``connection`` (no longer there afterwards): under the connection itself, or
-    under :data:`DEFAULT` when it is duckdb's default connection and the statement ran through a
-    module-level call (or the reverse)."""
-    connections = tracer.connections
-    waiting = connections.take(connection)
-    if waiting is None and connections.waiting:
-        default = tracer.default_connection()
-        if connection is DEFAULT:
-            waiting = connections.take(default)
-        elif connection is default:
-            waiting = connections.take(DEFAULT)
-    return waiting
-
-
-def _fetched(
-    waiting: WaitingResult, connection: Any, method: str, result: Any, args: tuple[Any, ...], kwargs: Any
-) -> None:
-    """After ``method`` fetched from ``connection``: end the span that waited there, with the rows it
-    returned when this fetch read them all."""
-    if not isinstance(waiting, Execution):
-        waiting.end()
-    elif method in rows.ALL or (method in rows.PART and rows.used_up(method, result, args, kwargs)):
-        waiting.fetched(connection, count_rows(method, result))  # read to the end: the count is known
-    else:  # more may follow (fetchone, fetchmany), or a reader hands the rows over later: not counted
-        waiting.fetched(connection, None)
-
-
-def fetch_hook(original: Original, tracer: QueryTracer, method: str) -> Original:
-    """``DuckDBPyConnection.fetchall`` / ``df`` / ``fetchone`` …: gives the waiting span its returned rows.
-
-    A fetch written in Python (duckdb 2.x's ``to_arrow_table``) runs in the caller's scope, so that the
-    warnings it gives name the caller's line, as without us.
-    """
-    connections = tracer.connections
-    rule = tracer.scope_rule
-    in_scope = isinstance(original, FunctionType)
-
-    def fetch(self: Any, *args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True
-        if in_scope:
-            result = call_in_scope(caller_scope(_getframe(1), rule), partial(original, self, *args, **kwargs))
-        else:
-            result = original(self, *args, **kwargs)
-        if connections.waiting:
-            try:
-                waiting = _take_waiting(tracer, self)
-                if waiting is not None:
-                    _fetched(waiting, self, method, result, args, kwargs)
-            except Exception as exc:
-                log_internal_error(f"duckdb {method}", exc)
-        return result
-
-    return adopt(fetch, original)
-
-
-def module_fetch_hook(original: Original, tracer: QueryTracer, method: str) -> Original:
-    """Module-level ``duckdb.fetchall`` / ``df`` …, which fetch from ``connection=`` or the default connection."""
-    connections = tracer.connections
-
-    def fetch(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
-        try:
-            if connections.waiting:
-                connection = kwargs.get("connection") or DEFAULT
-                waiting = _take_waiting(tracer, connection)
-                if waiting is not None:
-                    _fetched(waiting, connection, method, result, args, kwargs)
-        except Exception as exc:
-            log_internal_error(f"duckdb {method}", exc)
-        return result
-
-    return adopt(fetch, original)
-
-
-def close_hook(original: Original, tracer: QueryTracer, *, module: bool = False) -> Original:
-    """``con.close()`` / ``duckdb.close()``: the waiting span ends without a count."""
-    connections = tracer.connections
-
-    def close(*args: Any, **kwargs: Any) -> Any:
-        try:
-            connection = (kwargs.get("connection") or DEFAULT) if module else args[0]
-            earlier = _take_waiting(tracer, connection) if connections.waiting else None
-            if earlier is not None:
-                earlier.end()
-        except Exception as exc:
-            log_internal_error("duckdb close", exc)
-        return original(*args, **kwargs)
-
-    return adopt(close, original)
 
 
 # ---------------------------------------------------------------------------- connections

@@ -9,7 +9,6 @@ returns is not another execution.
 
 from __future__ import annotations
 
-import sys
 import weakref
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -30,10 +29,8 @@ from agentotel.instrumentation.duckdb._hooks import (
     run_failing_lazily,
     traced,
 )
-from agentotel.instrumentation.duckdb._scope import call_in_scope, caller_scope
+from agentotel.instrumentation.duckdb._scope import call_in_scope, caller_scope, frame
 from agentotel.instrumentation.duckdb._tracer import Prepared, QueryTracer
-
-_getframe = sys._getframe  # pyright: ignore[reportPrivateUsage]  # CPython's frame access, documented
 
 __all__ = [
     "Relations",
@@ -164,7 +161,7 @@ def sql_hook(original: Original, tracer: QueryTracer, relations: Relations) -> O
 
     def sql(self: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        scope = caller_scope(_getframe(1), rule)
+        scope = caller_scope(frame(1), rule)
         call = partial(original, self, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return call_in_scope(scope, call)
@@ -180,7 +177,7 @@ def module_sql_hook(original: Original, tracer: QueryTracer, relations: Relation
 
     def sql(*args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        scope = caller_scope(_getframe(1), rule)
+        scope = caller_scope(frame(1), rule)
         call = partial(original, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return call_in_scope(scope, call)
@@ -197,7 +194,7 @@ def relation_query_hook(original: Original, tracer: QueryTracer, relations: Rela
 
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        scope = caller_scope(_getframe(1), rule)
+        scope = caller_scope(frame(1), rule)
         call = partial(original, self, *args, **kwargs)
         if not tracer.active or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return call_in_scope(scope, call)
@@ -294,7 +291,7 @@ def terminal_hook(original: Original, tracer: QueryTracer, relations: Relations,
 
     def terminal(self: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        scope = caller_scope(_getframe(1), rule)
+        scope = caller_scope(frame(1), rule)
         call = partial(original, self, *args, **kwargs)
         if (
             not tracer.active
@@ -339,7 +336,7 @@ def iter_rows_hook(original: Original, tracer: QueryTracer, relations: Relations
 
     def traced_rows(relation: Any, rows: Iterator[Any]) -> Iterator[Any]:
         __tracebackhide__ = True
-        scope = caller_scope(_getframe(1), rule)  # the frame that asked for the first row
+        scope = caller_scope(frame(1), rule)  # the frame that asked for the first row
         first_row = partial(next, rows, _END)
         found = None
         if tracer.active and not getattr(guard, "busy", False) and not get_value(_SUPPRESS_INSTRUMENTATION_KEY):

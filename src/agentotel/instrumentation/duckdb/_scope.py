@@ -35,7 +35,10 @@ from sys import getrefcount
 from types import CodeType, FrameType
 from typing import Any
 
-__all__ = ["call_in_scope", "caller_scope", "scope_rule"]
+__all__ = ["call_in_scope", "caller_scope", "frame", "scope_rule"]
+
+#: ``frame(1)`` is the frame that called the function calling it (CPython's ``sys._getframe``).
+frame = sys._getframe  # pyright: ignore[reportPrivateUsage]
 
 #: DuckDB looks in the innermost frame (1.x) or the first frame outside duckdb's modules (2.x).
 INNERMOST, OUTSIDE_DUCKDB = "innermost", "outside-duckdb"
@@ -134,9 +137,9 @@ def _drop_evaluation_frame(exc: BaseException, code: CodeType) -> None:
 def _self_test() -> bool:
     """The evaluation runs the slot's call with no name of its own (checked once at import)."""
     probe = object()
-    frame = sys._getframe()  # pyright: ignore[reportPrivateUsage]
+    here = frame(0)
     try:
-        return _call_in_scope(frame, lambda: probe) is probe and _TEMPLATE.co_names == ("call",)
+        return _call_in_scope(here, lambda: probe) is probe and _TEMPLATE.co_names == ("call",)
     except Exception:
         return False
 
