@@ -735,7 +735,7 @@ LANGGRAPH_TOOL_CONTENT_EVENT: Final = Event(
     "langgraph.tool.content",
     "Tool arguments and result (opt-in, `EVENT_ONLY` / `SPAN_AND_EVENT`).",
     (GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT),
-    producers=(f"{_LANGGRAPH}._tools",),
+    producers=(f"{_LANGGRAPH}._tools", "agentotel._agent"),
 )
 
 LANGGRAPH_RETRIEVAL_CONTENT_EVENT: Final = Event(
