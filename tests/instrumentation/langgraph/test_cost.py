@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 import agentotel
 from agentotel.testing import capture_telemetry
 from tests.instrumentation.langgraph.fakes import ToolCallingChatModel, lookup_parcel
+from tests.support.agents import build_agent
 
 # The fake model reports 11 input tokens (3 of them read from the cache) and 7 output tokens per call,
 # and answers as "fake-gpt-2026-01-01": the dated name finds the "fake-gpt" price.
@@ -21,15 +21,7 @@ QUESTION = {"messages": [("user", "What is parcel 42?")]}
 
 
 def react_agent(model: Any = None, name: str = "landuse") -> Any:
-    try:
-        from langchain.agents import create_agent
-    except ImportError:  # langchain 1.x needs langgraph 1.x: older legs build the agent the old way
-        from langgraph.prebuilt import create_react_agent
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return create_react_agent(model or ToolCallingChatModel(), [lookup_parcel], name=name)
-    return create_agent(model or ToolCallingChatModel(), [lookup_parcel], name=name)
+    return build_agent(model or ToolCallingChatModel(), [lookup_parcel], name=name)
 
 
 def test_chat_spans_the_root_and_the_counter_carry_the_cost() -> None:
