@@ -1,4 +1,4 @@
-"""LangChain v1 agents (``langchain.agents.create_agent``) with a local model: one root, model, tool and middleware spans.
+"""LangChain v1 agents (``langchain.agents.create_agent``), local model: one root; model, tool, middleware spans.
 
 How middleware shows: ``before_model``/``after_model``/``before_agent``/``after_agent`` hooks are
 graph nodes of their own, so each run of one is a node span named ``{Middleware}.{hook}``;
