@@ -58,6 +58,15 @@ Value = str | bool | int | float | Sequence[str] | Sequence[bool] | Sequence[int
 #: Context key holding the attributes in force (a dict never changed once stored).
 KEY = otel_context.create_key("agentotel.attributes")
 
+#: The context variable behind OpenTelemetry's default (contextvars) runtime context: reading it directly
+#: saves the API's call chain on every span start. (The same lookup as ``_spanctx.current_context`` where
+#: that exists; other runtime contexts go through the API.)
+_RUNTIME: contextvars.ContextVar[Context] | None = getattr(
+    getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None
+)
+if not isinstance(_RUNTIME, contextvars.ContextVar):  # pragma: no cover - another runtime context
+    _RUNTIME = None
+
 _logger = logging.getLogger("agentotel")
 _reported: set[tuple[str, str]] = set()
 _reported_lock = threading.Lock()
@@ -175,7 +184,9 @@ class AttributedTracer(trace.Tracer):
     ) -> trace.Span:
         """Start a span as the wrapped tracer does, with the attributes in force added (its own win)."""
         if _in_use:
-            extra = (context if context is not None else otel_context.get_current()).get(KEY)
+            if context is None:
+                context = _RUNTIME.get() if _RUNTIME is not None else otel_context.get_current()
+            extra = context.get(KEY)
             if extra:
                 attributes = {**extra, **attributes} if attributes else extra
         return self._tracer.start_span(
