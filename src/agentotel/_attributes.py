@@ -15,8 +15,9 @@ Every span agentotel starts while the block is current carries ``session.id``,
 asyncio tasks that inherit the context (the values live in the OpenTelemetry
 context, so they go wherever the context goes). Blocks nest: the inner block's
 values are added to the outer ones and win where both set a key. A span's own
-attributes win over custom keys of the same name. Spans other libraries start
-are left alone (use a span processor for those).
+attributes win over custom keys of the same name. pydantic-ai's own spans, which
+agentotel switches on, get them too; spans other libraries start are left alone
+(use a span processor for those).
 
 Values are checked as span attributes are: ``str``, ``bool``, ``int``, ``float``, or a
 list/tuple of one of them; ``session_id`` and ``user_id`` must be strings (an ``int`` is
