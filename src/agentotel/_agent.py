@@ -55,7 +55,6 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
@@ -67,6 +66,7 @@ from agentotel._spanctx import (
     SpanOperation,
     arun_in,
     attach,
+    current_context,
     detach,
     iterate_in,
     run_in,
@@ -303,7 +303,7 @@ def _root(
     histogram: Any,
     metric_attributes: Mapping[str, Any],
 ) -> SpanOperation:
-    parent = _cost.open_tally(otel_context.get_current())
+    parent = _cost.open_tally(current_context())
     span = instruments.tracer.start_span(span_name, context=parent, kind=SpanKind.INTERNAL, attributes=attributes)
     return _RootOperation(span, histogram, metric_attributes, parent)
 

@@ -50,6 +50,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from agentotel import semconv
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, attach, current_context, detach, iterate_in
 
 __all__ = ["attributes", "AttributesBlock", "AttributedTracer", "current", "run_context", "with_attributes"]
 
@@ -58,15 +59,6 @@ Value = str | bool | int | float | Sequence[str] | Sequence[bool] | Sequence[int
 
 #: Context key holding the attributes in force (a dict never changed once stored).
 KEY = otel_context.create_key("agentotel.attributes")
-
-#: The context variable behind OpenTelemetry's default (contextvars) runtime context: reading it directly
-#: saves the API's call chain on every span start. (The same lookup as ``_spanctx.current_context`` where
-#: that exists; other runtime contexts go through the API.)
-_RUNTIME: contextvars.ContextVar[Context] | None = getattr(
-    getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None
-)
-if not isinstance(_RUNTIME, contextvars.ContextVar):  # pragma: no cover - another runtime context
-    _RUNTIME = None
 
 _logger = logging.getLogger("agentotel")
 _reported: set[tuple[str, str]] = set()
@@ -133,13 +125,13 @@ def collect(session_id: Any = None, user_id: Any = None, custom: Mapping[Any, An
 # --------------------------------------------------------------------------- the context
 def current(ctx: Context | None = None) -> Mapping[str, Any] | None:
     """The attributes in force in ``ctx`` (default: the current context), or ``None``."""
-    return (ctx if ctx is not None else otel_context.get_current()).get(KEY)  # type: ignore[return-value]
+    return (ctx if ctx is not None else current_context()).get(KEY)  # type: ignore[return-value]
 
 
 def with_attributes(values: Mapping[str, Any], ctx: Context | None = None) -> Context:
     """``ctx`` (default: the current one) with ``values`` added to the attributes in force (``values`` win)."""
     global _in_use
-    base = ctx if ctx is not None else otel_context.get_current()
+    base = ctx if ctx is not None else current_context()
     if not values:
         return base
     _in_use = True
@@ -186,7 +178,7 @@ class AttributedTracer(trace.Tracer):
         """Start a span as the wrapped tracer does, with the attributes in force added (its own win)."""
         if _in_use:
             if context is None:
-                context = _RUNTIME.get() if _RUNTIME is not None else otel_context.get_current()
+                context = current_context()  # read here, the SDK need not read it again
             extra = context.get(KEY)
             if extra:
                 attributes = {**extra, **attributes} if attributes else extra
@@ -260,15 +252,11 @@ class AttributesBlock:
 
     # ------------------------------------------------------ context manager
     def __enter__(self) -> AttributesBlock:
-        from agentotel._spanctx import attach
-
         token = attach(self._context()) if self.values else None
         _ENTERED.set((*_ENTERED.get(), token))
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        from agentotel._spanctx import detach
-
         *outer, token = _ENTERED.get() or (None,)
         _ENTERED.set(tuple(outer))
         if token is not None:
@@ -282,8 +270,6 @@ class AttributesBlock:
 
     # ------------------------------------------------------------- decorator
     def __call__(self, func: F) -> F:
-        from agentotel._spanctx import AsyncSpanIterator, SpanIterator, attach, detach, iterate_in
-
         if not self.values:
             return func
         context = self._context

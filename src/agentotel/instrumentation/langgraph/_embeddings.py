@@ -24,7 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import SpanOperation, arun_in, run_in
+from agentotel._spanctx import SpanOperation, arun_in, current_context, run_in
 from agentotel.instrumentation.langgraph._providers import normalize_provider
 from agentotel.instrumentation.langgraph._setup import Hooks
 
@@ -41,10 +41,10 @@ class EmbeddingsOperation(SpanOperation):
     """One embeddings call: span, duration, dimension count."""
 
     __slots__ = ("instance",)
+    context_key = EMBEDDINGS_KEY
 
     def __init__(self, instance: Any, span: Any, histogram: Any, metric_attributes: Any, parent: Any) -> None:
         super().__init__(span, histogram, metric_attributes, parent)
-        self.context = otel_context.set_value(EMBEDDINGS_KEY, self, self.context)
         self.instance = instance
 
 
@@ -78,7 +78,7 @@ def provider_of(instance: Any) -> str:
 
 
 def _start(hooks: Hooks, instance: Any) -> EmbeddingsOperation | None:
-    parent = otel_context.get_current()
+    parent = current_context()
     inner: EmbeddingsOperation | None = parent.get(EMBEDDINGS_KEY)  # type: ignore[assignment]
     if inner is not None and inner.instance is instance and inner.span is trace.get_current_span(parent):
         return None  # the same call, one method further down

@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
 from agentotel._jsoncap import capped_json
-from agentotel._spanctx import SpanOperation, arun_in, run_in
+from agentotel._spanctx import SpanOperation, arun_in, current_context, run_in
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["RetrievalOperation", "invoke_wrapper", "ainvoke_wrapper", "data_source_of"]
@@ -42,10 +42,10 @@ class RetrievalOperation(SpanOperation):
     """One retrieval: span, duration, document count, captured query and documents (opt-in)."""
 
     __slots__ = ("instance", "hooks", "captured")
+    context_key = RETRIEVAL_KEY
 
     def __init__(self, hooks: Hooks, instance: Any, span: Any, metric_attributes: Any, parent: Any) -> None:
         super().__init__(span, hooks.chat_duration, metric_attributes, parent)
-        self.context = otel_context.set_value(RETRIEVAL_KEY, self, self.context)
         self.hooks = hooks
         self.instance = instance
         self.captured: dict[str, Any] | None = None
@@ -122,7 +122,7 @@ def _top_k(retriever: Any) -> float | None:
 
 
 def _start(hooks: Hooks, retriever: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RetrievalOperation | None:
-    parent = otel_context.get_current()
+    parent = current_context()
     inner: RetrievalOperation | None = parent.get(RETRIEVAL_KEY)  # type: ignore[assignment]
     if inner is not None and inner.instance is retriever and inner.span is trace.get_current_span(parent):
         return None  # super().invoke of a retriever whose own invoke we already trace
