@@ -34,6 +34,8 @@ Variants:
                          trace-based, attaches an exemplar to each histogram point recorded inside
                          a sampled span; this variant shows what that costs)
   agentotel+content      the same with SPAN_ONLY content capture
+  agentotel+attributes   agentotel, every invoke inside agentotel.attributes(session_id, user_id, tenant)
+  agentotel+metadata     agentotel, session_id and user_id in every invoke's config["metadata"]
   traceloop              opentelemetry-instrumentation-langchain, TRACELOOP_TRACE_CONTENT=false
   traceloop+content      the same with its default (content on)
   openinference          openinference-instrumentation-langchain (its default, content on)
@@ -58,6 +60,8 @@ VARIANTS = (
     "agentotel",
     "agentotel-exemplars",
     "agentotel+content",
+    "agentotel+attributes",
+    "agentotel+metadata",
     "traceloop",
     "traceloop+content",
     "openinference",
@@ -168,6 +172,17 @@ def _instrument(variant: str, tracer_provider: Any, meter_provider: Any) -> None
         LangChainInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
 
+def _attributes_block(variant: str) -> Any:
+    """The ``with`` block each invoke runs in: ``agentotel.attributes`` for that variant, else nothing."""
+    if variant == "agentotel+attributes":
+        import agentotel
+
+        return agentotel.attributes(session_id="s-81", user_id="u-7", tenant="acme")
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 def worker(variant: str, invokes: int, warmup: int, batches: int) -> dict[str, Any]:
     """Run one variant; return per-invoke microseconds, spans and attribute bytes per run."""
     tracer_provider, meter_provider, exporter = _providers(exemplars=not variant.endswith("-exemplars"))
@@ -178,15 +193,19 @@ def worker(variant: str, invokes: int, warmup: int, batches: int) -> dict[str, A
         sys.exit(MISSING)
     agent = _agent()
     question = {"messages": [("user", "What is parcel 42?")]}
+    config = {"metadata": {"session_id": "s-81", "user_id": "u-7"}} if variant == "agentotel+metadata" else None
+    block = _attributes_block(variant)
     for _ in range(warmup):
-        agent.invoke(question)
+        with block:
+            agent.invoke(question, config)
     tracer_provider.force_flush()
     exporter.spans = exporter.attribute_bytes = 0
     walls, cpus = [], []
     for _ in range(batches):
         start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(invokes):
-            agent.invoke(question)
+            with block:
+                agent.invoke(question, config)
         tracer_provider.force_flush()  # the export thread's work is part of the cost
         walls.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu_start)

@@ -232,17 +232,17 @@ def test_every_registry_name_we_emit_matches_the_registry_with_type_and_unit(reg
     import asyncio
 
     import duckdb
-    from langgraph.prebuilt import create_react_agent
 
     import agentotel
     from tests.instrumentation.langgraph.fakes import ToolCallingChatModel, lookup_parcel
+    from tests.support.agents import build_agent
 
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT 1 AS i").fetchall()
     con.executemany("INSERT INTO t VALUES (?)", [[2], [3]])
     with pytest.raises(duckdb.Error):
         con.execute("SELECT * FROM missing")
-    agent = create_react_agent(ToolCallingChatModel(), [lookup_parcel], name="registry-check")
+    agent = build_agent(ToolCallingChatModel(), [lookup_parcel], name="registry-check")
     agent.invoke({"messages": [("user", "parcel 42?")]}, {"configurable": {"thread_id": "t-1"}})
     list(agent.stream({"messages": [("user", "parcel 42?")]}, stream_mode="messages"))
     asyncio.run(agent.ainvoke({"messages": [("user", "parcel 42?")]}))

@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
-    from agentotel._agent import agent
+    from agentotel._agent import agent, tool, workflow
+    from agentotel._attributes import attributes
     from agentotel._health import health
     from agentotel.resilience.balancer import LoadBalancer, NoInstanceAvailable
     from agentotel.resilience.breaker import CircuitBreaker, CircuitOpenError, CircuitState
@@ -50,11 +51,14 @@ __all__ = [
     "RateLimitExceeded",
     "RateLimiter",
     "agent",
+    "attributes",
     "health",
     "instrument",
     "instrumented",
     "stable_key",
+    "tool",
     "uninstrument",
+    "workflow",
     "__version__",
 ]
 
@@ -82,6 +86,8 @@ TRIGGER_MODULES: dict[str, tuple[str, ...]] = {
         "langgraph.pregel.loop",
         "langchain_core.tools.base",
         "langchain_core.language_models.chat_models",
+        "langchain_core.embeddings.embeddings",
+        "langchain_core.retrievers",
     ),
     "cachetools": ("cachetools",),
     "pydantic_ai": ("pydantic_ai",),
@@ -100,6 +106,9 @@ _LAZY: dict[str, str] = {
     "DuckDBPool": "agentotel.resilience.pool",
     "health": "agentotel._health",
     "agent": "agentotel._agent",
+    "workflow": "agentotel._agent",
+    "tool": "agentotel._agent",
+    "attributes": "agentotel._attributes",
 }
 
 _lock = threading.RLock()

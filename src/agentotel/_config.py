@@ -115,6 +115,27 @@ def _non_negative_number(raw: str) -> float:
     return number
 
 
+def _key_list(raw: str) -> frozenset[str]:
+    return metadata_keys(raw.split(","))
+
+
+def metadata_keys(keys: Iterable[str]) -> frozenset[str]:
+    """Metadata keys as they are compared: trimmed, case kept, empty ones dropped; ``ValueError`` for a non-string."""
+    found = set()
+    for key in keys:
+        if not isinstance(key, str):
+            raise ValueError(key)
+        if key.strip():
+            found.add(key.strip())
+    return frozenset(found)
+
+
+def _price_file(raw: str) -> Any:
+    from agentotel._prices import load_price_file
+
+    return load_price_file(raw)
+
+
 def _name_list(raw: str) -> frozenset[str]:
     return instrumentation_names(raw.split(","))
 
@@ -170,6 +191,13 @@ class Option:
     accepted: str
     default: Any
     description: str
+    #: How the default reads in a warning, where the value itself would not say it.
+    shown_default: str | None = None
+
+    @property
+    def default_for_warnings(self) -> Any:
+        """The default as a warning names it."""
+        return self.default if self.shown_default is None else self.shown_default
 
 
 OPTIONS: Final[tuple[Option, ...]] = (
@@ -245,6 +273,25 @@ OPTIONS: Final[tuple[Option, ...]] = (
         frozenset(),
         "Instrumentors that `agentotel.instrument()` and `import agentotel.auto` skip.",
     ),
+    Option(
+        "prices",
+        "AGENTOTEL_PRICES",
+        _price_file,
+        'a JSON file path or {model: {"input": usd, "output": usd, "cached_input": usd}} in USD per 1M tokens',
+        None,
+        "Model prices (USD per 1M tokens) laid over the bundled table, model by model: "
+        "`agentotel.usage.cost_usd` and `agentotel.gen_ai.usage.cost`.",
+        shown_default="the bundled table",
+    ),
+    Option(
+        "langgraph_metadata_keys",
+        "AGENTOTEL_LANGGRAPH_METADATA_KEYS",
+        _key_list,
+        "comma-separated metadata keys (case-sensitive)",
+        frozenset(),
+        'Keys of a LangGraph run\'s `config["metadata"]` recorded, under their own names, on every span of '
+        "the run (like `agentotel.attributes(**custom)`); `session_id` and `user_id` always are.",
+    ),
 )
 
 _BY_KEYWORD: Final = {option.keyword: option for option in OPTIONS}
@@ -263,6 +310,8 @@ class Settings:
     slow_query_threshold_ms: float | None = None
     process_metrics: bool = True
     disabled_instrumentations: frozenset[str] = frozenset()
+    prices: Any = None  # a PriceTable (agentotel._prices): the user's prices; None: the bundled table alone
+    langgraph_metadata_keys: frozenset[str] = frozenset()
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with keyword overrides applied (validated like variables)."""
@@ -282,13 +331,27 @@ def _validate_keywords(overrides: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 value = option.parse(raw)
             except (ValueError, TypeError):
-                report_bad_value(keyword, raw, option.accepted, option.default)
+                report_bad_value(keyword, raw, option.accepted, option.default_for_warnings)
                 continue
         elif keyword == "capture_message_content" and not isinstance(value, ContentCapture):
             report_bad_value(keyword, value, option.accepted, option.default)
             continue
         elif keyword == "disabled_instrumentations":
             value = instrumentation_names(value)
+        elif keyword == "prices":
+            from agentotel._prices import parse_prices
+
+            try:
+                value = parse_prices(value)
+            except ValueError:
+                report_bad_value(keyword, value, option.accepted, option.default_for_warnings)
+                continue
+        elif keyword == "langgraph_metadata_keys":
+            try:
+                value = metadata_keys(value)
+            except (ValueError, TypeError):
+                report_bad_value(keyword, value, option.accepted, option.default)
+                continue
         elif keyword == "slow_query_threshold_ms":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 report_bad_value(keyword, value, option.accepted, option.default)
@@ -321,7 +384,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         try:
             values[option.keyword] = option.parse(raw)
         except (ValueError, TypeError):
-            report_bad_value(option.env, raw, option.accepted, option.default)
+            report_bad_value(option.env, raw, option.accepted, option.default_for_warnings)
     settings = Settings(**values)
     if settings.disabled_instrumentations:
         check_instrumentation_names(settings.disabled_instrumentations, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS")

@@ -33,6 +33,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observa
 from opentelemetry.trace import Tracer, TracerProvider
 
 from agentotel import semconv
+from agentotel._attributes import AttributedTracer
 from agentotel._telemetry import is_enabled, log_internal_error, package_version
 
 __all__ = [
@@ -104,7 +105,10 @@ class Instruments:
     def __init__(self, handle: Telemetry, scope: semconv.Scope) -> None:
         self.handle = handle
         self.scope = scope
-        self.tracer: Tracer = trace.get_tracer(scope.name, package_version(), handle._tracer_ref(), scope.schema_url)
+        # Every span of ours carries the attributes of the `agentotel.attributes()` blocks it starts in.
+        self.tracer: Tracer = AttributedTracer(
+            trace.get_tracer(scope.name, package_version(), handle._tracer_ref(), scope.schema_url)
+        )
         self._metering = _metering_for(handle._meter_ref(), scope)
 
     @property

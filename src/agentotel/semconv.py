@@ -22,6 +22,22 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = [
+    "AGENTOTEL_RETRIEVAL_DOCUMENTS_COUNT",
+    "AGENTOTEL_USAGE_COST_USD",
+    "EMBEDDINGS_SPAN",
+    "GEN_AI_DATA_SOURCE_ID",
+    "GEN_AI_EMBEDDINGS_DIMENSION_COUNT",
+    "GEN_AI_OPERATION_EMBEDDINGS",
+    "GEN_AI_OPERATION_RETRIEVAL",
+    "GEN_AI_REQUEST_TOP_K",
+    "GEN_AI_RETRIEVAL_DOCUMENTS",
+    "GEN_AI_RETRIEVAL_QUERY_TEXT",
+    "GEN_AI_USAGE_COST",
+    "LANGGRAPH_RETRIEVAL_CONTENT_EVENT",
+    "LANGGRAPH_TAGS",
+    "RETRIEVAL_SPAN",
+    "SESSION_ID",
+    "USER_ID",
     "DB_CLIENT_CONNECTION_POOL_NAME",
     "DB_CLIENT_CONNECTION_STATE",
     "DB_CLIENT_CONNECTION_STATE_IDLE",
@@ -395,7 +411,11 @@ SCOPE_NAME: Final = "agentotel"
 SCOPE_COMPONENTS: Final = Scope(
     SCOPE_NAME, SCHEMA_URL, "Cache, CircuitBreaker, LoadBalancer, RateLimiter, the export pipeline, `agentotel doctor`"
 )
-SCOPE_AGENT: Final = Scope("agentotel.instrumentation.agent", SCHEMA_URL_GENAI, "`@agentotel.agent`")
+SCOPE_AGENT: Final = Scope(
+    "agentotel.instrumentation.agent",
+    SCHEMA_URL_GENAI,
+    "`@agentotel.agent`, `@agentotel.workflow`, `@agentotel.tool`",
+)
 SCOPE_LANGGRAPH: Final = Scope(
     "agentotel.instrumentation.langgraph", SCHEMA_URL_GENAI, "LangGraph runs, nodes, tools and chat models"
 )
@@ -428,6 +448,12 @@ EXCEPTION_EVENT: Final = Event(
     (EXCEPTION_TYPE, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE),
     producers=(_ERRORS,),
 )
+
+# --------------------------------------------------------------------------- #
+# Run attributes: on every span agentotel starts inside `agentotel.attributes(...)` (core conventions)
+# --------------------------------------------------------------------------- #
+SESSION_ID: Final = "session.id"
+USER_ID: Final = "user.id"
 
 # --------------------------------------------------------------------------- #
 # Database (stable semantic conventions)
@@ -556,6 +582,8 @@ GEN_AI_OPERATION_CHAT: Final = "chat"
 GEN_AI_OPERATION_INVOKE_AGENT: Final = "invoke_agent"
 GEN_AI_OPERATION_INVOKE_WORKFLOW: Final = "invoke_workflow"
 GEN_AI_OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+GEN_AI_OPERATION_EMBEDDINGS: Final = "embeddings"
+GEN_AI_OPERATION_RETRIEVAL: Final = "retrieval"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
 GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
 GEN_AI_AGENT_ID: Final = "gen_ai.agent.id"
@@ -586,6 +614,14 @@ GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"  # opt-in content
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"  # opt-in content
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"  # opt-in content
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"  # opt-in content
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"
+GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"  # opt-in content
+GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"  # opt-in content
+# No GenAI convention defines cost or a document count: ours.
+AGENTOTEL_USAGE_COST_USD: Final = "agentotel.usage.cost_usd"
+AGENTOTEL_RETRIEVAL_DOCUMENTS_COUNT: Final = "agentotel.retrieval.documents.count"
 
 GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS: Final = (
     0.01,
@@ -623,7 +659,7 @@ GEN_AI_CLIENT_OPERATION_DURATION: Final = Metric(
     "gen_ai.client.operation.duration",
     HISTOGRAM,
     "s",
-    "Duration of chat model calls.",
+    "Duration of chat model, embeddings and retrieval calls.",
     (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_RESPONSE_MODEL, ERROR_TYPE),
     GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
 )
@@ -668,12 +704,21 @@ GEN_AI_EXECUTE_TOOL_DURATION: Final = Metric(
     GEN_AI_CLIENT_OPERATION_DURATION_BUCKETS,
 )
 
+GEN_AI_USAGE_COST: Final = Metric(
+    "agentotel.gen_ai.usage.cost",
+    COUNTER,
+    "USD",
+    "Cost of chat calls priced by the price table (models without a price are not counted).",
+    (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_RESPONSE_MODEL),
+)
+
 # LangGraph specifics (no convention exists)
 LANGGRAPH_NODE: Final = "langgraph.node"
 LANGGRAPH_STEP: Final = "langgraph.step"
 LANGGRAPH_CHECKPOINT_NS: Final = "langgraph.checkpoint_ns"
 LANGGRAPH_STREAM_ABANDONED: Final = "langgraph.stream.abandoned"
 LANGGRAPH_RESUMED: Final = "langgraph.resumed"
+LANGGRAPH_TAGS: Final = "langgraph.tags"
 LANGGRAPH_INTERRUPT_EVENT: Final = Event(
     "langgraph.interrupt",
     "The run or node stopped at an interrupt (control flow, not an error).",
@@ -690,22 +735,31 @@ LANGGRAPH_TOOL_CONTENT_EVENT: Final = Event(
     "langgraph.tool.content",
     "Tool arguments and result (opt-in, `EVENT_ONLY` / `SPAN_AND_EVENT`).",
     (GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT),
-    producers=(f"{_LANGGRAPH}._tools",),
+    producers=(f"{_LANGGRAPH}._tools", "agentotel._agent"),
+)
+
+LANGGRAPH_RETRIEVAL_CONTENT_EVENT: Final = Event(
+    "langgraph.retrieval.content",
+    "Retrieval query and documents (opt-in, `EVENT_ONLY` / `SPAN_AND_EVENT`).",
+    (GEN_AI_RETRIEVAL_QUERY_TEXT, GEN_AI_RETRIEVAL_DOCUMENTS),
+    producers=(f"{_LANGGRAPH}._retrievers",),
 )
 
 INVOKE_WORKFLOW_SPAN: Final = Span(
     "invoke_workflow {gen_ai.workflow.name}",
     "INTERNAL",
-    "LangGraph graph run",
+    "LangGraph graph run and `@agentotel.workflow`",
     (
         GEN_AI_OPERATION_NAME,
         GEN_AI_WORKFLOW_NAME,
         GEN_AI_CONVERSATION_ID,
+        AGENTOTEL_USAGE_COST_USD,
+        LANGGRAPH_TAGS,
         LANGGRAPH_STREAM_ABANDONED,
         LANGGRAPH_RESUMED,
         ERROR_TYPE,
     ),
-    producers=(f"{_LANGGRAPH}._runs",),
+    producers=(f"{_LANGGRAPH}._runs", "agentotel._agent"),
     events=(LANGGRAPH_INTERRUPT_EVENT, EXCEPTION_EVENT),
 )
 INVOKE_AGENT_SPAN: Final = Span(
@@ -718,6 +772,8 @@ INVOKE_AGENT_SPAN: Final = Span(
         GEN_AI_AGENT_ID,
         GEN_AI_AGENT_DESCRIPTION,
         GEN_AI_CONVERSATION_ID,
+        AGENTOTEL_USAGE_COST_USD,
+        LANGGRAPH_TAGS,
         LANGGRAPH_STREAM_ABANDONED,
         LANGGRAPH_RESUMED,
         ERROR_TYPE,
@@ -736,9 +792,18 @@ NODE_SPAN: Final = Span(
 EXECUTE_TOOL_SPAN: Final = Span(
     "execute_tool {gen_ai.tool.name}",
     "INTERNAL",
-    "tool call",
-    (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_CALL_ID, GEN_AI_TOOL_TYPE, ERROR_TYPE),
-    producers=(f"{_LANGGRAPH}._tools",),
+    "tool call (LangChain tools and `@agentotel.tool`)",
+    (
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_TOOL_NAME,
+        GEN_AI_TOOL_CALL_ID,
+        GEN_AI_TOOL_TYPE,
+        GEN_AI_TOOL_DESCRIPTION,
+        GEN_AI_TOOL_CALL_ARGUMENTS,
+        GEN_AI_TOOL_CALL_RESULT,
+        ERROR_TYPE,
+    ),
+    producers=(f"{_LANGGRAPH}._tools", "agentotel._agent"),
     events=(LANGGRAPH_TOOL_CONTENT_EVENT, EXCEPTION_EVENT),
 )
 CHAT_SPAN: Final = Span(
@@ -754,10 +819,41 @@ CHAT_SPAN: Final = Span(
         GEN_AI_USAGE_OUTPUT_TOKENS,
         GEN_AI_RESPONSE_FINISH_REASONS,
         GEN_AI_REQUEST_STREAM,
+        AGENTOTEL_USAGE_COST_USD,
         ERROR_TYPE,
     ),
     producers=(f"{_LANGGRAPH}._chat",),
     events=(LANGGRAPH_CHAT_CONTENT_EVENT, EXCEPTION_EVENT),
+)
+EMBEDDINGS_SPAN: Final = Span(
+    "embeddings {gen_ai.request.model}",
+    "CLIENT",
+    "LangChain `Embeddings.embed_query` / `embed_documents` (and async)",
+    (
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_PROVIDER_NAME,
+        GEN_AI_REQUEST_MODEL,
+        GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
+        ERROR_TYPE,
+    ),
+    producers=(f"{_LANGGRAPH}._embeddings",),
+    events=(EXCEPTION_EVENT,),
+)
+RETRIEVAL_SPAN: Final = Span(
+    "retrieval {gen_ai.data_source.id}",
+    "CLIENT",
+    "LangChain `BaseRetriever.invoke` / `ainvoke`",
+    (
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_DATA_SOURCE_ID,
+        GEN_AI_REQUEST_TOP_K,
+        AGENTOTEL_RETRIEVAL_DOCUMENTS_COUNT,
+        GEN_AI_RETRIEVAL_QUERY_TEXT,
+        GEN_AI_RETRIEVAL_DOCUMENTS,
+        ERROR_TYPE,
+    ),
+    producers=(f"{_LANGGRAPH}._retrievers",),
+    events=(LANGGRAPH_RETRIEVAL_CONTENT_EVENT, EXCEPTION_EVENT),
 )
 
 # --------------------------------------------------------------------------- #
@@ -1084,7 +1180,52 @@ ATTRIBUTES: Final[tuple[Attribute, ...]] = (
     Attribute(f"{DB_QUERY_PARAMETER_PREFIX}.<key>", "string", "Query parameter values.", opt_in=True),
     Attribute(DB_CLIENT_CONNECTION_POOL_NAME, "string", "`DuckDBPool` name (default: the database path)."),
     Attribute(DB_CLIENT_CONNECTION_STATE, "string", "`idle` or `used`."),
-    Attribute(GEN_AI_OPERATION_NAME, "string", "`invoke_workflow`, `invoke_agent`, `execute_tool` or `chat`."),
+    Attribute(
+        SESSION_ID,
+        "string",
+        "Session id: on every span agentotel starts inside `agentotel.attributes(session_id=...)` or in a "
+        'LangGraph run whose `config["metadata"]["session_id"]` is set.',
+    ),
+    Attribute(
+        USER_ID,
+        "string",
+        "User id: on every span agentotel starts inside `agentotel.attributes(user_id=...)` or in a "
+        'LangGraph run whose `config["metadata"]["user_id"]` is set.',
+    ),
+    Attribute(
+        "<custom key>",
+        "as given",
+        "The custom keys of `agentotel.attributes(**custom)` and the LangGraph metadata keys listed in "
+        "`langgraph_metadata_keys`, on every span agentotel starts inside.",
+    ),
+    Attribute(
+        GEN_AI_OPERATION_NAME,
+        "string",
+        "`invoke_workflow`, `invoke_agent`, `execute_tool`, `chat`, `embeddings` or `retrieval`.",
+    ),
+    Attribute(
+        AGENTOTEL_USAGE_COST_USD,
+        "double",
+        "Cost in USD from the price table: of the call on chat spans; of every chat call inside on "
+        "`invoke_agent`/`invoke_workflow` spans. Absent when no price is known.",
+    ),
+    Attribute(LANGGRAPH_TAGS, "string[]", "The `tags` given to a top-level LangGraph run (on its root span)."),
+    Attribute(GEN_AI_EMBEDDINGS_DIMENSION_COUNT, "int", "Dimensions of the returned embeddings."),
+    Attribute(
+        GEN_AI_DATA_SOURCE_ID,
+        "string",
+        "Retriever's data source: its `name`, else its vector store's collection name, else the store's class.",
+    ),
+    Attribute(GEN_AI_REQUEST_TOP_K, "double", 'Documents requested (`search_kwargs["k"]`), when set.'),
+    Attribute(AGENTOTEL_RETRIEVAL_DOCUMENTS_COUNT, "int", "Documents the retriever returned."),
+    Attribute(GEN_AI_RETRIEVAL_QUERY_TEXT, "string", "Retrieval query.", opt_in=True),
+    Attribute(
+        GEN_AI_RETRIEVAL_DOCUMENTS,
+        "any (JSON string)",
+        "Retrieved documents: id, score, content, metadata.",
+        opt_in=True,
+    ),
+    Attribute(GEN_AI_TOOL_DESCRIPTION, "string", "Tool description (`@agentotel.tool(description=...)`)."),
     Attribute(GEN_AI_WORKFLOW_NAME, "string", "Graph name."),
     Attribute(GEN_AI_AGENT_NAME, "string", "Agent name."),
     Attribute(GEN_AI_CONVERSATION_ID, "string", "The run's `thread_id`."),

@@ -74,6 +74,11 @@ def test_summary_has_cache_hits_ejection_and_numbers(demo_run: tuple[str, DemoRe
     assert summary.ejections >= 1 and summary.lb_ejections.get("landuse-sql-flaky", 0) >= 1
     assert summary.breaker_transitions["model.landuse-sql-flaky"]["closed->open"] >= 1
     assert summary.input_tokens > 0 and summary.output_tokens > 0
+    # Every successful chat call is priced (the demo's models at demo prices), so the run has a cost.
+    assert summary.priced_calls > 0 and summary.cost_usd is not None and summary.cost_usd > 0
+    most = (summary.input_tokens * 0.15 + summary.output_tokens * 0.60) / 1e6
+    least = (summary.input_tokens * 0.075 + summary.output_tokens * 0.60) / 1e6  # cached input is cheaper
+    assert least - 1e-12 <= summary.cost_usd <= most + 1e-12
     assert len(summary.db_latencies_ms) >= 6 and summary.db_failed >= 1
     # Balancers other tests left alive report here too (components bind late): count the demo's instances.
     assert sum(summary.lb_picks.get(instance, 0) for instance in summary.chat_calls) == sum(summary.chat_calls.values())
@@ -94,6 +99,7 @@ def test_summary_has_cache_hits_ejection_and_numbers(demo_run: tuple[str, DemoRe
         "RSS",
     ):
         assert label in text, label
+    assert re.search(r"cost +\$\d+\.\d{6} for the run, \$\d+\.\d{6} per question \(\d+ priced chat calls\)", text)
     assert re.search(r"cache landuse\.queries \[l1\] +\d+% hit rate \([1-9]\d* hits", text)
     assert re.search(r"balancer ejections +landuse-sql-flaky [1-9]", text)
 

@@ -84,3 +84,16 @@ def test_captured_content_is_capped_and_stays_valid_json() -> None:
     for span in telemetry.spans():
         for value in (span.attributes or {}).values():
             assert not (isinstance(value, str) and len(value) > 300)
+
+
+def test_attributes_blocks_reach_pydantic_ai_spans(telemetry: TelemetryCapture) -> None:
+    with agentotel.attributes(session_id="s-3", user_id="u-3", tenant="acme"):
+        make_agent().run_sync("What is parcel 42?")
+    spans = telemetry.spans()
+    assert {s.name for s in spans} >= {"invoke_agent helper", "chat test", "execute_tool lookup"}
+    for span in spans:
+        assert (span.attributes["session.id"], span.attributes["user.id"], span.attributes["tenant"]) == (
+            "s-3",
+            "u-3",
+            "acme",
+        ), span.name

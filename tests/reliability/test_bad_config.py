@@ -29,7 +29,10 @@ BAD_VALUES: dict[str, tuple[str, ...]] = {
     "int": ("abc", "-5", "1.5", "0x10", "", "9" * 40 + "x"),
     "content": ("sometimes", "SPAN", "all"),
     "number": ("abc", "-5", "", "inf", "nan", "1e999", "5ms"),
+    "prices": ("abc", "/nonexistent/prices.json", "/dev/null", "{'gpt-4o': 1}"),
 }
+# Options any string is valid for (comma-separated names): only their keywords can be malformed.
+FREE_TEXT = ("disabled_instrumentations", "langgraph_metadata_keys")
 
 
 def _kind(option: Option) -> str:
@@ -37,10 +40,12 @@ def _kind(option: Option) -> str:
         return "content"
     if option.keyword == "slow_query_threshold_ms":
         return "number"
+    if option.keyword == "prices":
+        return "prices"
     return "bool" if isinstance(option.default, bool) else "int"
 
 
-CHECKED = [(o, bad) for o in OPTIONS if o.keyword != "disabled_instrumentations" for bad in BAD_VALUES[_kind(o)]]
+CHECKED = [(o, bad) for o in OPTIONS if o.keyword not in FREE_TEXT for bad in BAD_VALUES[_kind(o)]]
 
 
 def _warnings_naming(records: Any, name: str) -> list[str]:
@@ -85,7 +90,7 @@ def test_app_unaffected_with_every_variable_malformed(
 ) -> None:
     caplog.set_level(logging.WARNING)
     for option in OPTIONS:
-        if option.keyword != "disabled_instrumentations":
+        if option.keyword not in FREE_TEXT:
             monkeypatch.setenv(option.env, BAD_VALUES[_kind(option)][0])
     with capture_telemetry() as capture:
         assert duckdb.connect().execute("SELECT 42").fetchall() == [(42,)]
@@ -93,7 +98,7 @@ def test_app_unaffected_with_every_variable_malformed(
         assert span.attributes["db.query.text"] == "SELECT ?"  # defaults in force: text on, literals hidden
     assert all(agentotel.INSTRUMENTORS)
     named = {o.env for o in OPTIONS if _warnings_naming(caplog.records, o.env)}
-    assert named == {o.env for o in OPTIONS if o.keyword != "disabled_instrumentations"}
+    assert named == {o.env for o in OPTIONS if o.keyword not in FREE_TEXT}
 
 
 # --------------------------------------------------------------------------- SDK variables, through agentotel.auto

@@ -123,15 +123,14 @@ def test_duckdb_distinct_queries(counted: SpanCounter) -> None:
 
 # --------------------------------------------------------------------------- LangGraph
 def test_langgraph_runs_with_abandoned_streams_and_errors(counted: SpanCounter) -> None:
-    from langgraph.prebuilt import create_react_agent
-
     from agentotel.instrumentation.langgraph import _runs
     from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
     from tests.instrumentation.langgraph.fakes import FailingChatModel, ToolCallingChatModel, lookup_parcel
     from tests.instrumentation.langgraph.graphs import failing_graph, linear_graph
+    from tests.support.agents import build_agent
 
-    agent = create_react_agent(ToolCallingChatModel(), [lookup_parcel], name="landuse")
-    broken = create_react_agent(FailingChatModel(), [lookup_parcel], name="broken")
+    agent = build_agent(ToolCallingChatModel(), [lookup_parcel], name="landuse")
+    broken = build_agent(FailingChatModel(), [lookup_parcel], name="broken")
     prompt = {"messages": [("user", "parcel 42?")]}
 
     def run(count: int) -> None:

@@ -25,6 +25,7 @@ import agentotel
 from agentotel import _export
 from agentotel.testing import TelemetryCapture, capture_telemetry
 from tests.reliability.conftest import internal_errors, reset_warning_state
+from tests.support.agents import MODEL_NODE
 from tests.support.telemetry import traced_duckdb
 
 REPEAT = 5
@@ -78,11 +79,10 @@ def test_duckdb_hook_failure_is_contained(
 # --------------------------------------------------------------------------- LangGraph
 @pytest.fixture
 def react_agent() -> Any:
-    from langgraph.prebuilt import create_react_agent
-
     from tests.instrumentation.langgraph.fakes import ToolCallingChatModel, lookup_parcel
+    from tests.support.agents import build_agent
 
-    return create_react_agent(ToolCallingChatModel(), [lookup_parcel], name="landuse")
+    return build_agent(ToolCallingChatModel(), [lookup_parcel], name="landuse")
 
 
 def _ask(agent: Any) -> str:
@@ -121,7 +121,7 @@ def test_langgraph_hook_failure_is_contained(
         capture.clear()
         assert _ask(react_agent) == "Parcel 42 is farmland."
         names = {s.name for s in capture.spans()}
-        assert {"invoke_agent landuse", "agent", "tools", "execute_tool lookup_parcel", "chat fake-gpt"} <= names
+        assert {"invoke_agent landuse", MODEL_NODE, "tools", "execute_tool lookup_parcel", "chat fake-gpt"} <= names
 
 
 def test_langgraph_failed_span_end_still_ends_the_span(

@@ -113,9 +113,9 @@ def _duckdb_work() -> None:
 
 
 def _agent_work() -> None:
-    from langgraph.prebuilt import create_react_agent
+    from tests.support.agents import build_agent
 
-    agent = create_react_agent(SecretModel(), [echo], name="secretive")
+    agent = build_agent(SecretModel(), [echo], name="secretive")
     result = agent.invoke({"messages": [("system", PROMPT + " system"), ("user", PROMPT + PAD)]})
     assert result["messages"][-1].content.startswith(COMPLETION)
     streamed = list(agent.stream({"messages": [("user", PROMPT)]}, stream_mode="values"))
@@ -127,9 +127,9 @@ def _agent_work() -> None:
 
 
 async def _async_agent_work() -> None:
-    from langgraph.prebuilt import create_react_agent
+    from tests.support.agents import build_agent
 
-    agent = create_react_agent(SecretModel(), [echo], name="secretive_async")
+    agent = build_agent(SecretModel(), [echo], name="secretive_async")
     result = await agent.ainvoke({"messages": [("user", PROMPT)]})
     assert result["messages"][-1].content.startswith(COMPLETION)
 
@@ -341,11 +341,11 @@ def lookup_person_caused(ssn: str) -> str:
 def test_sql_literal_in_an_error_is_cleaned_on_every_span(
     caplog: pytest.LogCaptureFixture, lookup: Any, raised: type[BaseException]
 ) -> None:
-    from langgraph.prebuilt import ToolNode, create_react_agent
+    from tests.support.agents import build_agent
 
     caplog.set_level(logging.DEBUG)
     model = ToolCallingChatModel(tool_name=lookup.name, tool_args={"ssn": SSN})
-    graph = create_react_agent(model, ToolNode([lookup], handle_tool_errors=False), name="registry")
+    graph = build_agent(model, [lookup], name="registry")  # the tool's error propagates (not a ToolMessage)
 
     @agentotel.agent(name="front-desk")
     def ask() -> Any:

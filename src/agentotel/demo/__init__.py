@@ -30,7 +30,7 @@ circuit breaker per instance in the path, all traced and measured by agentotel.
 Needs no network, keys or collector: the model is a deterministic local one.
 
 Prints the answers, the waterfall of one trace and a summary (throughput, latency
-percentiles, tokens, DuckDB queries, cache hit rate, breaker transitions,
+percentiles, tokens, cost, DuckDB queries, cache hit rate, breaker transitions,
 balancer picks and ejections, CPU and memory), and writes all spans to an
 OTLP/JSON-lines file. With --otlp, or OTEL_EXPORTER_OTLP_ENDPOINT set, the same
 run is exported over OTLP and the Jaeger URL of the trace is printed."""

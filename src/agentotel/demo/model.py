@@ -30,10 +30,21 @@ from pydantic import PrivateAttr
 
 from agentotel.demo.questions import DEFAULT_QUESTIONS, match_intent
 
-__all__ = ["LanduseSQLModel", "ModelUnavailableError", "SQL_TOOL_NAME"]
+__all__ = ["DEMO_PRICES", "LanduseSQLModel", "ModelUnavailableError", "SQL_TOOL_NAME"]
 
 SQL_TOOL_NAME = "run_sql"
 PROVIDER = "agentotel.demo"
+#: What the demo's local models are priced at (USD per 1M tokens), so that the summary shows a run cost:
+#: the list prices of a small hosted model (gpt-4o-mini in the bundled table), not a real bill.
+DEMO_PRICES = {
+    name: {
+        "input": 0.15,
+        "output": 0.60,
+        "cached_input": 0.075,
+        "source": "demo: priced like gpt-4o-mini (bundled table)",
+    }
+    for name in ("landuse-sql", "landuse-sql-fast", "landuse-sql-slow", "landuse-sql-flaky")
+}
 
 
 class ModelUnavailableError(RuntimeError):

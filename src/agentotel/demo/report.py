@@ -201,6 +201,8 @@ class Summary:
     chat_latencies_ms: list[float] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float | None = None  # of the priced chat calls; None when no call had a price
+    priced_calls: int = 0
     db_latencies_ms: list[float] = field(default_factory=list)
     db_failed: int = 0
     cache_lookups: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # (cache, level) -> result
@@ -250,6 +252,10 @@ def summarize(spans: Sequence[ReadableSpan], metrics: Any, baseline: Any = None)
             summary.chat_failed += _failed(span)
             span_tokens[0] += int(_attr(span, semconv.GEN_AI_USAGE_INPUT_TOKENS) or 0)
             span_tokens[1] += int(_attr(span, semconv.GEN_AI_USAGE_OUTPUT_TOKENS) or 0)
+            cost = _attr(span, semconv.AGENTOTEL_USAGE_COST_USD)
+            if cost is not None:
+                summary.priced_calls += 1
+                summary.cost_usd = (summary.cost_usd or 0.0) + float(cost)
         elif _is_db(span):
             summary.db_latencies_ms.append(_duration_ms(span))
             summary.db_failed += _failed(span)
@@ -293,6 +299,16 @@ def _latency(values: Sequence[float]) -> str:
     return " ".join(f"p{q} {percentile(values, q):.1f} ms" for q in (50, 95, 99))
 
 
+def _cost(summary: Summary) -> str:
+    if summary.cost_usd is None:
+        return "no price for these models (instrument(prices=...) or AGENTOTEL_PRICES)"
+    per_question = summary.cost_usd / summary.questions if summary.questions else 0.0
+    return (
+        f"${summary.cost_usd:.6f} for the run, ${per_question:.6f} per question "
+        f"({summary.priced_calls} priced chat calls)"
+    )
+
+
 def render_summary(summary: Summary, *, concurrency: int | None = None) -> str:
     """The summary as an aligned two-column table."""
     rows: list[tuple[str, str]] = []
@@ -314,6 +330,7 @@ def render_summary(summary: Summary, *, concurrency: int | None = None) -> str:
         )
     )
     rows.append(("tokens", f"{summary.input_tokens:,} in, {summary.output_tokens:,} out"))
+    rows.append(("cost", _cost(summary)))
     db_total = sum(summary.db_latencies_ms)
     rows.append(
         (

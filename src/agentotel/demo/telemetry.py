@@ -110,7 +110,11 @@ class DemoTelemetry:
             readers.append(PeriodicExportingMetricReader(metric_exporter, export_interval_millis=5000))
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         agentotel.uninstrument()
-        agentotel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        from agentotel.demo.model import DEMO_PRICES
+
+        # The demo's local models get demo prices, unless the user gave prices of their own.
+        prices = None if os.environ.get("AGENTOTEL_PRICES") else DEMO_PRICES
+        agentotel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, prices=prices)
         metrics.collect()  # first collection: CPU utilization is measured from here
         return cls(tracer_provider, meter_provider, spans, metrics, trace_file, service_name, otlp)
 

@@ -33,6 +33,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
 from agentotel import _handle, _telemetry
+from agentotel._attributes import AttributedTracer
 from agentotel._errors import clean_message, record_exception, sql_involved
 from agentotel._jsoncap import cap_text
 from agentotel.instrumentation._patching import PatchSet, require_installed
@@ -202,4 +203,5 @@ class _GuardedTracerProvider(trace.TracerProvider):
         self._limit = limit
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
-        return _GuardedTracer(self._provider.get_tracer(*args, **kwargs), self._limit)
+        # pydantic-ai's spans carry the attributes of the `agentotel.attributes` blocks in force, like ours.
+        return AttributedTracer(_GuardedTracer(self._provider.get_tracer(*args, **kwargs), self._limit))

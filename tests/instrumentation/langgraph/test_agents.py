@@ -1,9 +1,8 @@
-"""Agent graphs (``create_react_agent``, hand-made ReAct loops): span tree, attributes, metrics, content capture."""
+"""Agent graphs (``create_agent``, hand-made ReAct loops): span tree, attributes, metrics, content capture."""
 
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Any
 
 import pytest
@@ -13,28 +12,25 @@ from opentelemetry.trace import SpanKind
 
 from agentotel.testing import TelemetryCapture, capture_telemetry
 from tests.instrumentation.langgraph.fakes import ToolCallingChatModel, lookup_parcel
+from tests.support.agents import MODEL_NODE, build_agent
 
-REACT_TREE = """\
+REACT_TREE = f"""\
 invoke_agent landuse [INTERNAL]
-  agent [INTERNAL]
+  {MODEL_NODE} [INTERNAL]
     chat fake-gpt [CLIENT]
   tools [INTERNAL]
     execute_tool lookup_parcel [INTERNAL]
-  agent [INTERNAL]
+  {MODEL_NODE} [INTERNAL]
     chat fake-gpt [CLIENT]"""
 
 QUESTION = {"messages": [("user", "What is parcel 42?")]}
 
 
 def react_agent(model: Any = None) -> Any:
-    from langgraph.prebuilt import create_react_agent
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # moved to langchain.agents in LangGraph 1.0; still shipped
-        return create_react_agent(model or ToolCallingChatModel(), [lookup_parcel], name="landuse")
+    return build_agent(model or ToolCallingChatModel(), [lookup_parcel], name="landuse")
 
 
-def test_create_react_agent_tree_attributes_and_metrics(telemetry: TelemetryCapture) -> None:
+def test_agent_tree_attributes_and_metrics(telemetry: TelemetryCapture) -> None:
     result = react_agent().invoke(QUESTION, {"configurable": {"thread_id": "conv-1"}})
 
     assert result["messages"][-1].content == "Parcel 42 is farmland."
@@ -97,7 +93,7 @@ def test_create_react_agent_tree_attributes_and_metrics(telemetry: TelemetryCapt
     assert not telemetry.metric_points("gen_ai.invoke_workflow.duration")
 
 
-async def test_create_react_agent_async(telemetry: TelemetryCapture) -> None:
+async def test_agent_async(telemetry: TelemetryCapture) -> None:
     await react_agent().ainvoke(QUESTION)
 
     assert telemetry.tree() == REACT_TREE
@@ -132,7 +128,7 @@ def test_model_failure_inside_agent(telemetry: TelemetryCapture) -> None:
     with pytest.raises(RuntimeError, match="model down"):
         react_agent(FailingChatModel()).invoke(QUESTION)
 
-    assert telemetry.tree() == "invoke_agent landuse [INTERNAL]\n  agent [INTERNAL]\n    chat fake-gpt [CLIENT]"
+    assert telemetry.tree() == f"invoke_agent landuse [INTERNAL]\n  {MODEL_NODE} [INTERNAL]\n    chat fake-gpt [CLIENT]"
     for span in telemetry.spans():
         assert span.attributes["error.type"] == "RuntimeError"
     [duration] = telemetry.metric_points("gen_ai.client.operation.duration")

@@ -28,7 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from agentotel import _telemetry, semconv
+from agentotel import _cost, _telemetry, semconv
 from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, current_context, iterate_in, run_in
 from agentotel.instrumentation.langgraph._content import chat_input, chat_output, record_content
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
@@ -176,11 +176,20 @@ class ChatOperation(LangGraphOperation):
                 if self._message is not None:
                     self.captured[semconv.GEN_AI_OUTPUT_MESSAGES] = chat_output(self._message, self._finish_reason)
                 record_content(span, hooks.content, self.captured, hooks.max_content_length, CHAT_CONTENT_EVENT)
+        _cost.record_call(span, self.context, hooks.cost, metric_attributes, self._response_model, self._usage())
         if self._input_tokens is not None:
             hooks.token_usage.record(self._input_tokens, {**metric_attributes, semconv.GEN_AI_TOKEN_TYPE: "input"})
         if self._output_tokens is not None:
             hooks.token_usage.record(self._output_tokens, {**metric_attributes, semconv.GEN_AI_TOKEN_TYPE: "output"})
         super()._end(metric_attributes)
+
+    def _usage(self) -> dict[str, int | None]:
+        return {
+            "input": self._input_tokens,
+            "output": self._output_tokens,
+            "cache_read": self._cache_read,
+            "cache_creation": self._cache_creation,
+        }
 
 
 def _add(total: int | None, value: Any) -> int | None:

@@ -13,6 +13,7 @@ points keep working.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 
 from agentotel._telemetry import log_internal_error
 from agentotel.instrumentation._patching import PatchSet
+from agentotel.instrumentation.langgraph._families import FAMILIES, patch_family
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["PatchPoint", "PATCH_POINTS", "apply"]
@@ -113,6 +115,8 @@ def apply(hooks: Hooks, points: tuple[PatchPoint, ...] = PATCH_POINTS) -> PatchS
 
     for module_name in by_module:
         patches.when_imported(module_name, on_import)
+    for family in FAMILIES:  # methods that subclasses define themselves (embeddings, retrievers)
+        patches.when_imported(family.module, functools.partial(patch_family, patches, hooks, family))
     return patches
 
 

@@ -29,9 +29,11 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, SpanKind
 
 from agentotel import _telemetry, semconv
+from agentotel._cost import settle
 from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, current_context, iterate_in, run_in
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
+from agentotel.instrumentation.langgraph._runscope import enter_run
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = [
@@ -82,6 +84,10 @@ class GraphRun(LangGraphOperation):
         self.span.add_event(semconv.LANGGRAPH_INTERRUPT_EVENT)
         if self.top_level and self.thread_id is not None:
             INTERRUPTED_RUNS.remember(self.thread_id, self.span.get_span_context())
+
+    def _end(self, metric_attributes: Any) -> None:
+        settle(self.span, self.context)  # the cost of the chat calls inside
+        super()._end(metric_attributes)
 
     def _failed(self, exc: BaseException) -> str | None:
         if isinstance(exc, GraphInterrupt):
@@ -176,6 +182,7 @@ def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str
         or "LangGraph"
     )
     thread_id = _thread_id(config, graph, outer)
+    parent, run_attributes = enter_run(hooks, parent, config, graph, top_level=outer is None)
 
     if profile.agent:
         operation, name_key, histogram = (
@@ -193,6 +200,7 @@ def _start_run(hooks: Hooks, graph: Any, args: tuple[Any, ...], kwargs: dict[str
     attributes: dict[str, Any] = dict(metric_attributes)
     if thread_id is not None:
         attributes[semconv.GEN_AI_CONVERSATION_ID] = thread_id
+    attributes.update(run_attributes)
 
     links = None
     if outer is None and thread_id is not None:

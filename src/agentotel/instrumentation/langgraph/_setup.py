@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from opentelemetry.metrics import Histogram, MeterProvider
+from opentelemetry.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.trace import Tracer, TracerProvider
 
 from agentotel import _telemetry, semconv
@@ -31,8 +31,10 @@ class Hooks:
         "agent_duration",
         "workflow_duration",
         "tool_duration",
+        "cost",
         "content",
         "max_content_length",
+        "metadata_keys",
         "_unfollow",
     )
 
@@ -43,11 +45,13 @@ class Hooks:
     agent_duration: Histogram
     workflow_duration: Histogram
     tool_duration: Histogram
+    cost: Counter
 
     def __init__(self, binding: Binding, settings: Settings) -> None:
         self.binding = binding
         self.content: ContentCapture = settings.capture_message_content
         self.max_content_length = settings.max_attribute_length
+        self.metadata_keys = settings.langgraph_metadata_keys
         self._unfollow: Callable[[], None] | None = on_use(self.bind) if binding.late else None
         self.bind()
 
@@ -61,6 +65,7 @@ class Hooks:
         self.agent_duration = instruments[semconv.GEN_AI_INVOKE_AGENT_DURATION]
         self.workflow_duration = instruments[semconv.GEN_AI_INVOKE_WORKFLOW_DURATION]
         self.tool_duration = instruments[semconv.GEN_AI_EXECUTE_TOOL_DURATION]
+        self.cost = instruments[semconv.GEN_AI_USAGE_COST]
 
     def close(self) -> None:
         """Stop following the providers in force (at ``uninstrument()``)."""
