@@ -91,6 +91,9 @@ def test_a_listener_that_is_not_otlp_is_explained(capsys):
 def test_versions_instrumentors_and_settings_are_reported(capsys, monkeypatch):
     monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", OTHER_INSTRUMENTORS)
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4096")
+    import agentotel
+
+    agentotel.uninstrument()  # the trial is what this checks: start from a process without agentotel
     code = doctor.main(["--no-live"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -104,8 +107,6 @@ def test_versions_instrumentors_and_settings_are_reported(capsys, monkeypatch):
     assert states["duckdb"].state == "active" and states["duckdb"].entry_point
     assert states["cachetools"].state == "disabled"
     assert "  cachetools   disabled " in out
-    import agentotel
-
     assert not any(agentotel.instrumented().values())  # the trial instrumentation was undone
 
 

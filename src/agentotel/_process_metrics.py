@@ -65,9 +65,10 @@ class ProcessMetrics:
         if last is None or now <= last[0]:
             return []
         span = (now - last[0]) * self._cpu_count
+        # CPU times advance in clock ticks (10 ms): over a short interval one tick can exceed the wall time.
         return [
-            Observation(max(0.0, (times.user - last[1]) / span), {semconv.CPU_MODE: "user"}),
-            Observation(max(0.0, (times.system - last[2]) / span), {semconv.CPU_MODE: "system"}),
+            Observation(min(1.0, max(0.0, (times.user - last[1]) / span)), {semconv.CPU_MODE: "user"}),
+            Observation(min(1.0, max(0.0, (times.system - last[2]) / span)), {semconv.CPU_MODE: "system"}),
         ]
 
     def memory_usage(self) -> list[Observation]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+from typing import Any
+
+import pytest
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from opentelemetry.trace import StatusCode
 
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.testing import TelemetryCapture
-from tests.instrumentation.langgraph.graphs import interrupt_graph
+from tests.instrumentation.langgraph.graphs import State, interrupt_graph
 
 CONFIG = {"configurable": {"thread_id": "approval-1"}}
 
@@ -19,11 +24,19 @@ def _no_error(span) -> None:
     assert "exception" not in [e.name for e in span.events]
 
 
+def _interrupt_value(graph: Any, result: dict[str, Any]) -> Any:
+    """The pending interrupt's value: in the result (LangGraph 0.4+) or, before that, in the saved state."""
+    if "__interrupt__" in result:
+        return result["__interrupt__"][0].value
+    [task] = [t for t in graph.get_state(CONFIG).tasks if t.interrupts]
+    return task.interrupts[0].value
+
+
 def test_interrupt_then_resume_links_to_the_interrupted_root(telemetry: TelemetryCapture) -> None:
     graph = interrupt_graph(InMemorySaver())
 
     first = graph.invoke({"x": 1}, CONFIG)
-    assert first["__interrupt__"][0].value == "approve?"
+    assert _interrupt_value(graph, first) == "approve?"
     [interrupted] = telemetry.roots()
     assert telemetry.tree(interrupted) == "invoke_workflow approval [INTERNAL]\n  plan [INTERNAL]\n  ask [INTERNAL]"
     _no_error(interrupted)
@@ -107,11 +120,11 @@ def test_interrupted_runs_map_is_bounded(telemetry: TelemetryCapture, monkeypatc
     assert INTERRUPTED_RUNS.pop("t0") is None
 
 
+@pytest.mark.skipif(
+    tuple(int(p) for p in version("langgraph").split(".")[:2]) < (0, 4),
+    reason="LangGraph 0.3 rejects this graph itself (InvalidUpdateError, with or without agentotel)",
+)
 def test_parent_command_from_a_subgraph_is_not_an_error(telemetry: TelemetryCapture) -> None:
-    from langgraph.graph import END, START, StateGraph
-
-    from tests.instrumentation.langgraph.graphs import State
-
     def hop(state: State) -> Command:
         return Command(graph=Command.PARENT, goto="after", update={"x": state["x"] + 100})
 

@@ -34,9 +34,19 @@ from tests.instrumentation.langgraph.graphs import (
 )
 
 
+def _first_module(names: tuple[str, ...]) -> Any:
+    """The first of ``names`` that imports (LangGraph moved its internals between releases)."""
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError(names)
+
+
 def _hook_targets() -> dict[str, Any]:
-    import langgraph.pregel._loop as loop
-    import langgraph.pregel._runner as runner
+    loop = _first_module(_patches._LOOP)
+    runner = _first_module(_patches._RUNNER)
 
     return {
         "invoke": Pregel.__dict__["invoke"],
@@ -95,7 +105,7 @@ def test_missing_hook_point_is_reported_once_and_the_rest_works(
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "agentotel_moved_hook_point", raising=False)
     missing = _patches.PatchPoint(("agentotel_moved_hook_point",), "", "run", "_runs:invoke_wrapper")
-    present = _patches.PatchPoint(("langgraph.pregel.main",), "Pregel", "invoke", "_runs:invoke_wrapper")
+    present = _patches.PatchPoint(_patches._PREGEL, "Pregel", "invoke", "_runs:invoke_wrapper")
     agentotel.uninstrument()
     capture = TelemetryCapture()
     hooks = make_hooks(capture.tracer_provider, capture.meter_provider)

@@ -83,6 +83,7 @@ def main() -> int:
                     "dropped": sum(p.dropped for p in processors),
                     "queued": sum(p.queued for p in processors),
                     "capacity": sum(p.capacity for p in processors),
+                    "limit": sum(p.limit for p in processors),
                     "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 }
             ),
