@@ -1,6 +1,6 @@
 """Per-query overhead of agentotel's DuckDB instrumentation against raw DuckDB, a bare SDK span and contrib dbapi.
 
-    .venv/bin/python benchmarks/duckdb_overhead.py [--reps 40] [--queries 500] [--breakdown]
+    .venv/bin/python benchmarks/duckdb_overhead.py [--reps 40] [--queries 500] [--breakdown] [--profiles]
 
 One process, a real SDK TracerProvider (BatchSpanProcessor into a discarding
 exporter) and MeterProvider (a periodic reader into a discarding exporter).
@@ -23,6 +23,11 @@ Variants:
   agentotel  DuckDBInstrumentor (span + db.client.operation.duration + returned rows; the statement runs
              in the caller's scope so that replacement scans see the caller's names)
   dbapi      opentelemetry-instrumentation-dbapi's traced connection (span + its duration metric)
+
+``--profiles`` adds what slow-query profiles cost: on a connection whose DuckDB profiler is on
+(``SET enable_profiling = 'no_output'``), agentotel with ``slow_query_threshold_ms`` off, 0 (every
+statement's profile read and put on its span) and 100 ms (none of these statements is that slow),
+against raw DuckDB with the profiler off and on.
 """
 
 from __future__ import annotations
@@ -176,6 +181,57 @@ def breakdown(reps: int, n: int) -> None:
     meter_provider.shutdown()
 
 
+def profiles(reps: int, n: int) -> None:
+    """The cost of slow-query profiles: the threshold off / 0 / 100 ms, the profiler's own cost beside it."""
+    from agentotel import _telemetry
+    from agentotel._config import load_settings
+
+    tracer_provider, meter_provider = providers(1_000, span_queue_size=1 << 16)
+    plain_con, profiled_con = duckdb.connect(), duckdb.connect()
+    for con in (plain_con, profiled_con):
+        _setup(con)
+    profiled_con.execute("SET enable_profiling = 'no_output'")
+    plain_cur, profiled_cur = plain_con.cursor(), profiled_con.cursor()
+    thresholds = {"agentotel, threshold off": None, "agentotel, threshold 0": 0, "agentotel, threshold 100 ms": 100}
+    rows: list[list[str]] = []
+    for label in ("SELECT 42", "10k-row aggregate"):
+        text = QUERIES[label]()
+        count = max(n // 10, 20) if label == "10k-row aggregate" else n
+
+        def run(cur: Any, text: str = text) -> None:
+            cur.execute(text)
+            cur.fetchall()
+
+        def measure(name: str, text: str = text, count: int = count) -> tuple[float, float]:
+            if name == "raw, profiler off":
+                return timed(lambda: run(plain_cur), count)
+            if name == "raw, profiler on":
+                return timed(lambda: run(profiled_cur), count)
+            _telemetry.configure(None, None, load_settings(slow_query_threshold_ms=thresholds[name]))
+            instrumentor = DuckDBInstrumentor()
+            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            try:
+                return timed(lambda: run(profiled_cur), count)
+            finally:
+                instrumentor.uninstrument()
+                _telemetry.configure(None, None, load_settings())
+
+        names = ["raw, profiler off", "raw, profiler on", *thresholds]
+        for name in names:  # warm-up
+            measure(name)
+        samples = sample_rotated(names, reps, measure)
+        cpu = {name: statistics.median(v[1] for v in values) * 1e6 for name, values in samples.items()}
+        wall = {name: statistics.median(v[0] for v in values) * 1e6 for name, values in samples.items()}
+        for name in names:
+            rows.append(
+                [label, name, f"{wall[name]:.1f}", f"{cpu[name]:.1f}", f"{cpu[name] - cpu['raw, profiler on']:+.1f}"]
+            )
+    print("\nslow-query profiles, µs per query (medians):\n")
+    print_table(["query", "variant", "wall", "thread CPU", "CPU over raw with profiler on"], rows)
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=40)
@@ -183,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--breakdown", action="store_true", help="also rebuild the hook step by step to show where the time goes"
     )
+    parser.add_argument("--profiles", action="store_true", help="only the cost of slow-query profiles")
     args = parser.parse_args(argv)
+    if args.profiles:
+        profiles(args.reps, args.queries)
+        return 0
 
     tracer_provider, meter_provider = providers(1_000, span_queue_size=1 << 16)
     tracer = tracer_provider.get_tracer("bench")
