@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from agentotel.resilience.pool import DuckDBPool
     from agentotel.resilience.ratelimit import RateLimiter, RateLimitExceeded
 
+    __version__: str
+
 __all__ = [
     "Cache",
     "CircuitBreaker",
@@ -277,7 +279,7 @@ def _uninstrument_locked() -> None:
 
 def _externally_instrumented() -> list[str]:
     """Our instrumentors that are instrumented but not by :func:`instrument` (e.g. by ``opentelemetry-instrument``)."""
-    found = []
+    found: list[str] = []
     for name, target in INSTRUMENTORS.items():
         module_name, _, class_name = target.partition(":")
         module = sys.modules.get(module_name)
@@ -307,13 +309,13 @@ class _Saved:
         self.telemetry = _telemetry.save()
 
 
-def _save() -> _Saved:
+def _save() -> _Saved:  # pyright: ignore[reportUnusedFunction]  # agentotel.testing uses it
     """Record the instrumentation state (used by ``agentotel.testing.capture_telemetry``)."""
     with _lock:
         return _Saved()
 
 
-def _restore(saved: _Saved) -> None:
+def _restore(saved: _Saved) -> None:  # pyright: ignore[reportUnusedFunction]  # agentotel.testing uses it
     """Put back what :func:`_save` recorded: instrumentors, providers, settings, on/off."""
     with _lock:
         _uninstrument_locked()

@@ -78,7 +78,7 @@ def _warn_once(key: Any, value: Any, why: str) -> None:
 
 
 def _valid_sequence(value: Sequence[Any]) -> bool:
-    kinds = {type(item) for item in value}
+    kinds: set[type] = {type(item) for item in value}
     return len(kinds) <= 1 and kinds <= {str, bool, int, float}
 
 
@@ -89,8 +89,8 @@ def _checked(key: Any, value: Any) -> Any:
         return None
     if isinstance(value, (str, bool, int, float)):
         return value
-    if isinstance(value, (list, tuple)) and _valid_sequence(value):
-        return tuple(value)
+    if isinstance(value, (list, tuple)) and _valid_sequence(value):  # pyright: ignore[reportUnknownArgumentType]
+        return tuple(value)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
     _warn_once(key, value, "values are str, bool, int, float or a list of one of them")
     return None
 
@@ -135,7 +135,7 @@ def with_attributes(values: Mapping[str, Any], ctx: Context | None = None) -> Co
     if not values:
         return base
     _in_use = True
-    outer = base.get(KEY)
+    outer: dict[str, Any] | None = base.get(KEY)  # pyright: ignore[reportAssignmentType]
     return otel_context.set_value(KEY, {**outer, **values} if outer else dict(values), base)
 
 
@@ -179,7 +179,7 @@ class AttributedTracer(trace.Tracer):
         if _in_use:
             if context is None:
                 context = current_context()  # read here, the SDK need not read it again
-            extra = context.get(KEY)
+            extra: dict[str, Any] | None = context.get(KEY)  # pyright: ignore[reportAssignmentType]
             if extra:
                 attributes = {**extra, **attributes} if attributes else extra
         return self._tracer.start_span(
@@ -187,7 +187,7 @@ class AttributedTracer(trace.Tracer):
         )
 
     @contextmanager  # type: ignore[override]
-    def start_as_current_span(
+    def start_as_current_span(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,
         name: str,
         context: Context | None = None,

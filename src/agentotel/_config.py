@@ -121,9 +121,9 @@ def _key_list(raw: str) -> frozenset[str]:
 
 def metadata_keys(keys: Iterable[str]) -> frozenset[str]:
     """Metadata keys as they are compared: trimmed, case kept, empty ones dropped; ``ValueError`` for a non-string."""
-    found = set()
+    found: set[str] = set()
     for key in keys:
-        if not isinstance(key, str):
+        if not isinstance(key, str):  # pyright: ignore[reportUnnecessaryIsInstance]  # callers pass user input
             raise ValueError(key)
         if key.strip():
             found.add(key.strip())

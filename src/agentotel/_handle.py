@@ -107,9 +107,9 @@ class Instruments:
         self.scope = scope
         # Every span of ours carries the attributes of the `agentotel.attributes()` blocks it starts in.
         self.tracer: Tracer = AttributedTracer(
-            trace.get_tracer(scope.name, package_version(), handle._tracer_ref(), scope.schema_url)
+            trace.get_tracer(scope.name, package_version(), handle._tracer_ref(), scope.schema_url)  # pyright: ignore[reportPrivateUsage]
         )
-        self._metering = _metering_for(handle._meter_ref(), scope)
+        self._metering = _metering_for(handle._meter_ref(), scope)  # pyright: ignore[reportPrivateUsage]
 
     @property
     def meter(self) -> Meter:
@@ -271,7 +271,7 @@ def handle_for(tracer_provider: TracerProvider | None, meter_provider: MeterProv
     key = (id(tracer_provider), id(meter_provider))
     with _handles_lock:
         found = _handles.get(key)
-        if found is not None and found._holds(tracer_provider, meter_provider):
+        if found is not None and found._holds(tracer_provider, meter_provider):  # pyright: ignore[reportPrivateUsage]
             return found
         found = _handles[key] = Telemetry(tracer_provider, meter_provider)
     for provider in (tracer_provider, meter_provider):
@@ -333,8 +333,8 @@ class Binding:
                 handle = _current
             else:  # one provider of its own: the other one follows the handle in force
                 handle = handle_for(
-                    self.tracer_provider or _current._tracer_ref(),
-                    self.meter_provider or _current._meter_ref(),
+                    self.tracer_provider or _current._tracer_ref(),  # pyright: ignore[reportPrivateUsage]
+                    self.meter_provider or _current._meter_ref(),  # pyright: ignore[reportPrivateUsage]
                 )
         found = self._last = handle.scope(self.scope)
         return found

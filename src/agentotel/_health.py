@@ -42,7 +42,7 @@ def health() -> dict[str, Any]:
     worst = 0
     reasons: list[str] = []
     for kind in sorted(set(_KINDS) | set(_registry.kinds())):
-        snapshots = []
+        snapshots: list[dict[str, Any]] = []
         for component in _registry.components(kind):
             snapshot = _snapshot(kind, component)
             status = snapshot.get("status", "healthy")

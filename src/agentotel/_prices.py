@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["Price", "PriceTable", "base_name", "bundled_prices", "load_price_file", "parse_prices", "ACCEPTED"]
 
@@ -102,7 +102,7 @@ class PriceTable:
     __slots__ = ("entries", "_exact", "_base", "_found", "_lock")
 
     def __init__(self, entries: Mapping[str, Price] | Iterable[tuple[str, Price]] = ()) -> None:
-        items = entries.items() if isinstance(entries, Mapping) else entries
+        items = cast("Mapping[str, Price]", entries).items() if isinstance(entries, Mapping) else entries
         self.entries: tuple[tuple[str, Price], ...] = tuple(items)
         self._exact = {name.lower(): price for name, price in self.entries}
         self._base = {name.lower(): price for name, price in self.entries if base_name(name) == name.lower()}
@@ -160,9 +160,10 @@ def _number(entry: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def _price(entry: Any) -> Price:
-    if not isinstance(entry, Mapping):
+def _price(value: Any) -> Price:
+    if not isinstance(value, Mapping):
         raise ValueError("not a mapping")
+    entry = cast("Mapping[str, Any]", value)
     unknown = set(entry) - set(_NUMBERS) - set(_TEXTS)
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
@@ -194,7 +195,7 @@ def parse_prices(value: Any, where: str = "prices") -> PriceTable:
     from agentotel._config import report_bad_value
 
     entries: list[tuple[str, Price]] = []
-    for model, entry in value.items():
+    for model, entry in cast("Mapping[Any, Any]", value).items():
         if not isinstance(model, str) or not model.strip():
             report_bad_value(f"{where} model name", model, "a non-empty string", "no price for it")
             continue

@@ -52,7 +52,7 @@ _CURRENT: contextvars.ContextVar[Context] | None = getattr(
     getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None
 )
 if not isinstance(_CURRENT, contextvars.ContextVar):  # pragma: no cover - another runtime context
-    _CURRENT = None
+    _CURRENT = None  # pyright: ignore[reportConstantRedefinition]
 
 
 def current_context() -> Context:
@@ -255,7 +255,7 @@ class _IteratorProxy:
         return getattr(self._iterator, name)
 
     @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105
+    def __class__(self) -> type:  # noqa: D105  # pyright: ignore[reportIncompatibleMethodOverride]
         # ``isinstance`` falls back to ``__class__`` when ``type()`` does not match, so the proxy
         # passes ``inspect.isgenerator`` / ``isasyncgen`` (and any ``isinstance`` check) exactly as
         # the iterator it wraps; ``type(proxy)`` stays the proxy. Costs nothing on iteration.

@@ -109,7 +109,7 @@ def target_requirements(name: str) -> list[str] | None:
         requirements = distribution_requires("agentotel") or []
     except PackageNotFoundError:
         return None
-    wanted = []
+    wanted: list[str] = []
     for line in requirements:
         requirement = Requirement(line)
         if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
@@ -168,7 +168,7 @@ def instrumentor_statuses(try_instrument: bool = True) -> list[InstrumentorStatu
     hooked: dict[str, bool] = {}
     if try_instrument and any(state == "available" for state, _ in checked.values()):
         hooked = _instrument_trial()
-    statuses = []
+    statuses: list[InstrumentorStatus] = []
     for name, (state, detail) in checked.items():
         if state == "available" and try_instrument:
             if hooked.get(name):
@@ -266,7 +266,7 @@ class _Captured(logging.Handler):
             self.messages.append(record.getMessage().split(" [agentotel:")[0])
 
 
-def _exporters(target: _sdk.OtlpTarget, timeout: float):
+def _exporters(target: _sdk.OtlpTarget, timeout: float) -> Any:  # a span or a metric exporter, as target.signal says
     headers = target.headers or None
     if target.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -381,7 +381,7 @@ def jaeger_check(base_url: str, service: str | None, timeout: float = 5.0) -> Ja
     if problem is not None:
         return JaegerCheck(False, problem.replace("endpoint", "Jaeger URL", 1).replace(":4317", ":16686"))
     try:
-        services = _get_json(f"{base}/api/services", timeout).get("data") or []
+        services: list[str] = _get_json(f"{base}/api/services", timeout).get("data") or []
     except urllib.error.HTTPError as exc:
         return JaegerCheck(False, f"{base} answers HTTP {exc.code} to /api/services — is it Jaeger's UI/query address?")
     except (urllib.error.URLError, OSError) as exc:
@@ -405,7 +405,7 @@ def jaeger_check(base_url: str, service: str | None, timeout: float = 5.0) -> Ja
         )
     query = urllib.parse.urlencode({"service": service, "lookback": "1h", "limit": _TRACE_LIMIT})
     try:
-        traces = _get_json(f"{base}/api/traces?{query}", timeout).get("data") or []
+        traces: list[Any] = _get_json(f"{base}/api/traces?{query}", timeout).get("data") or []
     except (OSError, ValueError, AttributeError) as exc:
         return JaegerCheck(False, f"Jaeger at {base} lists {service!r} but /api/traces failed ({exc})")
     search = f"{base}/search?{urllib.parse.urlencode({'service': service})}"
@@ -471,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {status.name:<12} {status.state:<9} {mark}  {status.detail}")
 
     print("\nExport")
-    targets = {}
+    targets: dict[str, _sdk.OtlpTarget] = {}
     for signal, variable in (("TRACES", "OTEL_TRACES_EXPORTER"), ("METRICS", "OTEL_METRICS_EXPORTER")):
         names = _sdk.exporter_names(variable)
         line = f"  {signal.lower():<8} exporter={','.join(names) or 'none'}"
@@ -503,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if failed
             else "  skipped: no OTLP exporter configured (OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER)"
         )
-    for target in [] if args.no_live else targets.values():
+    for target in () if args.no_live else targets.values():
         check = live_check(target, args.timeout)
         failed |= not check.ok
         print(f"  {check.signal:<8} {'ok  ' if check.ok else 'FAIL'} {check.message}")

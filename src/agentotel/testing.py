@@ -31,7 +31,7 @@ the capture, also those made by other tests; select by name (``cache.name``,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -71,7 +71,7 @@ class TelemetryCapture:
 
     def children(self, parent: ReadableSpan) -> list[ReadableSpan]:
         """Finished spans whose parent is ``parent``, in start order."""
-        parent_id = parent.context.span_id
+        parent_id = parent.context.span_id  # pyright: ignore[reportOptionalMemberAccess]  # a finished span has one
         kids = [s for s in self.spans() if s.parent is not None and s.parent.span_id == parent_id]
         return sorted(kids, key=lambda s: s.start_time or 0)
 
@@ -140,7 +140,7 @@ class TelemetryCapture:
 
 
 @contextlib.contextmanager
-def capture_telemetry(*, instrument: bool = True, **options: Any) -> Iterator[TelemetryCapture]:
+def capture_telemetry(*, instrument: bool = True, **options: Any) -> Generator[TelemetryCapture, None, None]:
     """Instrument with in-memory providers for the duration of the block.
 
     ``options`` go to :func:`agentotel.instrument` (e.g. ``capture_sql_parameters=True``).
@@ -150,7 +150,7 @@ def capture_telemetry(*, instrument: bool = True, **options: Any) -> Iterator[Te
     import agentotel
 
     captured = TelemetryCapture()
-    saved = agentotel._save() if instrument else None
+    saved = agentotel._save() if instrument else None  # pyright: ignore[reportPrivateUsage]
     if instrument:
         agentotel.uninstrument()
         agentotel.instrument(
@@ -162,7 +162,7 @@ def capture_telemetry(*, instrument: bool = True, **options: Any) -> Iterator[Te
         yield captured
     finally:
         if saved is not None:
-            agentotel._restore(saved)
+            agentotel._restore(saved)  # pyright: ignore[reportPrivateUsage]
         captured.shutdown()
 
 

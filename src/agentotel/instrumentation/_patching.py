@@ -75,7 +75,7 @@ class Patch:
 
     __slots__ = ("owner", "name", "original", "replacement", "owned")
 
-    def __init__(self, owner: Any, name: str, original: Any, replacement: Any, owned: bool) -> None:
+    def __init__(self, owner: object, name: str, original: Any, replacement: Any, owned: bool) -> None:
         self.owner = owner
         self.name = name
         self.original = original
@@ -104,7 +104,7 @@ class Patch:
         return True
 
 
-def _raw_attribute(owner: Any, name: str) -> tuple[Any, bool]:
+def _raw_attribute(owner: object, name: str) -> tuple[Any, bool]:
     """``(object, owned)``: the raw attribute from ``owner.__dict__``, else the inherited one."""
     namespace = vars(owner)
     if name in namespace:
@@ -118,7 +118,7 @@ def _mark(replacement: Any, original: Any) -> Any:
     if isinstance(replacement, types.FunctionType):
         setattr(replacement, PATCH_MARK, True)
         if not hasattr(replacement, "__wrapped__"):
-            replacement.__wrapped__ = original
+            replacement.__wrapped__ = original  # pyright: ignore[reportFunctionMemberAccess]
     return replacement
 
 
@@ -128,7 +128,7 @@ def _plain_caller(wrapper: Wrapper, method: bool) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         if method:
 
-            def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            def patched(self: Any, *args: Any, **kwargs: Any) -> Any:  # pyright: ignore[reportRedeclaration]
                 return wrapper(original.__get__(self, type(self)), self, args, kwargs)
 
         else:
@@ -173,7 +173,7 @@ class PatchSet:
         """
         return self._install(owner, name, make)
 
-    def _install(self, owner: Any, name: str, make: Callable[[Any], Any]) -> Patch | None:
+    def _install(self, owner: object, name: str, make: Callable[[Any], Any]) -> Patch | None:
         key = (id(owner), name)  # the patch holds ``owner``, so its id is not reused meanwhile
         with self._lock:
             if self._removed:
@@ -360,7 +360,7 @@ def _notification_coming(module: types.ModuleType) -> bool:
 
 
 def _notify(module: types.ModuleType) -> None:
-    name = module.__spec__.name if getattr(module, "__spec__", None) is not None else module.__name__
+    name = module.__spec__.name if getattr(module, "__spec__", None) is not None else module.__name__  # pyright: ignore[reportOptionalMemberAccess]
     module = sys.modules.get(name, module)  # a module may replace itself in sys.modules
     names: set[str] = _notifying.__dict__.setdefault("names", set())
     names.add(name)

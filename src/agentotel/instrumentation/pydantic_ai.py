@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import types
 from collections.abc import Collection, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.util._decorator import _agnosticcontextmanager
+from opentelemetry.util._decorator import _agnosticcontextmanager  # pyright: ignore[reportPrivateUsage]
 
 from agentotel import _handle, _telemetry
 from agentotel._attributes import AttributedTracer
@@ -94,6 +94,10 @@ class PydanticAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patches.remove()
 
 
+@overload
+def _capped(attributes: Mapping[str, Any], limit: int | None) -> Mapping[str, Any]: ...
+@overload
+def _capped(attributes: Mapping[str, Any] | None, limit: int | None) -> Mapping[str, Any] | None: ...
 def _capped(attributes: Mapping[str, Any] | None, limit: int | None) -> Mapping[str, Any] | None:
     if limit is None or not attributes or not any(isinstance(v, str) and len(v) > limit for v in attributes.values()):
         return attributes
@@ -103,8 +107,11 @@ def _capped(attributes: Mapping[str, Any] | None, limit: int | None) -> Mapping[
 class _GuardedSpan(wrapt.ObjectProxy):  # type: ignore[misc]
     """A span that records exceptions through agentotel's path and caps string values (content on)."""
 
+    if TYPE_CHECKING:
+        __wrapped__: trace.Span
+
     def __init__(self, span: trace.Span, limit: int | None) -> None:
-        super().__init__(span)
+        super().__init__(span)  # pyright: ignore[reportUnknownMemberType]
         self._self_limit = limit
         self._self_recorded = False
 
@@ -168,7 +175,7 @@ class _GuardedTracer(trace.Tracer):
             record_exception,
             set_status_on_exception,
         )
-        return _GuardedSpan(span, self._limit)
+        return _GuardedSpan(span, self._limit)  # pyright: ignore[reportReturnType]  # a proxy of the span
 
     @_agnosticcontextmanager
     def start_as_current_span(

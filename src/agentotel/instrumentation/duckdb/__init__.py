@@ -96,7 +96,7 @@ class DuckDBInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                         # Before the SDK's own exit hook exports them: spans still waiting for their rows.
                         atexit.register(tracer.connections.end_all)
             tracer, relations = self._tracer, self._relations
-            if tracer is not None and relations is not None:
+            if tracer is not None and relations is not None:  # pyright: ignore[reportUnnecessaryComparison]
                 _patch(patches, duckdb, tracer, relations)
 
         patches.when_imported("duckdb", on_import)

@@ -256,7 +256,7 @@ class QueryTracer:
         items: Iterable[tuple[object, object]] = (
             cast("Mapping[str, object]", parameters).items()
             if isinstance(parameters, Mapping)
-            else enumerate(parameters)
+            else enumerate(cast("Iterable[object]", parameters))
         )
         limit = self._max_length
         for key, value in items:

@@ -74,7 +74,7 @@ from agentotel.instrumentation._patching import PatchSet, require_installed
 from agentotel.instrumentation.langgraph import _patches
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._setup import Hooks, make_hooks
-from agentotel.instrumentation.langgraph.package import _instruments
+from agentotel.instrumentation.langgraph.package import _instruments  # pyright: ignore[reportPrivateUsage]
 
 __all__ = ["LangGraphInstrumentor"]
 

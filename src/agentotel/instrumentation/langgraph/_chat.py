@@ -206,6 +206,7 @@ def _start_chat(
     if current is not None and current.span is trace.get_current_span(parent):
         return None  # inside our own chat span: the same call, seen again one level down
     params_kwargs = {k: v for k, v in kwargs.items() if k not in _NOT_PARAMS} if kwargs else {}
+    params: dict[str, Any]
     try:
         params = model._get_ls_params(stop=kwargs.get("stop"), **params_kwargs)
     except Exception:
@@ -330,7 +331,7 @@ def _watch_first_chunk(model: Any, kwargs: dict[str, Any]) -> None:
     if run_manager is None or not (run_manager.handlers or getattr(model, "streaming", None) is True):
         return  # nobody listens for chunks: LangChain will not stream this call
     operation: ChatOperation | None = current_context().get(CHAT_SPAN_KEY)  # type: ignore[assignment]
-    if operation is None or not operation._first_chunk or operation.done:
+    if operation is None or not operation._first_chunk or operation.done:  # pyright: ignore[reportPrivateUsage]
         return
     try:
         for name in _CHUNK_CALLBACKS:

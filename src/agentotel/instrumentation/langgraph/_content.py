@@ -30,11 +30,12 @@ def _content_parts(content: Any) -> list[dict[str, Any]]:
         if isinstance(block, str):
             parts.append({"type": "text", "content": block})
         elif isinstance(block, Mapping):
-            kind = block.get("type", "unknown")
+            fields: Mapping[str, Any] = block  # pyright: ignore[reportUnknownVariableType]
+            kind = fields.get("type", "unknown")
             if kind == "text":
-                parts.append({"type": "text", "content": block.get("text", "")})
+                parts.append({"type": "text", "content": fields.get("text", "")})
             else:
-                parts.append({"type": kind, "content": {k: v for k, v in block.items() if k != "type"}})
+                parts.append({"type": kind, "content": {k: v for k, v in fields.items() if k != "type"}})
     return parts
 
 

@@ -72,7 +72,7 @@ def _provider_of_class(cls: type) -> str:
     return normalize_provider(lowered or name)
 
 
-def provider_of(instance: Any) -> str:
+def provider_of(instance: object) -> str:
     """``gen_ai.provider.name`` for an embeddings object: its integration package, else its class name."""
     return _provider_of_class(type(instance))
 
@@ -110,7 +110,7 @@ def _on_result(operation: EmbeddingsOperation, result: Any) -> None:
     try:
         vector = result[0] if result and isinstance(result[0], (list, tuple)) else result
         if isinstance(vector, (list, tuple)) and vector and operation.span.is_recording():
-            operation.span.set_attribute(semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
+            operation.span.set_attribute(semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))  # pyright: ignore[reportUnknownArgumentType]
     except Exception as exc:
         _telemetry.log_internal_error("langchain embeddings result", exc)
 

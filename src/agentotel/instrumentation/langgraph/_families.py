@@ -94,7 +94,7 @@ def patch_family(patches: PatchSet, hooks: Hooks, family: MethodFamily, module: 
     patches.replace(base, "__init_subclass__", lambda original: _subclass_hook(base, original, patch_class))
 
 
-def _subclass_hook(base: type, original: Any, patch_class: Callable[[type], None]) -> classmethod:  # type: ignore[type-arg]
+def _subclass_hook(base: type, original: Any, patch_class: Callable[[type], None]) -> classmethod[Any, ..., None]:
     owned = "__init_subclass__" in vars(base)
 
     def __init_subclass__(cls: type, **kwargs: Any) -> None:

@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind
 from agentotel import _telemetry, semconv
 from agentotel._spanctx import arun_in, current_context, run_in
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
-from agentotel.instrumentation.langgraph._runs import RUN_KEY
+from agentotel.instrumentation.langgraph._runs import RUN_KEY, GraphRun
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["NodeOperation", "run_with_retry_wrapper", "arun_with_retry_wrapper"]
@@ -41,10 +41,10 @@ def _start_node(hooks: Hooks, task: Any) -> NodeOperation | None:
     if name.startswith("__"):
         return None
     parent = current_context()
-    run = parent.get(RUN_KEY)
+    run: GraphRun | None = parent.get(RUN_KEY)  # pyright: ignore[reportAssignmentType]
     if run is not None and run.entry_node == name and START in task.triggers:
         return None  # an @entrypoint function: its run's span is its span; its @task spans nest there
-    metadata = task.config.get("metadata") or {}
+    metadata: dict[str, Any] = task.config.get("metadata") or {}
     attributes: dict[str, Any] = {semconv.LANGGRAPH_NODE: name}
     step = metadata.get("langgraph_step")
     if step is not None:

@@ -56,9 +56,9 @@ class RetrievalOperation(SpanOperation):
             if not isinstance(documents, (list, tuple)):
                 return
             if self.span.is_recording():
-                self.span.set_attribute(semconv.AGENTOTEL_RETRIEVAL_DOCUMENTS_COUNT, len(documents))
+                self.span.set_attribute(semconv.AGENTOTEL_RETRIEVAL_DOCUMENTS_COUNT, len(documents))  # pyright: ignore[reportUnknownArgumentType]
             if self.captured is not None:
-                self.captured[semconv.GEN_AI_RETRIEVAL_DOCUMENTS] = [_document(doc) for doc in documents]
+                self.captured[semconv.GEN_AI_RETRIEVAL_DOCUMENTS] = [_document(doc) for doc in documents]  # pyright: ignore[reportUnknownVariableType]
         except Exception as exc:
             _telemetry.log_internal_error("langchain retrieval result", exc)
 
@@ -85,7 +85,7 @@ def _document(document: Any) -> dict[str, Any]:
     document_id = getattr(document, "id", None)
     if document_id is not None:
         entry["id"] = str(document_id)
-    metadata = getattr(document, "metadata", None)
+    metadata: Mapping[str, Any] | None = getattr(document, "metadata", None)
     if isinstance(metadata, Mapping):
         for key in _SCORE_KEYS:
             score = metadata.get(key)
@@ -114,7 +114,7 @@ def data_source_of(retriever: Any) -> str:
 
 
 def _top_k(retriever: Any) -> float | None:
-    search_kwargs = getattr(retriever, "search_kwargs", None)
+    search_kwargs: Mapping[str, Any] | None = getattr(retriever, "search_kwargs", None)
     k = search_kwargs.get("k") if isinstance(search_kwargs, Mapping) else getattr(retriever, "k", None)
     if isinstance(k, int) and not isinstance(k, bool):
         return float(k)

@@ -144,9 +144,9 @@ def is_agent_graph(graph: Any) -> bool:
 
 
 def _compute_profile(graph: Any) -> GraphProfile:
-    nodes = getattr(graph, "nodes", None) or {}
+    nodes: dict[str, Any] = getattr(graph, "nodes", None) or {}
     agent = any(_is_tool_node(getattr(node, "bound", None)) for node in nodes.values())
-    channels = getattr(graph, "channels", None) or {}
+    channels: dict[str, Any] = getattr(graph, "channels", None) or {}
     entrypoint = next(iter(nodes)) if len(nodes) == 1 and _ENTRYPOINT_CHANNEL in channels else None
     return GraphProfile(agent, entrypoint)
 
