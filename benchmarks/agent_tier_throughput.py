@@ -94,7 +94,7 @@ def send(target: str, requests: list[bytes], stop: threading.Event, sent: list[i
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--senders", type=int, default=2)
     args = parser.parse_args()

@@ -54,7 +54,7 @@ def _batch(tracer: Any, spans: int) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--spans", type=int, default=20000, help="spans per batch")
     parser.add_argument("--batches", type=int, default=5)

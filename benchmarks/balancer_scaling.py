@@ -48,7 +48,7 @@ def _timed(lb: LoadBalancer, picks: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument("--reps", type=int, default=25)
     parser.add_argument("--picks", type=int, default=2_000)
     args = parser.parse_args()

@@ -24,7 +24,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-import pybreaker
+import pybreaker  # pyright: ignore[reportMissingImports]  # the bench extras
 from _harness import medians, print_table, providers, sample_rotated, timed
 
 import agentotel
@@ -36,7 +36,7 @@ def work(x: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--calls", type=int, default=50_000)
     args = parser.parse_args()

@@ -73,7 +73,7 @@ def _insert_loop(cache: Cache, size: int) -> Callable[[int], None]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--ops", type=int, default=200_000)
     args = parser.parse_args()

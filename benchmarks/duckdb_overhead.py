@@ -42,7 +42,7 @@ from typing import Any
 
 import duckdb
 from _harness import medians, print_table, providers, sample_rotated, timed
-from opentelemetry.instrumentation.dbapi import instrument_connection
+from opentelemetry.instrumentation.dbapi import instrument_connection  # pyright: ignore[reportMissingImports]  # the bench extras
 from opentelemetry.trace import SpanKind
 
 from agentotel.instrumentation.duckdb import DuckDBInstrumentor
@@ -233,7 +233,7 @@ def profiles(reps: int, n: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument("--reps", type=int, default=40)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument(

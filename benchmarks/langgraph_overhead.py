@@ -163,11 +163,11 @@ def _instrument(variant: str, tracer_provider: Any, meter_provider: Any) -> None
         LangGraphInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     elif variant.startswith("traceloop"):
         os.environ["TRACELOOP_TRACE_CONTENT"] = "true" if variant.endswith("+content") else "false"
-        from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+        from opentelemetry.instrumentation.langchain import LangchainInstrumentor  # pyright: ignore[reportMissingImports]  # in the peer's own venv
 
         LangchainInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     elif variant == "openinference":
-        from openinference.instrumentation.langchain import LangChainInstrumentor
+        from openinference.instrumentation.langchain import LangChainInstrumentor  # pyright: ignore[reportMissingImports]  # in the peer's own venv
 
         LangChainInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
@@ -222,7 +222,7 @@ def worker(variant: str, invokes: int, warmup: int, batches: int) -> dict[str, A
 # --------------------------------------------------------------------------- #
 # Driver: rounds of one process per variant, rotated order, medians
 # --------------------------------------------------------------------------- #
-def _run_worker(python: str, variant: str, invokes: int, warmup: int, batches: int) -> dict[str, Any] | None:
+def _run_worker(python: str, variant: str, invokes: int, warmup: int, batches: int) -> dict[str, Any]:
     env = {**os.environ, "OTEL_SDK_DISABLED": "false", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
         [
@@ -256,7 +256,7 @@ def _rotations(variants: Sequence[str], rounds: int) -> Iterator[list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument(
         "--python", default=sys.executable, help="interpreter for the peer variants (one with the peers installed)"
     )

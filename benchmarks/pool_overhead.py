@@ -58,7 +58,7 @@ class QueuePool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--ops", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=16)

@@ -168,7 +168,7 @@ def profile(env: Mapping[str, str], top: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]
     parser.add_argument("--reps", type=int, default=11)
     parser.add_argument("--profile", action="store_true", help="also print the -X importtime top entries")
     parser.add_argument("--top", type=int, default=15)

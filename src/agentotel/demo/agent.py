@@ -219,7 +219,7 @@ class LandUseAgent:
 
     def _call_model(self, messages: Sequence[AnyMessage]) -> AIMessage:
         """One model turn through the balancer (each instance behind its breaker; failures retried elsewhere)."""
-        return self.balancer.call(ModelInstance.invoke, messages)
+        return self.balancer.call(ModelInstance.invoke, messages)  # pyright: ignore[reportArgumentType]
 
     # ------------------------------------------------------------------- SQL
     def _cursor(self) -> duckdb.DuckDBPyConnection:

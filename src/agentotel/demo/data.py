@@ -402,7 +402,7 @@ def build_database(path: str | os.PathLike[str], scale: float = DEFAULT_SCALE) -
         counties = _create_dimensions(con, scale)
         _create_facts(con, counties)
         _create_views(con)
-        (rows,) = con.execute("SELECT count(*) FROM fact_landuse_transitions").fetchone()
+        (rows,) = con.execute("SELECT count(*) FROM fact_landuse_transitions").fetchone()  # pyright: ignore[reportGeneralTypeIssues]
         con.execute("CHECKPOINT")
     return DatabaseInfo(str(path), scale, counties, rows, time.perf_counter() - started)
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -86,7 +86,7 @@ class LanduseSQLModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name}
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params.update(ls_provider=PROVIDER, ls_model_name=self.model_name)
         return params
@@ -115,7 +115,7 @@ class LanduseSQLModel(BaseChatModel):
         prompt_tokens = sum(_tokens(str(m.content)) for m in messages) + 40 * len(kwargs.get("tools") or ())
         completion = str(message.content) + json.dumps(message.tool_calls)
         output_tokens = _tokens(completion)
-        message.usage_metadata = {
+        message.usage_metadata = {  # pyright: ignore[reportAttributeAccessIssue]
             "input_tokens": prompt_tokens,
             "output_tokens": output_tokens,
             "total_tokens": prompt_tokens + output_tokens,

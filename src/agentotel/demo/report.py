@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +100,7 @@ def pick_trace(spans: Sequence[ReadableSpan]) -> int | None:
     """The trace to draw: the first one with a failed DuckDB query (it shows the retry), else the largest."""
     by_trace: dict[int, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
-        by_trace[span.context.trace_id].append(span)
+        by_trace[span.context.trace_id].append(span)  # pyright: ignore[reportOptionalMemberAccess]
     complete = {tid: group for tid, group in by_trace.items() if any(s.parent is None for s in group)}
     if not complete:
         return None
@@ -153,7 +153,7 @@ def _bar(span: ReadableSpan, origin: int, total: int) -> str:
 
 def render_waterfall(spans: Sequence[ReadableSpan], trace_id: int, *, title: str = "") -> str:
     """One trace as an indented tree with durations, a timeline bar and key attributes per span."""
-    members = [s for s in spans if s.context.trace_id == trace_id]
+    members = [s for s in spans if s.context.trace_id == trace_id]  # pyright: ignore[reportOptionalMemberAccess]
     roots = _roots(members)
     if not roots:
         return f"(trace {trace_id:032x} not found)"
@@ -177,7 +177,7 @@ def render_waterfall(spans: Sequence[ReadableSpan], trace_id: int, *, title: str
             f"{name:<{NAME_WIDTH}} {_duration_ms(span):>7.1f} ms |{_bar(span, origin, total)}| "
             f"{_details(span)}".rstrip()
         )
-        for child in sorted(children.get(span.context.span_id, ()), key=lambda s: s.start_time or 0):
+        for child in sorted(children.get(span.context.span_id, ()), key=lambda s: s.start_time or 0):  # pyright: ignore[reportOptionalMemberAccess]
             walk(child, depth + 1)
 
     for root in roots:
@@ -291,7 +291,7 @@ def summarize(spans: Sequence[ReadableSpan], metrics: Any, baseline: Any = None)
     return summary
 
 
-def _counts(values: dict[str, int]) -> str:
+def _counts(values: Mapping[str, float]) -> str:
     return ", ".join(f"{key} {value}" for key, value in values.items()) or "none"
 
 

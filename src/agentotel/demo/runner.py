@@ -149,7 +149,7 @@ def run_demo(
         file=out,
     )
     models = load_models(options.model) if options.model else None
-    info = _database(options, out)
+    info = _database(options, out)  # pyright: ignore[reportArgumentType]  # standard output when None
     otlp = options.otlp
     if otlp is not None and not otlp.reachable():
         host, port = otlp.address()
@@ -170,7 +170,7 @@ def run_demo(
         telemetry.close()
     trace_id = pick_trace(spans)
     slowest = slowest_run(spans)
-    _print_answers(answers, out)
+    _print_answers(answers, out)  # pyright: ignore[reportArgumentType]
     if trace_id is not None:
         title = next((a.question for a in answers if a.sql_errors), "")
         print(f"\n{render_waterfall(spans, trace_id, title=title)}", file=out)
@@ -188,12 +188,12 @@ def run_demo(
         if slowest is not None:
             took = (slowest.end_time - slowest.start_time) / 1e6 if slowest.end_time and slowest.start_time else 0.0
             print(
-                f"jaeger    {jaeger}/trace/{slowest.context.trace_id:032x}  (the slowest run, {took:,.0f} ms)",
+                f"jaeger    {jaeger}/trace/{slowest.context.trace_id:032x}  (the slowest run, {took:,.0f} ms)",  # pyright: ignore[reportOptionalMemberAccess]
                 file=out,
             )
         print(f"          {jaeger}/search?{urlencode({'service': telemetry.service_name})}", file=out)
     print(f"done in {time.perf_counter() - started:.1f} s", file=out)
-    slowest_trace_id = slowest.context.trace_id if slowest is not None else None
+    slowest_trace_id = slowest.context.trace_id if slowest is not None else None  # pyright: ignore[reportOptionalMemberAccess]
     return DemoResult(answers, errors, trace_id, options.trace_file, summary, slowest_trace_id)
 
 
