@@ -74,7 +74,7 @@ def test_a_listener_that_is_not_otlp_is_explained(capsys):
     with socket.create_server(("127.0.0.1", 0)) as listener:  # accepts, never answers
         port = listener.getsockname()[1]
         check = doctor.live_check(
-            doctor._sdk.otlp_target("TRACES").__class__(
+            doctor._sdk.otlp_target("TRACES").__class__(  # pyright: ignore[reportPrivateImportUsage]
                 signal="TRACES",
                 protocol="http/protobuf",
                 url=f"http://127.0.0.1:{port}/v1/traces",

@@ -46,7 +46,7 @@ def test_capture_reads_metric_points_filtered_by_attributes():
 def test_capture_telemetry_instruments_and_uninstruments():
     with capture_telemetry(capture_sql_parameters=True) as captured:
         assert any(agentotel.instrumented().values())
-        assert agentotel._telemetry.current_settings().capture_sql_parameters is True
+        assert agentotel._telemetry.current_settings().capture_sql_parameters is True  # pyright: ignore[reportPrivateImportUsage]
     assert not any(agentotel.instrumented().values())
     assert captured.spans() == []
 

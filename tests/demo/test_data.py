@@ -55,7 +55,7 @@ def test_invariants(small_db: data.DatabaseInfo) -> None:
         negative, wrong_type = con.execute("""
             SELECT count(*) FILTER (WHERE acres < 0),
                    count(*) FILTER (WHERE (from_landuse_id = to_landuse_id) <> (transition_type = 'same'))
-            FROM fact_landuse_transitions""").fetchone()
+            FROM fact_landuse_transitions""").fetchone()  # pyright: ignore[reportGeneralTypeIssues]
         assert (negative, wrong_type) == (0, 0)
         # High-growth SSP5 urbanizes more than low-growth SSP3; RCP8.5 loses more forest per scenario.
         urban = dict(
@@ -73,7 +73,7 @@ def test_invariants(small_db: data.DatabaseInfo) -> None:
         assert con.execute("SELECT count(*) FROM v_landuse_with_metadata").fetchone()[0] == small_db.fact_rows
 
 
-def _fingerprint(path: str) -> tuple:
+def _fingerprint(path: str) -> tuple | None:
     with duckdb.connect(path, read_only=True) as con:
         return con.execute("""SELECT count(*), md5(string_agg(concat_ws(':', transition_id, scenario_id, time_id,
                                   geography_id, from_landuse_id, to_landuse_id, acres), ',' ORDER BY transition_id))

@@ -67,7 +67,7 @@ async def in_run_in_executor() -> int:
 def _graph(work: Callable[[], Any]) -> Any:
     if asyncio.iscoroutinefunction(work):
 
-        async def node(state: State) -> State:
+        async def node(state: State) -> State:  # pyright: ignore[reportRedeclaration]
             return {"answer": await work()}
 
     else:

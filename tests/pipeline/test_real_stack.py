@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def immediate_rules(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(binaries, tmp_path_factory) -> Stack:
+def stack(binaries, tmp_path_factory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
     jaeger = Jaeger(binaries["JAEGER"], workdir)
     collector = Collector(binaries["OTELCOL"], COLLECTOR_DIR / "otel-collector.yaml", workdir)

@@ -19,6 +19,7 @@ import math
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class ScaleOut:
 
 
 @pytest.fixture(scope="module")
-def scale_out(tmp_path_factory) -> ScaleOut:
+def scale_out(tmp_path_factory) -> Iterator[ScaleOut]:
     binaries = real_binaries()
     workdir = tmp_path_factory.mktemp("scale-out")
     jaeger = Jaeger(binaries["JAEGER"], workdir)

@@ -267,7 +267,7 @@ def _build(shape: dict[str, Any]) -> Any:
     from langgraph.graph import END, START, StateGraph
     from langgraph.types import Send
 
-    def node_fn(index: int, op: str) -> Callable[[GState], GState]:
+    def node_fn(index: int, op: str) -> Callable[[GState], Any]:
         def apply(state: GState) -> GState:
             if shape["fail_at"] == index:
                 try:

@@ -171,7 +171,7 @@ def test_retrieval_inside_a_tool_and_a_session(telemetry: TelemetryCapture) -> N
     retriever = KeywordRetriever(name="registry")
 
     @agentotel.tool(name="search")
-    def search(query: str) -> list[str]:
+    def search(query: str) -> list[str | None]:
         return [doc.id for doc in retriever.invoke(query)]
 
     with agentotel.attributes(session_id="s-5"):
