@@ -19,16 +19,19 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
 from agentotel.demo.questions import DEFAULT_QUESTIONS, match_intent
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import LangSmithParams
 
 __all__ = ["DEMO_PRICES", "LanduseSQLModel", "ModelUnavailableError", "SQL_TOOL_NAME"]
 
