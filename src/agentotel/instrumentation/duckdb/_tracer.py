@@ -253,10 +253,11 @@ class QueryTracer:
             self._set_parameters(span, parameters)
 
     def _set_parameters(self, span: Span, parameters: Any) -> None:
+        positional: Iterable[object] = parameters
         items: Iterable[tuple[object, object]] = (
             cast("Mapping[str, object]", parameters).items()
             if isinstance(parameters, Mapping)
-            else enumerate(cast("Iterable[object]", parameters))
+            else enumerate(positional)
         )
         limit = self._max_length
         for key, value in items:
