@@ -924,7 +924,7 @@ CACHE_LOAD_SPAN: Final = Span(
     "INTERNAL",
     "cache miss that goes to the second level or the loader (`Cache`, cachetools `@cached`)",
     (CACHE_NAME, CACHE_LEVEL, CACHE_COALESCED, CACHE_KEY, ERROR_TYPE),
-    producers=("agentotel.resilience._cache_telemetry",),
+    producers=("agentotel._cache_telemetry",),
     events=(EXCEPTION_EVENT,),
 )
 

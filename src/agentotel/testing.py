@@ -42,6 +42,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 __all__ = ["TelemetryCapture", "capture_telemetry"]
 
+_SDK_SCOPE = "opentelemetry-sdk"  # the meter the SDK reports its own metrics through
+
 
 class TelemetryCapture:
     """Providers wired to in-memory exporters, plus helpers to find what was emitted."""
@@ -97,13 +99,19 @@ class TelemetryCapture:
 
     # --------------------------------------------------------------- metrics
     def metrics(self) -> dict[str, Any]:
-        """Collect now and return ``{metric name: Metric}`` across every scope."""
+        """Collect now and return ``{metric name: Metric}`` across every scope but the SDK's own.
+
+        The SDK's own metrics (scope ``opentelemetry-sdk``, such as the reader's
+        collection duration on recent SDKs) are left out: they are not agentotel's.
+        """
         data = self.metric_reader.get_metrics_data()
         found: dict[str, Any] = {}
         if data is None:
             return found
         for resource_metrics in data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
+                if scope_metrics.scope.name == _SDK_SCOPE:
+                    continue
                 for metric in scope_metrics.metrics:
                     found[metric.name] = metric
         return found

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentotel import CircuitBreaker, CircuitOpenError, CircuitState
-from agentotel.resilience.breaker import TRANSITIONS
+from agentotel.resilience.breaker import TRANSITIONS, Outcome
 from tests.support.clock import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
@@ -339,7 +339,7 @@ def test_jitter_is_seeded_and_bounded() -> None:
 def test_late_result_from_closed_cannot_close_half_open() -> None:
     clock = FakeClock()
     breaker = make(clock)
-    old = breaker._acquire()  # a slow call admitted while closed
+    old = breaker._admit()  # a slow call admitted while closed
     trip(breaker)
     clock.advance(10)
     assert breaker.state is HALF_OPEN
@@ -351,9 +351,9 @@ def test_late_result_from_closed_cannot_close_half_open() -> None:
 def test_late_failure_from_before_reset_does_not_count() -> None:
     clock = FakeClock()
     breaker = make(clock, minimum_calls=1, window_size=1)
-    old = breaker._acquire()
+    old = breaker._admit()
     breaker.reset()
-    breaker._record(old[0], 1, old[1])  # a failure from the previous generation
+    breaker._record(old[0], Outcome.FAILURE, old[1])  # a failure from the previous generation
     assert breaker.state is CLOSED
 
 
@@ -363,7 +363,7 @@ def test_stuck_probe_times_out_and_its_late_result_is_ignored() -> None:
     seen = recorder(breaker)
     trip(breaker)
     clock.advance(10)
-    probe = breaker._acquire()
+    probe = breaker._admit()
     with pytest.raises(CircuitOpenError) as info:
         breaker.call(ok)  # the single permit is out
     assert info.value.state is HALF_OPEN and info.value.retry_after == 5.0

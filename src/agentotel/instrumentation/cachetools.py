@@ -11,7 +11,7 @@ Usage::
     @cachetools.cached(cachetools.LRUCache(256))
     def landuse(region: str) -> dict: ...      # reported as cache.name "mymodule.landuse"
 
-What is reported
+What is reported (cachetools 5.3 to 8.x, the same on each)
     * ``agentotel.cache.lookups`` {cache.name, cache.result=hit|miss, cache.level=l1}:
       every ``cache[key]`` and ``cache.get(key)`` on ``cachetools.Cache`` and every
       subclass (LRU, TTL, LFU, TLRU, FIFO, RR and your own), which includes the
@@ -21,8 +21,14 @@ What is reported
       purged yet included: we never mutate your cache to count).
     * ``agentotel.cache.loads`` and ``agentotel.cache.load.duration``, plus a span
       ``cache.load {cache.name}`` around each call of a decorated function's body
-      after a miss (cachetools >= 6; the miss is recognised in ``__missing__``, so a
-      subclass whose ``__getitem__`` raises ``KeyError`` without it is not traced).
+      after a miss, whether the function was decorated before or after instrumenting.
+      The miss is recognised in ``__missing__``, so a subclass whose ``__getitem__``
+      raises ``KeyError`` without it is not traced. On cachetools before 8 the
+      decorated function sits in a closure of the decorator's wrapper, which is looked
+      for where a program keeps a decorated function: under its own name as a module
+      global, a class attribute (methods) or a local variable of the caller. A
+      decorated function kept only elsewhere (under another name, in a container) has
+      its cache named and counted, but its loads are not traced.
 
 How a cache is named (``cache.name``)
     1. explicitly, with :func:`name_cache`;
@@ -39,24 +45,27 @@ Cost
     decorated functions get nothing more on a hit. Counts are updated without a
     lock, like cachetools itself, so unsynchronised concurrent use may undercount
     slightly.
+
+``uninstrument()`` restores cachetools' classes and every decorated function's wrapper.
 """
 
 from __future__ import annotations
 
-import sys
+import inspect
 import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from agentotel import _telemetry, semconv
-from agentotel._handle import Binding
+from agentotel._cache_telemetry import READERS, CacheCounts, load_span
+from agentotel._handle import Binding, Observed
+from agentotel.instrumentation import _cachetools_calls
 from agentotel.instrumentation._patching import PatchSet, require_installed
-from agentotel.resilience._cache_telemetry import CACHETOOLS, CacheCounts, load_span
 
 if TYPE_CHECKING:  # pragma: no cover
     import cachetools
@@ -67,30 +76,13 @@ _instruments = ("cachetools >= 5.3, < 9",)
 
 C = TypeVar("C", bound="cachetools.Cache[Any, Any]")
 
+#: cachetools caches, while instrumented (bound to the cachetools scope).
+CACHETOOLS = Observed("cachetools", READERS)
+
 _NAME_ATTR = "_agentotel_name"
 _LOOKUPS_ATTR = "_agentotel_lookups"
 _MISSES_ATTR = "_agentotel_misses"
 _ABSENT: Any = object()
-
-
-def _decorated_call_codes(decorator: types.ModuleType) -> dict[Any, str]:
-    """Code of each ``__call__`` that runs ``@cached``/``@cachedmethod`` functions -> the
-    attribute holding the decorated function (``self.__func``, name-mangled).
-
-    cachetools >= 6 implements the decorators with these mixins (``cachetools._decorator``,
-    imported by cachetools on the first use of a decorator); older versions use
-    closures, whose lookups are still counted but whose loads are not traced.
-    """
-    return {
-        vars(cls)["__call__"].__code__: f"_{cls.__name__.lstrip('_')}__func"
-        for cls in vars(decorator).values()
-        if isinstance(cls, type) and cls.__name__.endswith("Mixin") and "__call__" in vars(cls)
-    }
-
-
-#: Filled when cachetools imports its decorator module (see :func:`_decorated_call_codes`).
-_DECORATED_CALLS: dict[Any, str] = {}
-_MAX_FRAMES = 8  # from __missing__ up to the decorator's __call__: 4-6 frames in practice
 
 
 def name_cache(cache: C, name: str) -> C:
@@ -99,12 +91,16 @@ def name_cache(cache: C, name: str) -> C:
     return cache
 
 
-def _cache_name(cache: Any) -> str:
+def _cache_name(cache: object) -> str:
     return getattr(cache, _NAME_ATTR, None) or f"cachetools.{type(cache).__name__}"
 
 
+def _qualified_name(function: object) -> str:
+    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', '?')}"
+
+
 class _State:
-    """What one ``instrument()`` call set up: the tracked caches, load counts and where they report."""
+    """What one ``instrument()`` call set up: the tracked caches, load counts, traced loads, where they report."""
 
     name = "cachetools"
 
@@ -113,8 +109,9 @@ class _State:
         self.lock = threading.Lock()
         self.caches: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()  # caches are unhashable
         self.loads: dict[str, list[int]] = {}  # name -> [successes, failures]
+        self.traced: weakref.WeakSet[_TracedLoad] = weakref.WeakSet()  # put into decorators' wrappers
 
-    def track(self, cache: Any) -> None:
+    def track(self, cache: object) -> None:
         with self.lock:
             self.caches[id(cache)] = cache
 
@@ -122,15 +119,15 @@ class _State:
         with self.lock:
             self.loads.setdefault(name, [0, 0])[1 if failed else 0] += 1
 
-    def cache_counts(self) -> Iterable[CacheCounts]:
+    def cache_counts(self) -> Iterator[CacheCounts]:
         with self.lock:
             caches = list(self.caches.values())
-            loads = {name: tuple(pair) for name, pair in self.loads.items()}
+            loads = {name: (pair[0], pair[1]) for name, pair in self.loads.items()}
         seen: set[str] = set()
         for cache in caches:
             name = _cache_name(cache)
-            lookups = getattr(cache, _LOOKUPS_ATTR, 0)
-            misses = getattr(cache, _MISSES_ATTR, 0)
+            lookups: int = getattr(cache, _LOOKUPS_ATTR, 0)
+            misses: int = getattr(cache, _MISSES_ATTR, 0)
             successes, failures = loads.get(name, (0, 0)) if name not in seen else (0, 0)
             seen.add(name)
             yield CacheCounts(
@@ -150,14 +147,17 @@ def _base_length(cache: Any) -> int:
     """``cachetools.Cache.__len__``: the entries held, without the expiry pass of a TTL cache's own ``__len__``."""
     for cls in type(cache).__mro__:
         if cls.__name__ == "Cache" and cls.__module__ == "cachetools":
-            return cls.__len__(cache)  # type: ignore[no-any-return]
+            length: int = cls.__len__(cache)
+            return length
     return len(cache)
 
 
 _state: _State | None = None
+# Per thread: the stand-in of the decorated call that just missed, and the cache it missed in.
+_missed = threading.local()
 
 
-def _count_first_lookup(cache: Any, missed: bool) -> None:
+def _count_first_lookup(cache: object, missed: bool) -> None:
     """First lookup of a cache since instrumenting: start its counters and track it."""
     state = _state
     try:
@@ -169,7 +169,7 @@ def _count_first_lookup(cache: Any, missed: bool) -> None:
         _telemetry.log_internal_error("cachetools lookup count", exc)
 
 
-def _counting_getitem(original: Callable[..., Any]) -> Callable[..., Any]:
+def _counting_getitem(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def __getitem__(self: Any, key: Any) -> Any:
         try:
             self._agentotel_lookups += 1
@@ -177,11 +177,10 @@ def _counting_getitem(original: Callable[..., Any]) -> Callable[..., Any]:
             _count_first_lookup(self, missed=False)
         return original(self, key)
 
-    __getitem__.__wrapped__ = original  # type: ignore[attr-defined]
     return __getitem__
 
 
-def _counting_missing(original: Callable[..., Any]) -> Callable[..., Any]:
+def _counting_missing(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def __missing__(self: Any, key: Any) -> Any:
         # Count in the most derived __missing__ only: an override calling super() is one miss.
         if type(self).__missing__ is __missing__:
@@ -189,15 +188,14 @@ def _counting_missing(original: Callable[..., Any]) -> Callable[..., Any]:
                 self._agentotel_misses += 1
             except AttributeError:
                 pass  # not reached through a counted lookup (e.g. called directly)
-            if _DECORATED_CALLS:
+            if _cachetools_calls.known():
                 _trace_decorated_caller(self)
         return original(self, key)
 
-    __missing__.__wrapped__ = original  # type: ignore[attr-defined]
     return __missing__
 
 
-def _counting_get(original: Callable[..., Any]) -> Callable[..., Any]:
+def _counting_get(original: Callable[[Any, Any, Any], Any]) -> Callable[..., Any]:
     def get(self: Any, key: Any, default: Any = None) -> Any:
         value = original(self, key, _ABSENT)  # a hit goes through (counted) __getitem__
         if value is _ABSENT:
@@ -209,74 +207,77 @@ def _counting_get(original: Callable[..., Any]) -> Callable[..., Any]:
             return default
         return value
 
-    get.__wrapped__ = original  # type: ignore[attr-defined]
     return get
 
 
 class _TracedLoad:
     """Stands in for a decorated function inside its cachetools wrapper: runs it in a load span."""
 
-    __slots__ = ("func", "name", "__weakref__")
+    __slots__ = ("func", "name", "_slot", "__weakref__")
 
-    def __init__(self, func: Callable[..., Any], name: str) -> None:
+    def __init__(self, func: Callable[..., Any], slot: _cachetools_calls.Slot) -> None:
         self.func = func
-        self.name = name
+        self.name = _qualified_name(func)
+        self._slot = slot
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        missed = getattr(_missed, "call", None)
+        _missed.call = None
         state = _state
         if state is None or not _telemetry.is_enabled():
             return self.func(*args, **kwargs)
+        name = _cache_name(missed[1]) if missed is not None and missed[0] is self else self.name
         started = time.perf_counter()
         failed = True
         instruments = state.binding.current()
         try:
-            with load_span(instruments.tracer, self.name):
+            with load_span(instruments.tracer, name):
                 value = self.func(*args, **kwargs)
             failed = False
             return value
         finally:
             try:
-                state.count_load(self.name, failed)
+                state.count_load(name, failed)
                 instruments[semconv.CACHE_LOAD_DURATION].record(
                     time.perf_counter() - started,
-                    {semconv.CACHE_NAME: self.name, semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
+                    {semconv.CACHE_NAME: name, semconv.CACHE_LOAD_OUTCOME: "failure" if failed else "success"},
                 )
             except Exception as exc:  # counting must not replace the function's outcome
                 _telemetry.log_internal_error("cachetools load count", exc)
 
+    def restore(self) -> None:
+        """Put the decorated function back in its wrapper (if this stand-in is still there)."""
+        if self._slot.get() is self:
+            self._slot.set(self.func)
 
-def _trace_decorated_caller(cache: Any) -> None:
-    """On a miss inside a ``@cached``/``@cachedmethod`` call, have that call's load traced.
 
-    The decorator's wrapper is found by walking up a few frames to its ``__call__``, and
-    its function is swapped, once per wrapper, for a :class:`_TracedLoad` (the wrapper
-    reads it after the miss, so this very call is traced). Doing this on misses only
-    keeps decorated hits free of any hook; a hook on ``__call__`` cost ~0.4x a hit.
+def _trace_decorated_caller(cache: object) -> None:
+    """On a miss inside a ``@cached``/``@cachedmethod`` call: name the cache, trace that call's load.
+
+    The first miss of a decorated function puts a :class:`_TracedLoad` where its wrapper
+    reads the function (the wrapper reads it after the miss, so this very call is
+    traced). Doing this on misses only keeps decorated hits free of any hook; a hook
+    on the wrapper cost ~0.4x a hit.
     """
     try:
-        frame = sys._getframe(2)
-        for _ in range(_MAX_FRAMES):
-            if frame is None:
-                return
-            func_attr = _DECORATED_CALLS.get(frame.f_code)
-            if func_attr is not None:
-                wrapper = frame.f_locals.get("self")
-                if wrapper is not None and type(vars(wrapper).get(func_attr)) is not _TracedLoad:
-                    _adopt(wrapper, func_attr, cache)
-                return
-            frame = frame.f_back
+        frame = inspect.currentframe()
+        call = _cachetools_calls.decorated_call(frame.f_back.f_back) if frame and frame.f_back else None
+        if call is None:
+            return
+        function = call.function
+        traced = function if type(function) is _TracedLoad else None
+        if not getattr(cache, _NAME_ATTR, None):
+            name_cache(cache, traced.name if traced is not None else _qualified_name(function))
+        state = _state
+        if traced is None and state is not None:
+            slot = call.slot()
+            if slot is not None:
+                traced = _TracedLoad(function, slot)
+                slot.set(traced)
+                state.traced.add(traced)
+        _missed.call = (traced, cache) if traced is not None else None
     except Exception as exc:
         _telemetry.log_internal_error("cachetools decorated function", exc)
-
-
-def _adopt(wrapper: Any, func_attr: str, cache: Any) -> None:
-    """Name ``cache`` after the decorated function (unless named) and trace the function's loads."""
-    wrapped = getattr(wrapper, "__wrapped__", None)
-    name = f"{getattr(wrapped, '__module__', '?')}.{getattr(wrapped, '__qualname__', '?')}"
-    if not getattr(cache, _NAME_ATTR, None):
-        setattr(cache, _NAME_ATTR, name)
-    func = vars(wrapper)[func_attr]
-    vars(wrapper)[func_attr] = _TracedLoad(func, getattr(cache, _NAME_ATTR))
 
 
 class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -302,9 +303,8 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         patches = PatchSet("cachetools")
         self._patches = patches
         patches.when_imported("cachetools", lambda module: _patch_caches(patches, module))
-        patches.when_imported(
-            "cachetools._decorator", lambda module: _DECORATED_CALLS.update(_decorated_call_codes(module))
-        )
+        for module_name in _cachetools_calls.MODULES:
+            patches.when_imported(module_name, _cachetools_calls.learn)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         global _state
@@ -314,6 +314,8 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patches.remove()
         if state is None:
             return
+        for traced in list(state.traced):
+            traced.restore()
         if _telemetry.is_enabled():  # counts since the last collection, while still reported
             state.binding.current().handle.flush()
         CACHETOOLS.discard(state)
@@ -329,7 +331,7 @@ class CachetoolsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 def _patch_caches(patches: PatchSet, cachetools: types.ModuleType) -> None:
     """Count lookups on ``cachetools.Cache`` and every subclass, those defined later included."""
-    base = cachetools.Cache
+    base: type = cachetools.Cache
     owns_init_subclass = "__init_subclass__" in vars(base)
 
     def make_init_subclass(original: Any) -> Any:

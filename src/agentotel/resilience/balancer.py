@@ -488,7 +488,7 @@ class LoadBalancer(Generic[InstanceT]):
             return False
         if slot.max_inflight is not None and slot.inflight >= slot.max_inflight:
             return False
-        if slot.breaker is not None and slot.breaker._rejects_now():
+        if slot.breaker is not None and slot.breaker.rejects_now():
             return False
         return not self._exclude or slot not in self._exclude
 

@@ -35,31 +35,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import functools
 import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, replace
+from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import TracerProvider
+from opentelemetry.trace import Span, Tracer, TracerProvider
 
 from agentotel import _telemetry, semconv
-from agentotel._handle import Binding
+from agentotel._cache_telemetry import L2, READERS, CacheCounts, current_context, load_span, mark_span
+from agentotel._handle import Binding, Observed
 from agentotel.resilience import _registry
 from agentotel.resilience._cache_stats import CacheStats
-from agentotel.resilience._cache_telemetry import (
-    CACHES,
-    L2,
-    CacheCounts,
-    current_context,
-    load_span,
-    mark_span,
-)
 from agentotel.resilience._lru import NEVER, LruTtlStore, estimate_size
-from agentotel.resilience._memoize import memoize
+from agentotel.resilience._memoize import Memoizer, memoizer
 from agentotel.resilience._redis_l2 import RedisL2, Serializer
 from agentotel.resilience._singleflight import Flight
 
@@ -69,7 +62,8 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 TTL = float | int | _dt.timedelta | None
 
-_MISS: Any = object()  # the miss sentinel: a stored None is a value like any other
+_MISS: Any = object()  # nothing live under the key: a stored None is a value like any other
+_FOR_LOAD: Any = object()  # get()'s default when a load asks: a miss returns at once, uncounted
 
 
 @dataclass
@@ -81,7 +75,7 @@ class _Loaded:
     load_time: float | None = None  # set when the loader ran
 
 
-def _check_ttl(ttl: TTL, what: str = "ttl") -> float | None:
+def _check_ttl(ttl: object, what: str = "ttl") -> float | None:
     if ttl is None:
         return None
     if isinstance(ttl, _dt.timedelta):
@@ -94,10 +88,22 @@ def _check_ttl(ttl: TTL, what: str = "ttl") -> float | None:
     return seconds
 
 
-def _check_positive_int(value: Any, what: str) -> int:
+def _check_positive_int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be a positive int; got {value!r}")
     return value
+
+
+def _check_weight(weight: object, cache: str) -> int:
+    if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+        raise ValueError(f"Cache {cache!r}: weigher returned {weight!r}; it must be an int >= 0")
+    return weight
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty str; got {name!r}")
+    return name
 
 
 class Cache:
@@ -136,9 +142,7 @@ class Cache:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name must be a non-empty str; got {name!r}")
-        self.name = name
+        self.name = _check_name(name)
         self.max_entries = _check_positive_int(max_entries, "max_entries")
         self.max_bytes = None if max_bytes is None else _check_positive_int(max_bytes, "max_bytes")
         self.ttl = _check_ttl(ttl)
@@ -179,15 +183,14 @@ class Cache:
             return len(self._data)
 
     # ------------------------------------------------------------------ lookups
-    # The hit path of get() and get_or_load() is written out in each (a helper call
-    # costs a third of a hit) and takes no lock: it is one atomic dict.get of an
-    # immutable entry, and every change to the store is made under the lock in single
-    # C-level dict operations, so a reader sees an entry or its absence, never a torn
-    # one. A miss is checked again under the lock. Only the hit counter is updated
-    # without the lock (it may undercount under heavy thread contention).
-
     def get(self, key: Hashable, default: Any = None) -> Any:
         """The value cached for ``key`` (L1, then L2), else ``default``."""
+        # The hit path, the one copy of it (the loads come through here too, as _get): a helper
+        # call would cost a sixth of a hit. It takes no lock: one atomic dict.get of an immutable
+        # entry, and every change to the store is made under the lock in single C-level dict
+        # operations, so a reader sees an entry or its absence, never a torn one. A miss is
+        # checked again under the lock. Only the hit counter is updated without the lock (it
+        # may undercount under heavy thread contention).
         data = self._data
         entry = data.get(key)
         if entry is not None and entry[1] > self._clock():  # entry: (value, expires, weight)
@@ -200,6 +203,8 @@ class Cache:
             if context:
                 mark_span(context, True)
             return entry[0]
+        if default is _FOR_LOAD:  # a load looks again under the lock, where it joins the key's flight
+            return _FOR_LOAD
         now = self._clock()
         with self._lock:
             value = self._lookup_locked(key, now)
@@ -208,24 +213,10 @@ class Cache:
             return value
         return self._get_from_l2(key, default)
 
-    def _hit(self, key: Hashable) -> Any:
-        """The lock-free hit path (see above), for the callers where a call costs little."""
-        data = self._data
-        entry = data.get(key)
-        if entry is not None and entry[1] > self._clock():
-            try:
-                data.move_to_end(key)
-            except KeyError:
-                pass
-            self._hits += 1
-            context = current_context()
-            if context:
-                mark_span(context, True)
-            return entry[0]
-        return _MISS
+    _get = get  # the hit path for the loads, whatever a subclass makes of get()
 
     def _lookup_locked(self, key: Hashable, now: float) -> Any:
-        """The slow-path lookup: counts a hit or a miss and drops an expired entry."""
+        """The lookup under the lock: counts a hit or a miss and drops an expired entry."""
         entry = self._store.lookup(key, now)
         if entry is not None:
             self._hits += 1
@@ -240,7 +231,7 @@ class Cache:
             mark_span(context, hit)
 
     def _get_from_l2(self, key: Hashable, default: Any) -> Any:
-        found = False
+        found, value = False, None
         if self._l2 is not None:
             found, value, left = self._l2.get(key)
             if found:
@@ -272,35 +263,27 @@ class Cache:
     # -------------------------------------------------------------------- loads
     def get_or_load(self, key: Hashable, loader: Callable[[], T], *, ttl: TTL = None) -> T:
         """The cached value, else ``loader()``'s result (cached) — one load per key at a time."""
-        data = self._data
-        entry = data.get(key)
-        if entry is not None and entry[1] > self._clock():  # the hit path, as in get()
-            try:
-                data.move_to_end(key)
-            except KeyError:
-                pass
-            self._hits += 1
-            context = current_context()
-            if context:
-                mark_span(context, True)
-            return entry[0]  # type: ignore[no-any-return]
+        value = self._get(key, _FOR_LOAD)
+        if value is not _FOR_LOAD:
+            return value
         seconds = _check_ttl(ttl)
         now = self._clock()
         with self._lock:
             value = self._lookup_locked(key, now)
-            if value is _MISS:
-                flight, leader = self._join_sync_locked(key)
-        if value is not _MISS:
+            turn = self._join_sync_locked(key) if value is _MISS else None
+        if turn is None:
             self._mark(True)
             return value
         self._mark(False)
-        if not leader:
+        flight, leads = turn
+        if not leads:
             return flight.wait()
         if flight.loop is not None:  # an async load on this thread's own event loop: do not block it
             return self._load_and_complete_sync(key, loader, seconds, None)
         return self._load_and_complete_sync(key, loader, seconds, flight)
 
     def _join_sync_locked(self, key: Hashable) -> tuple[Flight, bool]:
+        """The key's flight and whether this caller runs the load (else it waits for it)."""
         flight = self._flights.get(key)
         if flight is None:
             flight = self._flights[key] = Flight()
@@ -327,22 +310,13 @@ class Cache:
         return loaded.value
 
     def _load_sync(self, key: Hashable, loader: Callable[[], Any], ttl: float | None, flight: Flight | None) -> _Loaded:
-        with load_span(self.binding.current().tracer, self.name, key, flight) as span:
-            if self._l2 is not None:
-                found, value, left = self._l2.get(key)
-                if found:
-                    if span is not None:
-                        span.set_attribute(semconv.CACHE_LEVEL, L2)
-                    return _Loaded(value, self._weigh(key, value), self._l2_ttl(left, ttl), from_l2=True)
-            started = self._clock()
-            try:
+        with load_span(self._tracer(), self.name, key, flight) as span:
+            found = self._from_l2(key, self._l2.get(key), ttl, span) if self._l2 is not None else None
+            if found is not None:
+                return found
+            with _LoaderRun(self._clock, self._record_failure) as run:
                 value = loader()
-            except BaseException:
-                self._record_failure(self._clock() - started)
-                raise
-            loaded = _Loaded(value, 0, ttl, load_time=self._clock() - started)
-            loaded.weight = self._weigh(key, value)
-            return loaded
+            return self._loaded(key, value, ttl, run)
 
     async def aget_or_load(self, key: Hashable, async_loader: Callable[[], Awaitable[T]], *, ttl: TTL = None) -> T:
         """Async :meth:`get_or_load`: ``await async_loader()`` runs once per key, in its own task.
@@ -350,39 +324,45 @@ class Cache:
         Cancelling this call leaves other waiters waiting; the load is cancelled only
         when every waiter has gone.
         """
-        value = self._hit(key)
-        if value is not _MISS:
+        value = self._get(key, _FOR_LOAD)
+        if value is not _FOR_LOAD:
             return value
         seconds = _check_ttl(ttl)
         loop = asyncio.get_running_loop()
         now = self._clock()
-        start = None
         with self._lock:
             value = self._lookup_locked(key, now)
-            if value is _MISS:
-                flight = self._flights.get(key)
-                if flight is None:
-                    flight = start = self._flights[key] = Flight(loop)
-                elif flight.loop is None and flight.thread == threading.get_ident():
-                    raise RuntimeError(f"Cache {self.name!r}: the loader for {key!r} asked for its own key")
-                else:
-                    self._coalesced += 1
-                future = flight.add_async_waiter_locked(loop, joined=start is None)
-        if value is not _MISS:
+            turn = self._join_async_locked(key, loop) if value is _MISS else None
+        if turn is None:
             self._mark(True)
             return value
         self._mark(False)
-        if start is not None:
+        flight, future, leads = turn
+        if leads:
             try:
-                start.task = loop.create_task(self._run_async_load(key, async_loader, seconds, start))
+                flight.task = loop.create_task(self._run_async_load(key, async_loader, seconds, flight))
             except BaseException as exc:  # e.g. a closing loop: no waiter may be left hanging
-                self._complete(key, start, None, exc)
+                self._complete(key, flight, None, exc)
                 raise
         try:
             return await future
         except asyncio.CancelledError:
             self._leave(key, flight, future)
             raise
+
+    def _join_async_locked(
+        self, key: Hashable, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Flight, asyncio.Future[Any], bool]:
+        """The key's flight, this caller's future on ``loop``, and whether this caller starts the load."""
+        flight = self._flights.get(key)
+        leads = flight is None
+        if flight is None:
+            flight = self._flights[key] = Flight(loop)
+        elif flight.loop is None and flight.thread == threading.get_ident():
+            raise RuntimeError(f"Cache {self.name!r}: the loader for {key!r} asked for its own key")
+        else:
+            self._coalesced += 1
+        return flight, flight.add_async_waiter_locked(loop, joined=not leads), leads
 
     async def _run_async_load(
         self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: float | None, flight: Flight
@@ -402,24 +382,29 @@ class Cache:
     async def _load_async(
         self, key: Hashable, async_loader: Callable[[], Awaitable[Any]], ttl: float | None, flight: Flight
     ) -> _Loaded:
-        with load_span(self.binding.current().tracer, self.name, key, flight) as span:
+        with load_span(self._tracer(), self.name, key, flight) as span:
             if self._l2 is not None:
-                found, value, left = await asyncio.to_thread(self._l2.get, key)
-                if found:
-                    if span is not None:
-                        span.set_attribute(semconv.CACHE_LEVEL, L2)
-                    return _Loaded(value, self._weigh(key, value), self._l2_ttl(left, ttl), from_l2=True)
-            started = self._clock()
-            try:
+                found = self._from_l2(key, await asyncio.to_thread(self._l2.get, key), ttl, span)
+                if found is not None:
+                    return found
+            with _LoaderRun(self._clock, self._record_failure) as run:
                 value = await async_loader()
-            except asyncio.CancelledError:  # every waiter left: neither success nor failure
-                raise
-            except BaseException:
-                self._record_failure(self._clock() - started)
-                raise
-            loaded = _Loaded(value, 0, ttl, load_time=self._clock() - started)
-            loaded.weight = self._weigh(key, value)
-            return loaded
+            return self._loaded(key, value, ttl, run)
+
+    def _from_l2(
+        self, key: Hashable, lookup: tuple[bool, Any, float | None], ttl: float | None, span: Span | None
+    ) -> _Loaded | None:
+        """What a second-level lookup found for a load, or ``None`` (the loader runs then)."""
+        found, value, left = lookup
+        if not found:
+            return None
+        if span is not None:
+            span.set_attribute(semconv.CACHE_LEVEL, L2)
+        return _Loaded(value, self._weigh(key, value), self._l2_ttl(left, ttl), from_l2=True)
+
+    def _loaded(self, key: Hashable, value: Any, ttl: float | None, run: _LoaderRun) -> _Loaded:
+        seconds = run.seconds()  # the loader's time, before the weigher runs
+        return _Loaded(value, self._weigh(key, value), ttl, load_time=seconds)
 
     def _leave(self, key: Hashable, flight: Flight, future: asyncio.Future[Any]) -> None:
         with self._lock:
@@ -445,7 +430,7 @@ class Cache:
     ) -> None:
         """Store the value and retire the flight in one locked step, then wake the waiters."""
         now = self._clock()
-        futures: list[Any] = []
+        futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
         with self._lock:
             current = flight is None or self._flights.get(key) is flight
             if flight is not None and current:
@@ -480,16 +465,19 @@ class Cache:
         except Exception as exc:
             _telemetry.log_internal_error("cache load duration", exc)
 
+    def _tracer(self) -> Tracer:
+        return self.binding.current().tracer
+
     # --------------------------------------------------------------- decorator
     @overload
     def memoize(self, fn: F) -> F: ...
 
     @overload
-    def memoize(
-        self, fn: None = None, *, ttl: TTL = None, key: Callable[..., Hashable] | None = None
-    ) -> Callable[[F], F]: ...
+    def memoize(self, fn: None = None, *, ttl: TTL = None, key: Callable[..., Hashable] | None = None) -> Memoizer: ...
 
-    def memoize(self, fn: F | None = None, *, ttl: TTL = None, key: Callable[..., Hashable] | None = None) -> Any:
+    def memoize(
+        self, fn: F | None = None, *, ttl: TTL = None, key: Callable[..., Hashable] | None = None
+    ) -> F | Memoizer:
         """Decorate a sync or ``async def`` function so its results are cached (an async
         function's *result* is cached, never its coroutine), one call per key at a time.
 
@@ -497,7 +485,7 @@ class Cache:
         is given (needed when an argument, such as ``self``, has no stable encoding).
         Usable bare (``@cache.memoize``) or with options (``@cache.memoize(ttl=60)``).
         """
-        decorate = functools.partial(memoize, self, ttl=_check_ttl(ttl), key=key)
+        decorate = memoizer(self, ttl=_check_ttl(ttl), key=key)
         return decorate(fn) if fn is not None else decorate
 
     # -------------------------------------------------------------- reporting
@@ -548,9 +536,12 @@ class Cache:
         bypassed (the cache still serves from L1 and its loaders).
         """
         s = self.stats()
-        snapshot: dict[str, Any] = {
+        l2: dict[str, Any] | None = None
+        if self._l2 is not None:
+            l2 = {"status": self._l2.status, "errors": s.l2_errors, "last_error": self._l2.last_error}
+        return {
             "name": self.name,
-            "status": "healthy",
+            "status": "healthy" if l2 is None or l2["status"] == "ok" else "degraded",
             "entries": s.entries,
             "max_entries": self.max_entries,
             "bytes": s.weight if self.max_bytes is not None else None,
@@ -560,22 +551,16 @@ class Cache:
             "misses": s.misses,
             "evictions": s.evictions,
             "loads_in_flight": len(self._flights),
-            "l2": None,
+            "l2": l2,
         }
-        if self._l2 is not None:
-            snapshot["l2"] = {"status": self._l2.status, "errors": s.l2_errors, "last_error": self._l2.last_error}
-            if snapshot["l2"]["status"] != "ok":
-                snapshot["status"] = "degraded"
-        return snapshot
 
     # ---------------------------------------------------------------- helpers
     def _weigh(self, key: Hashable, value: Any) -> int:
         if self.max_bytes is None:
             return 0
-        weight = self._weigher(key, value) if self._weigher is not None else estimate_size(value)
-        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
-            raise ValueError(f"Cache {self.name!r}: weigher returned {weight!r}; it must be an int >= 0")
-        return weight
+        if self._weigher is None:
+            return estimate_size(value)
+        return _check_weight(self._weigher(key, value), self.name)
 
     def _effective_ttl(self, ttl: float | None) -> float | None:
         seconds = self.ttl if ttl is None else ttl
@@ -599,3 +584,32 @@ class Cache:
 
     def _put_locked(self, key: Hashable, value: Any, ttl: float | None, weight: int, now: float) -> None:
         self._store.put(key, value, self._expires(ttl, now), weight, now, default_ttl=ttl is None)
+
+
+class _LoaderRun:
+    """Times one run of a loader; a failure (not a cancellation) is reported to ``failed`` when it leaves."""
+
+    __slots__ = ("_clock", "_failed", "_started")
+
+    def __init__(self, clock: Callable[[], float], failed: Callable[[float], None]) -> None:
+        self._clock = clock
+        self._failed = failed
+        self._started = 0.0
+
+    def __enter__(self) -> _LoaderRun:
+        self._started = self._clock()
+        return self
+
+    def seconds(self) -> float:
+        """Seconds since the loader started."""
+        return self._clock() - self._started
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None and not isinstance(exc, asyncio.CancelledError):  # cancelled: every waiter left
+            self._failed(self.seconds())
+
+
+#: The caches' observable instruments: each live cache, through its binding.
+CACHES = Observed("cache", READERS)

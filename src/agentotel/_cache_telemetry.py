@@ -1,44 +1,41 @@
-"""Cache telemetry: observable cache counts, the load span, ``cache.hit`` on the current span.
+"""Telemetry shared by every cache we report on: counts read at collection, the load span, ``cache.hit``.
+
+Used by :class:`agentotel.Cache` and by the cachetools instrumentation, which report
+the same ``agentotel.cache.*`` metrics and spans.
 
 Lookups are counted by the caches themselves with plain integers; the SDK sees them
-only when a metric reader collects, through the observable instruments of
-:data:`CACHES` (``agentotel.Cache`` objects, components scope) and :data:`CACHETOOLS`
-(cachetools caches, cachetools scope). A reporter offers ``binding`` and
-``cache_counts()``; counts of caches that share a name are summed, so every
-attribute set is reported once.
+only when a metric reader collects, through observable instruments that read
+:data:`READERS` over the live reporters (see :class:`agentotel._handle.Observed`).
+A reporter offers ``binding`` and ``cache_counts()``; counts of caches that share a
+name are summed, so every attribute set is reported once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import sys
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Final, Protocol, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import Observation
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.trace import propagation as trace_propagation
 
 from agentotel import _telemetry, semconv
 from agentotel._errors import record_exception
-from agentotel._handle import Observed
+from agentotel._handle import Reader
 
-__all__ = [
-    "CACHES",
-    "CACHETOOLS",
-    "CacheCounts",
-    "current_context",
-    "load_span",
-    "mark_span",
-]
+__all__ = ["L1", "L2", "READERS", "CacheCounts", "CacheReporter", "current_context", "load_span", "mark_span"]
 
-L1 = "l1"
-L2 = "l2"
+#: ``cache.level`` values.
+L1: Final = "l1"
+L2: Final = "l2"
 
 
 @dataclass(frozen=True)
@@ -54,11 +51,19 @@ class CacheCounts:
     has_l2: bool = False
     load_successes: int = 0
     load_failures: int = 0
-    removals: Mapping[str, int] = field(default_factory=dict)
+    removals: Mapping[str, int] = field(default_factory=dict[str, int])
     entries: int = 0
 
 
-def _by_name(reporters: list[Any]) -> dict[str, list[CacheCounts]]:
+class CacheReporter(Protocol):
+    """What the cache metrics read from each live reporter."""
+
+    def cache_counts(self) -> Iterable[CacheCounts]:
+        """The counts to report now (several caches may share one reporter)."""
+        ...
+
+
+def _by_name(reporters: list[CacheReporter]) -> dict[str, list[CacheCounts]]:
     grouped: dict[str, list[CacheCounts]] = defaultdict(list)
     for reporter in reporters:
         for counts in reporter.cache_counts():
@@ -67,13 +72,13 @@ def _by_name(reporters: list[Any]) -> dict[str, list[CacheCounts]]:
 
 
 def _point(value: int, name: str, key: str, label: str, level: str | None = None) -> Observation:
-    attributes: dict[str, Any] = {semconv.CACHE_NAME: name, key: label}
+    attributes: dict[str, str] = {semconv.CACHE_NAME: name, key: label}
     if level is not None:
         attributes[semconv.CACHE_LEVEL] = level
     return Observation(value, attributes)
 
 
-def _lookups(reporters: list[Any]) -> Iterator[Observation]:
+def _lookups(reporters: list[CacheReporter]) -> Iterator[Observation]:
     for name, group in _by_name(reporters).items():
         yield _point(sum(c.hits for c in group), name, semconv.CACHE_RESULT, "hit", L1)
         yield _point(sum(c.misses for c in group), name, semconv.CACHE_RESULT, "miss", L1)
@@ -82,7 +87,7 @@ def _lookups(reporters: list[Any]) -> Iterator[Observation]:
             yield _point(sum(c.l2_misses for c in group), name, semconv.CACHE_RESULT, "miss", L2)
 
 
-def _loads(reporters: list[Any]) -> Iterator[Observation]:
+def _loads(reporters: list[CacheReporter]) -> Iterator[Observation]:
     for name, group in _by_name(reporters).items():
         successes = sum(c.load_successes for c in group)
         failures = sum(c.load_failures for c in group)
@@ -91,7 +96,7 @@ def _loads(reporters: list[Any]) -> Iterator[Observation]:
             yield _point(failures, name, semconv.CACHE_LOAD_OUTCOME, "failure")
 
 
-def _evictions(reporters: list[Any]) -> Iterator[Observation]:
+def _evictions(reporters: list[CacheReporter]) -> Iterator[Observation]:
     for name, group in _by_name(reporters).items():
         totals: dict[str, int] = defaultdict(int)
         for counts in group:
@@ -102,52 +107,51 @@ def _evictions(reporters: list[Any]) -> Iterator[Observation]:
                 yield _point(count, name, semconv.CACHE_EVICTION_CAUSE, cause)
 
 
-def _entries(reporters: list[Any]) -> Iterator[Observation]:
+def _entries(reporters: list[CacheReporter]) -> Iterator[Observation]:
     for name, group in _by_name(reporters).items():
         yield Observation(sum(c.entries for c in group), {semconv.CACHE_NAME: name, semconv.CACHE_LEVEL: L1})
 
 
-def _l2_errors(reporters: list[Any]) -> Iterator[Observation]:
+def _l2_errors(reporters: list[CacheReporter]) -> Iterator[Observation]:
     for name, group in _by_name(reporters).items():
         if any(c.has_l2 for c in group):
             yield Observation(sum(c.l2_errors for c in group), {semconv.CACHE_NAME: name})
 
 
-_READERS = {
+#: The cache metrics and how each is read from the live reporters (for :class:`agentotel._handle.Observed`).
+READERS: Final[Mapping[semconv.Metric, Reader]] = {
     semconv.CACHE_LOOKUPS: _lookups,
     semconv.CACHE_LOADS: _loads,
     semconv.CACHE_EVICTIONS: _evictions,
     semconv.CACHE_ENTRIES: _entries,
     semconv.CACHE_L2_ERRORS: _l2_errors,
 }
-#: ``agentotel.Cache`` objects (bound to the components scope).
-CACHES = Observed("cache", _READERS)
-#: cachetools caches, while instrumented (bound to the cachetools scope).
-CACHETOOLS = Observed("cachetools", _READERS)
 
 
-def _context_getter() -> Callable[[], Any]:
+def _context_getter() -> Callable[[], Context]:
     """The fastest way to read the current OpenTelemetry context.
 
     With the default contextvars runtime this is the ``ContextVar.get`` behind it (one
     C call); an empty context is falsy, so a lookup outside any span stops there.
     """
     variable = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
-    return variable.get if variable is not None else otel_context.get_current
+    getter = getattr(variable, "get", None)
+    return cast("Callable[[], Context]", getter) if callable(getter) else otel_context.get_current
 
 
-current_context = _context_getter()
-_SPAN_KEY = getattr(trace_propagation, "_SPAN_KEY", None)
+#: The current OpenTelemetry context (a mapping; empty, hence falsy, outside any span).
+current_context: Final = _context_getter()
+_SPAN_KEY: str | None = getattr(trace_propagation, "_SPAN_KEY", None)
 # The last (span, value) we set, the span held weakly: repeated lookups in one span
 # skip the SDK's locked, validating set_attribute.
-_last_mark: tuple[Callable[[], Any], Any] = (lambda: None, None)
+_last_mark: tuple[Callable[[], object], bool | None] = (lambda: None, None)
 
 
-def mark_span(context: Mapping[str, Any], hit: bool) -> None:
+def mark_span(context: Context, hit: bool) -> None:
     """Set ``cache.hit`` on the span current in ``context``, if it records (and telemetry is on)."""
     global _last_mark
     try:
-        span = context.get(_SPAN_KEY) if _SPAN_KEY is not None else trace.get_current_span(context)  # type: ignore[arg-type]
+        span = cast("Span | None", context.get(_SPAN_KEY) if _SPAN_KEY is not None else trace.get_current_span(context))
         if span is None or not _telemetry.is_enabled():
             return
         last_span, last_hit = _last_mark
@@ -163,8 +167,25 @@ def mark_span(context: Mapping[str, Any], hit: bool) -> None:
         _telemetry.log_internal_error("cache.hit attribute", exc)
 
 
+def _cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is asyncio's cancellation (asyncio is not imported for this: without it, it cannot be)."""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
+
+
+class Joined(Protocol):
+    """A load others may join: ``joined`` is how many callers did (``cache.coalesced``)."""
+
+    @property
+    def joined(self) -> int:
+        """Callers that joined the load after it started."""
+        ...
+
+
 @contextlib.contextmanager
-def load_span(tracer: Tracer, cache_name: str, key: Any = None, flight: Any = None) -> Iterator[trace.Span | None]:
+def load_span(
+    tracer: Tracer, cache_name: str, key: object = None, flight: Joined | None = None
+) -> Generator[Span | None, None, None]:
     """``cache.load {cache.name}`` as the current span around a load; ``None`` when telemetry is off.
 
     At the end the span gets ``cache.coalesced``: how many callers joined ``flight``.
@@ -178,10 +199,9 @@ def load_span(tracer: Tracer, cache_name: str, key: Any = None, flight: Any = No
     try:
         with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
             yield span
-    except asyncio.CancelledError:
-        raise
     except BaseException as exc:
-        record_exception(span, exc)
+        if not _cancelled(exc):
+            record_exception(span, exc)
         raise
     finally:
         try:
@@ -192,11 +212,11 @@ def load_span(tracer: Tracer, cache_name: str, key: Any = None, flight: Any = No
             _telemetry.log_internal_error("cache.load span", exc)
 
 
-def _start_load_span(tracer: Tracer, cache_name: str, key: Any) -> trace.Span | None:
+def _start_load_span(tracer: Tracer, cache_name: str, key: object) -> Span | None:
     if not _telemetry.is_enabled():
         return None
     try:
-        attributes: dict[str, Any] = {semconv.CACHE_NAME: cache_name}
+        attributes: dict[str, str] = {semconv.CACHE_NAME: cache_name}
         if key is not None:
             settings = _telemetry.current_settings()
             if settings.capture_cache_keys:
