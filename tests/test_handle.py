@@ -14,7 +14,7 @@ import cachetools
 import duckdb
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -23,30 +23,13 @@ import agentotel
 from agentotel import Cache, CircuitBreaker, LoadBalancer, RateLimiter, _handle, _telemetry, semconv
 from agentotel.instrumentation.cachetools import name_cache
 from agentotel.testing import TelemetryCapture, capture_telemetry
+from tests.support.telemetry import RecordingExporter
 
 # Made at import, before any instrument(): what an application's module-level components are.
 MODULE_CACHE = Cache("module-cache")
 MODULE_BREAKER = CircuitBreaker("module-breaker")
 MODULE_BALANCER = LoadBalancer("module-lb", ["a"])
 MODULE_LIMITER = RateLimiter("module-limiter", requests_per_minute=6000)
-
-
-class RecordingExporter(MetricExporter):
-    """Keeps every export (the SDK ships no in-memory metric exporter)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.exported: list[Any] = []
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        self.exported.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,13 @@ from collections.abc import Iterator
 import cachetools
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 from agentotel import _telemetry
 from agentotel.instrumentation.cachetools import CachetoolsInstrumentor, name_cache
 from agentotel.testing import TelemetryCapture
+from tests.support.clock import FakeClock
+from tests.support.telemetry import RecordingExporter, instrumented
 
 
 class ComputingCache(cachetools.LRUCache):
@@ -31,13 +28,8 @@ class ComputingCache(cachetools.LRUCache):
 
 @pytest.fixture
 def capture() -> Iterator[TelemetryCapture]:
-    _telemetry.set_enabled(True)
-    captured = TelemetryCapture()
-    instrumentor = CachetoolsInstrumentor()
-    instrumentor.instrument(tracer_provider=captured.tracer_provider, meter_provider=captured.meter_provider)
-    yield captured
-    instrumentor.uninstrument()
-    captured.shutdown()
+    with instrumented(CachetoolsInstrumentor()) as captured:
+        yield captured
 
 
 def counts(capture: TelemetryCapture, name: str) -> tuple[float, float]:
@@ -49,14 +41,6 @@ def counts(capture: TelemetryCapture, name: str) -> tuple[float, float]:
     return value("hit"), value("miss")
 
 
-class FakeTimer:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.mark.parametrize(
     "make",
     [
@@ -65,8 +49,8 @@ class FakeTimer:
         lambda: cachetools.LFUCache(10),
         lambda: cachetools.FIFOCache(10),
         lambda: cachetools.RRCache(10),
-        lambda: cachetools.TTLCache(10, ttl=60, timer=FakeTimer()),
-        lambda: cachetools.TLRUCache(10, ttu=lambda k, v, now: now + 60, timer=FakeTimer()),
+        lambda: cachetools.TTLCache(10, ttl=60, timer=FakeClock(0.0)),
+        lambda: cachetools.TLRUCache(10, ttu=lambda k, v, now: now + 60, timer=FakeClock(0.0)),
     ],
     ids=["Cache", "LRU", "LFU", "FIFO", "RR", "TTL", "TLRU"],
 )
@@ -83,7 +67,7 @@ def test_item_and_get_lookups_are_counted_for_every_cache_class(capture, make) -
 
 
 def test_expired_ttl_entry_is_a_miss(capture) -> None:
-    timer = FakeTimer()
+    timer = FakeClock(0.0)
     cache = name_cache(cachetools.TTLCache(10, ttl=5, timer=timer), "ttl")
     cache["k"] = "v"
     timer.now = 5
@@ -165,45 +149,15 @@ def test_functions_decorated_before_instrumenting_are_covered() -> None:
         return x
 
     early(1)  # before instrumenting: not counted
-    captured = TelemetryCapture()
-    instrumentor = CachetoolsInstrumentor()
-    instrumentor.instrument(tracer_provider=captured.tracer_provider, meter_provider=captured.meter_provider)
-    try:
+    with instrumented(CachetoolsInstrumentor()) as captured:
         early(1), early(2)
         assert counts(captured, f"{__name__}.{early.__qualname__}") == (1, 1)
-    finally:
-        instrumentor.uninstrument()
-        captured.shutdown()
 
 
-class Exports(MetricExporter):
-    """Keeps every export: what a collection delivered stays readable after the next one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.exported: list[MetricsData] = []
-
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object) -> MetricExportResult:
-        self.exported.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
-        pass
-
-    def misses(self, index: int, name: str) -> list[float]:
-        """The miss counts of cache ``name`` in export ``index``."""
-        return [
-            point.value
-            for resource in self.exported[index].resource_metrics
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-            if metric.name == "agentotel.cache.lookups"
-            for point in metric.data.data_points
-            if point.attributes["cache.name"] == name and point.attributes["cache.result"] == "miss"
-        ]
+def misses(exports: RecordingExporter, index: int, name: str) -> list[float]:
+    """The miss counts of cache ``name`` in export ``index``."""
+    points = exports.points(index, "agentotel.cache.lookups", **{"cache.name": name, "cache.result": "miss"})
+    return [point.value for point in points]
 
 
 def test_uninstrument_restores_cachetools_and_stops_reporting() -> None:
@@ -212,22 +166,22 @@ def test_uninstrument_restores_cachetools_and_stops_reporting() -> None:
         for cls in (cachetools.Cache, cachetools.LRUCache, cachetools.TTLCache, ComputingCache)
     }
     _telemetry.set_enabled(True)
-    exports = Exports()
+    exports = RecordingExporter()
     meter_provider = MeterProvider([PeriodicExportingMetricReader(exports, export_interval_millis=math.inf)])
     instrumentor = CachetoolsInstrumentor()
     instrumentor.instrument(meter_provider=meter_provider)
     cache = name_cache(cachetools.LRUCache(4), "gone")
     cache.get("x")
     meter_provider.force_flush()
-    assert exports.misses(-1, "gone") == [1]
+    assert misses(exports, -1, "gone") == [1]
     cache.get("z")  # counted, not yet collected: uninstrument() collects it
     instrumentor.uninstrument()
     assert {cls: {attr: vars(cls).get(attr) for attr in attrs} for cls, attrs in originals.items()} == originals
-    assert exports.misses(-1, "gone") == [2]
+    assert misses(exports, -1, "gone") == [2]
     delivered = len(exports.exported)
     cache.get("y")
     meter_provider.force_flush()
-    assert [exports.misses(i, "gone") for i in range(delivered, len(exports.exported))] in ([], [[]])
+    assert [misses(exports, i, "gone") for i in range(delivered, len(exports.exported))] in ([], [[]])
     meter_provider.shutdown()
 
 

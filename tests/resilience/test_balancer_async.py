@@ -1,6 +1,6 @@
 """LoadBalancer under asyncio and threads: cancellation, bulkhead waiting, several event loops.
 
-Seed bug pinned: "in-flight count leaks +1 per request" (cancellation path) ->
+Guards against "in-flight count leaks +1 per request" (cancellation path) ->
 test_cancelled_requests_release_their_lease, test_inflight_is_zero_after_threads_and_tasks.
 """
 
@@ -55,7 +55,7 @@ async def test_cancelled_requests_release_their_lease() -> None:
         await task
     assert lb.inflight("a") == lb.inflight("b") == 0
     # A cancellation is not the instance's failure.
-    assert all(slot.consecutive_failures == 0 and not slot.samples for slot in lb._slots)
+    assert all(slot.outlier.consecutive_failures == 0 and not slot.samples for slot in lb._slots)
 
 
 async def test_inflight_is_zero_after_threads_and_tasks() -> None:

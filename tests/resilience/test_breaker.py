@@ -1,6 +1,6 @@
 """CircuitBreaker state machine, windows, thresholds and the ways to use it.
 
-Seed bugs pinned here (the seed breaker this replaces):
+Failure modes of naive breakers that the tests rule out:
 * "never resets its failure count on success" -> test_successes_slide_failures_out
 * "reports a stale state" -> test_state_is_current_when_read
 * "lets every concurrent call through in half-open" -> test_breaker_concurrency.py
@@ -190,7 +190,7 @@ def test_minimum_calls_reached_by_a_success_trips() -> None:
 
 
 def test_successes_slide_failures_out() -> None:
-    """Seed bug: the failure count was never reset by successes, so rare failures opened it eventually."""
+    """Successes slide failures out of the window, so rare failures never open the breaker."""
     breaker = CircuitBreaker("sliding", minimum_calls=10, window_size=10, clock=FakeClock())
     for _ in range(200):  # 1 failure in 3 calls: 33% < 50% in every window of 10
         with pytest.raises(Boom):
@@ -287,7 +287,7 @@ def test_rejection_carries_name_state_retry_after() -> None:
 
 
 def test_state_is_current_when_read() -> None:
-    """Seed bug: state was only updated by calls, so an idle breaker reported 'open' forever."""
+    """The state is computed when read, so an idle breaker does not report 'open' forever."""
     clock = FakeClock()
     breaker = make(clock)
     trip(breaker)

@@ -1,6 +1,6 @@
 """CircuitBreaker under threads and asyncio at once.
 
-Seed bug pinned: "lets every concurrent call through in half-open" ->
+Guards against "lets every concurrent call through in half-open" ->
 test_half_open_admits_exactly_n_under_1000_tasks_and_8_threads.
 """
 
@@ -37,7 +37,7 @@ def _wait_until(predicate, timeout: float = 20.0) -> None:
 
 
 async def test_half_open_admits_exactly_n_under_1000_tasks_and_8_threads() -> None:
-    """Seed bug: half-open let every concurrent call through; here exactly 5 of 1,200 attempts get in."""
+    """Half-open admits exactly its permits: 5 of 1,200 concurrent attempts get in."""
     clock = FakeClock()
     permits = 5
     breaker = CircuitBreaker(

@@ -1,6 +1,6 @@
 """CircuitBreaker telemetry, checked with agentotel.testing.
 
-Seed bug pinned: "reports a stale state" -> test_state_metric_follows_the_clock.
+Guards against "reports a stale state" -> test_state_metric_follows_the_clock.
 """
 
 from __future__ import annotations

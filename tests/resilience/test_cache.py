@@ -1,6 +1,6 @@
 """agentotel.Cache: LRU + TTL store, bounds, stats, the decorator and validation.
 
-Seed bugs pinned here (the seed cache this replaces):
+Failure modes of naive caches that the tests rule out:
 * O(n) LRU eviction -> test_eviction_work_per_insert_does_not_grow_with_size
 * wrong key evicted when overwriting -> test_overwrite_does_not_evict_another_key
 * ``ttl=0`` silently became the default TTL -> test_ttl_zero_expires_at_once_not_the_default

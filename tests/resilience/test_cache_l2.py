@@ -14,7 +14,7 @@ import time
 import pytest
 import redis
 
-from agentotel import Cache, _telemetry, stable_key
+from agentotel import Cache, stable_key
 from agentotel.testing import TelemetryCapture
 from tests.support.servers import LOOPBACK, free_port
 
@@ -127,9 +127,8 @@ def test_pickle_only_when_opted_in(redis_url) -> None:
         Cache("bad", l2=redis_url, l2_serializer="yaml")
 
 
-def test_redis_down_falls_back_counts_and_never_raises(fake_clock) -> None:
-    _telemetry.set_enabled(True)  # an earlier test's uninstrument() must not silence this one
-    capture = TelemetryCapture()
+def test_redis_down_falls_back_counts_and_never_raises(providers: TelemetryCapture, fake_clock) -> None:
+    capture = providers
     dead = f"redis://{LOOPBACK}:{free_port()}/0"  # nothing listens there
     cache = Cache(
         "fallback",
@@ -154,7 +153,6 @@ def test_redis_down_falls_back_counts_and_never_raises(fake_clock) -> None:
     cache.get("missing")
     assert cache.stats().l2_errors == 2
     assert capture.metric_value("agentotel.cache.l2.errors", **{"cache.name": "fallback"}) == 2
-    capture.shutdown()
 
 
 def test_redis_dying_mid_way_falls_back(tmp_path, fake_clock) -> None:

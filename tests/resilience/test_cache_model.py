@@ -3,7 +3,7 @@
 The model keeps only live entries in recency order (a list); the real cache must
 answer every lookup, length and eviction the same way, whatever the interleaving of
 sets (with default, zero, finite or infinite TTLs), overwrites, gets, loads,
-deletes, clears and clock moves. Pins the seed bugs "wrong key evicted on
+deletes, clears and clock moves. Rules out "wrong key evicted on
 overwrite", "ttl=0 becomes the default" and "cached None is a miss" under random
 sequences.
 """

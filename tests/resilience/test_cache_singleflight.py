@@ -1,6 +1,6 @@
 """Single-flight loads of agentotel.Cache across threads, asyncio tasks and event loops.
 
-Seed bug pinned here: "ten identical concurrent prompts run the agent ten times"
+Guards against "ten identical concurrent prompts run the agent ten times"
 -> test_ten_identical_concurrent_prompts_run_once (tasks) and
 test_stampede_of_threads_runs_one_load (threads). Also: "cashews cancels all waiters
 when one is cancelled" -> test_cancelled_waiter_does_not_cancel_the_others.

@@ -17,24 +17,18 @@ from agentotel import Cache, _telemetry, semconv
 from agentotel.testing import TelemetryCapture, capture_telemetry
 
 
-@pytest.fixture
-def capture(providers: TelemetryCapture) -> TelemetryCapture:
-    """In-memory providers passed to the caches explicitly (the suite's ``providers``)."""
-    return providers
+def make_cache(providers: TelemetryCapture, name: str = "answers", **kwargs) -> Cache:
+    return Cache(name, tracer_provider=providers.tracer_provider, meter_provider=providers.meter_provider, **kwargs)
 
 
-def make_cache(capture: TelemetryCapture, name: str = "answers", **kwargs) -> Cache:
-    return Cache(name, tracer_provider=capture.tracer_provider, meter_provider=capture.meter_provider, **kwargs)
-
-
-def lookups(capture: TelemetryCapture, name: str, result: str) -> float:
-    return capture.metric_value(
+def lookups(providers: TelemetryCapture, name: str, result: str) -> float:
+    return providers.metric_value(
         "agentotel.cache.lookups", **{"cache.name": name, "cache.result": result, "cache.level": "l1"}
     )
 
 
-def test_lookups_loads_evictions_and_entries_are_observed(capture, fake_clock) -> None:
-    cache = make_cache(capture, max_entries=2, clock=fake_clock)
+def test_lookups_loads_evictions_and_entries_are_observed(providers, fake_clock) -> None:
+    cache = make_cache(providers, max_entries=2, clock=fake_clock)
     cache.get_or_load("a", lambda: 1)
     cache.get_or_load("a", lambda: 1)
     cache.get("b")
@@ -43,37 +37,37 @@ def test_lookups_loads_evictions_and_entries_are_observed(capture, fake_clock) -
     cache.set("d", 4)
     cache.set("e", 5)  # evicts a
     cache.set("e", 6)  # replaces e
-    assert lookups(capture, "answers", "hit") == 1
-    assert lookups(capture, "answers", "miss") == 3
+    assert lookups(providers, "answers", "hit") == 1
+    assert lookups(providers, "answers", "miss") == 3
     loads = {
         p.attributes["cache.load.outcome"]: p.value
-        for p in capture.metric_points("agentotel.cache.loads", **{"cache.name": "answers"})
+        for p in providers.metric_points("agentotel.cache.loads", **{"cache.name": "answers"})
     }
     assert loads == {"success": 1, "failure": 1}
     evictions = {
         p.attributes["cache.eviction.cause"]: p.value
-        for p in capture.metric_points("agentotel.cache.evictions", **{"cache.name": "answers"})
+        for p in providers.metric_points("agentotel.cache.evictions", **{"cache.name": "answers"})
     }
     assert evictions == {"size": 1, "replaced": 1}
-    assert capture.metric_value("agentotel.cache.entries", **{"cache.name": "answers"}) == 2
-    durations = capture.metric_points("agentotel.cache.load.duration", **{"cache.name": "answers"})
+    assert providers.metric_value("agentotel.cache.entries", **{"cache.name": "answers"}) == 2
+    durations = providers.metric_points("agentotel.cache.load.duration", **{"cache.name": "answers"})
     assert sorted(p.attributes["cache.load.outcome"] for p in durations) == ["failure", "success"]
-    metric = capture.metrics()["agentotel.cache.lookups"]
+    metric = providers.metrics()["agentotel.cache.lookups"]
     assert metric.data.is_monotonic and metric.unit == "{lookup}"
 
 
-def test_caches_sharing_a_name_are_summed(capture, fake_clock) -> None:
-    first, second = make_cache(capture, "shared", clock=fake_clock), make_cache(capture, "shared", clock=fake_clock)
+def test_caches_sharing_a_name_are_summed(providers, fake_clock) -> None:
+    first, second = make_cache(providers, "shared", clock=fake_clock), make_cache(providers, "shared", clock=fake_clock)
     first.get("x")
     second.get("y")
     second.get("z")
-    points = capture.metric_points("agentotel.cache.lookups", **{"cache.name": "shared", "cache.result": "miss"})
+    points = providers.metric_points("agentotel.cache.lookups", **{"cache.name": "shared", "cache.result": "miss"})
     assert [p.value for p in points] == [3]
 
 
-def test_load_span_wraps_the_loader_under_the_callers_span(capture, fake_clock) -> None:
-    cache = make_cache(capture, clock=fake_clock)
-    tracer = capture.tracer_provider.get_tracer("test")
+def test_load_span_wraps_the_loader_under_the_callers_span(providers, fake_clock) -> None:
+    cache = make_cache(providers, clock=fake_clock)
+    tracer = providers.tracer_provider.get_tracer("test")
     inner = []
 
     def loader() -> str:
@@ -84,29 +78,29 @@ def test_load_span_wraps_the_loader_under_the_callers_span(capture, fake_clock) 
     with tracer.start_as_current_span("agent step"):
         cache.get_or_load("k", loader)
         cache.get_or_load("k", loader)
-    load = capture.span("cache.load answers")
-    step = capture.span("agent step")
+    load = providers.span("cache.load answers")
+    step = providers.span("agent step")
     assert load.parent.span_id == step.context.span_id
-    assert [s.name for s in capture.children(load)] == ["model call"]
+    assert [s.name for s in providers.children(load)] == ["model call"]
     assert load.attributes["cache.name"] == "answers"
     assert load.attributes["cache.coalesced"] == 0
     assert "cache.key" not in load.attributes
-    assert len(capture.spans("cache.load answers")) == 1  # the hit made no span
+    assert len(providers.spans("cache.load answers")) == 1  # the hit made no span
 
 
-def test_failed_load_span_has_error_type(capture, fake_clock) -> None:
-    cache = make_cache(capture, clock=fake_clock)
+def test_failed_load_span_has_error_type(providers, fake_clock) -> None:
+    cache = make_cache(providers, clock=fake_clock)
     with pytest.raises(KeyError):
         cache.get_or_load("k", lambda: {}["nope"])
-    span = capture.span("cache.load answers")
+    span = providers.span("cache.load answers")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "KeyError"
     assert [e.name for e in span.events] == ["exception"]
 
 
-async def test_async_load_span_parent_and_cache_hit(capture, fake_clock) -> None:
-    cache = make_cache(capture, clock=fake_clock)
-    tracer = capture.tracer_provider.get_tracer("test")
+async def test_async_load_span_parent_and_cache_hit(providers, fake_clock) -> None:
+    cache = make_cache(providers, clock=fake_clock)
+    tracer = providers.tracer_provider.get_tracer("test")
 
     async def loader() -> str:
         await asyncio.sleep(0)
@@ -116,21 +110,21 @@ async def test_async_load_span_parent_and_cache_hit(capture, fake_clock) -> None
         await cache.aget_or_load("k", loader)
     with tracer.start_as_current_span("second"):
         await cache.aget_or_load("k", loader)
-    assert capture.span("cache.load answers").parent.span_id == capture.span("first").context.span_id
-    assert capture.span("first").attributes["cache.hit"] is False
-    assert capture.span("second").attributes["cache.hit"] is True
+    assert providers.span("cache.load answers").parent.span_id == providers.span("first").context.span_id
+    assert providers.span("first").attributes["cache.hit"] is False
+    assert providers.span("second").attributes["cache.hit"] is True
 
 
-def test_cache_hit_is_set_on_the_current_span(capture, fake_clock) -> None:
-    cache = make_cache(capture, clock=fake_clock)
+def test_cache_hit_is_set_on_the_current_span(providers, fake_clock) -> None:
+    cache = make_cache(providers, clock=fake_clock)
     cache.set("k", None)
-    tracer = capture.tracer_provider.get_tracer("test")
+    tracer = providers.tracer_provider.get_tracer("test")
     with tracer.start_as_current_span("hit"):
         cache.get("k")
     with tracer.start_as_current_span("miss"):
         cache.get("other")
-    assert capture.span("hit").attributes["cache.hit"] is True
-    assert capture.span("miss").attributes["cache.hit"] is False
+    assert providers.span("hit").attributes["cache.hit"] is True
+    assert providers.span("miss").attributes["cache.hit"] is False
     cache.get("k")  # no current span: nothing to set, nothing fails
 
 
@@ -141,26 +135,26 @@ def test_cache_keys_are_recorded_only_when_opted_in(fake_clock) -> None:
         assert telemetry.span("cache.load opt-in").attributes["cache.key"] == "region:ghent"
 
 
-def test_nothing_is_emitted_after_uninstrument(capture, fake_clock) -> None:
-    cache = make_cache(capture, "silenced", clock=fake_clock)
+def test_nothing_is_emitted_after_uninstrument(providers, fake_clock) -> None:
+    cache = make_cache(providers, "silenced", clock=fake_clock)
     cache.get("a")
-    assert lookups(capture, "silenced", "miss") == 1
+    assert lookups(providers, "silenced", "miss") == 1
     agentotel.uninstrument()
     try:
-        tracer = capture.tracer_provider.get_tracer("test")
+        tracer = providers.tracer_provider.get_tracer("test")
         with tracer.start_as_current_span("app"):
             cache.get_or_load("b", lambda: 1)
             cache.get("b")
-        assert capture.spans("cache.load silenced") == []
-        assert "cache.hit" not in capture.span("app").attributes
-        assert capture.metric_points("agentotel.cache.lookups", **{"cache.name": "silenced"}) == []
+        assert providers.spans("cache.load silenced") == []
+        assert "cache.hit" not in providers.span("app").attributes
+        assert providers.metric_points("agentotel.cache.lookups", **{"cache.name": "silenced"}) == []
         assert cache.stats().hits == 1  # the cache still works and counts for stats()
     finally:
         _telemetry.set_enabled(True)
 
 
-async def test_load_span_counts_the_callers_it_served(capture, fake_clock) -> None:
-    cache = make_cache(capture, clock=fake_clock)
+async def test_load_span_counts_the_callers_it_served(providers, fake_clock) -> None:
+    cache = make_cache(providers, clock=fake_clock)
     gate = asyncio.Event()
 
     async def loader() -> str:
@@ -176,10 +170,10 @@ async def test_load_span_counts_the_callers_it_served(capture, fake_clock) -> No
     await asyncio.wait_for(joined(), 10)
     gate.set()
     assert await asyncio.gather(*tasks) == ["v"] * 4
-    assert capture.span("cache.load answers").attributes["cache.coalesced"] == 3
+    assert providers.span("cache.load answers").attributes["cache.coalesced"] == 3
 
 
-def test_lookups_make_no_sdk_call(capture, fake_clock, monkeypatch) -> None:
+def test_lookups_make_no_sdk_call(providers, fake_clock, monkeypatch) -> None:
     from opentelemetry.sdk.metrics._internal import instrument as sdk_instruments
     from opentelemetry.sdk.trace import Span
 
@@ -192,21 +186,21 @@ def test_lookups_make_no_sdk_call(capture, fake_clock, monkeypatch) -> None:
         monkeypatch.setattr(cls, method, lambda self, *a, **k: calls.append(type(self).__name__))
     set_attribute = Span.set_attribute
     monkeypatch.setattr(Span, "set_attribute", lambda self, *a: calls.append(a[0]) or set_attribute(self, *a))
-    cache = make_cache(capture, "quiet", clock=fake_clock)
+    cache = make_cache(providers, "quiet", clock=fake_clock)
     cache.set("k", 1)
     for _ in range(100):
         cache.get("k")
         cache.get_or_load("k", int)
     assert calls == []
-    with capture.tracer_provider.get_tracer("test").start_as_current_span("request"):
+    with providers.tracer_provider.get_tracer("test").start_as_current_span("request"):
         for _ in range(100):
             cache.get("k")
     assert calls == ["cache.hit"]  # set once for the span, not once per lookup
-    assert lookups(capture, "quiet", "hit") == 300
+    assert lookups(providers, "quiet", "hit") == 300
 
 
-def test_one_set_of_instruments_per_meter(capture) -> None:
-    first, second = make_cache(capture, "one"), make_cache(capture, "two")
+def test_one_set_of_instruments_per_meter(providers) -> None:
+    first, second = make_cache(providers, "one"), make_cache(providers, "two")
     assert first.binding.current() is second.binding.current()
     assert first.binding.current()[semconv.CACHE_LOAD_DURATION] is second.binding.current()[semconv.CACHE_LOAD_DURATION]
     other = TelemetryCapture()

@@ -1,6 +1,6 @@
 """stable_key: canonical JSON + SHA-256.
 
-Seed bug pinned here: cache keys built with ``hash()`` differ from one process (and
+Guards against cache keys built with ``hash()``, which differ from one process (and
 ``PYTHONHASHSEED``) to the next -> test_keys_are_equal_across_processes_and_hash_seeds.
 """
 

@@ -169,7 +169,7 @@ def _wrapper_candidates(frame: types.FrameType, function: Any) -> Iterator[Any]:
     local = frame.f_locals
     owner = local.get("self")
     if owner is not None:
-        yield getattr(type(owner), "__call__", None)  # cachetools 7's method wrappers
+        yield from _class_attributes(type(owner), "__call__")  # cachetools 7's method wrappers
     name = getattr(function, "__name__", None)
     if isinstance(name, str):
         yield getattr(function, "__globals__", {}).get(name)  # a module-level function

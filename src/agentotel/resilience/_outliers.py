@@ -8,20 +8,51 @@ instance that stays healthy for ``max_ejection_time`` after re-admission starts
 again from n = 1. Re-admitted instances get one probe request at a time until
 one succeeds; a failed probe ejects them again at once. At most
 ``max_ejection_percent`` of the instances (but always at least one) are ejected
-at any time. The balancer calls these functions under its lock.
+at any time.
+
+:class:`OutlierState` is what is kept per instance, :class:`Ejections` the
+ejections of one balancer (who is out, until when, and bringing them back). The
+balancer calls them under its lock.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 from dataclasses import dataclass
-from typing import Any
 
-__all__ = ["OutlierPolicy", "CONSECUTIVE_FAILURES", "FAILURE_RATE", "PROBE_FAILED"]
+__all__ = ["OutlierPolicy", "OutlierState", "Ejections", "CONSECUTIVE_FAILURES", "FAILURE_RATE", "PROBE_FAILED"]
 
 CONSECUTIVE_FAILURES = "consecutive_failures"
 FAILURE_RATE = "failure_rate"
 PROBE_FAILED = "probe_failed"
+
+
+class OutlierState:
+    """One instance's results and ejections, as outlier detection keeps them."""
+
+    __slots__ = (
+        "ejected_until",
+        "ejections",
+        "readmitted_at",
+        "trial",
+        "consecutive_failures",
+        "interval_start",
+        "interval_ok",
+        "interval_failed",
+        "ejection_counts",
+    )
+
+    def __init__(self, now: float) -> None:
+        self.ejected_until = 0.0  # 0: not ejected
+        self.ejections = 0  # the n of the next ejection's duration (reset once forgiven)
+        self.readmitted_at: float | None = None
+        self.trial = False  # on probation: one request at a time until one succeeds
+        self.consecutive_failures = 0
+        self.interval_start = now
+        self.interval_ok = self.interval_failed = 0
+        self.ejection_counts: dict[str, int] = {}  # by reason, since the instance was added
 
 
 @dataclass(frozen=True)
@@ -51,7 +82,7 @@ class OutlierPolicy:
         """How many of ``instances`` may be ejected at once."""
         return max(1, int(instances * self.max_ejection_percent / 100.0)) if instances else 0
 
-    def observe(self, slot: Any, failed: bool, now: float) -> str | None:
+    def observe(self, slot: OutlierState, failed: bool, now: float) -> str | None:
         """Count one result for ``slot``; the ejection reason if it should be ejected now."""
         if now - slot.interval_start >= self.interval:
             slot.interval_start = now
@@ -71,7 +102,7 @@ class OutlierPolicy:
             return FAILURE_RATE
         return None
 
-    def ejection_time(self, slot: Any, now: float, rng: random.Random) -> float:
+    def ejection_time(self, slot: OutlierState, now: float, rng: random.Random) -> float:
         """Seconds for the ejection about to start (counts it in ``slot.ejections``)."""
         if slot.readmitted_at is not None and now - slot.readmitted_at >= self.max_ejection_time:
             slot.ejections = 0  # healthy long enough: forgive earlier ejections
@@ -80,3 +111,62 @@ class OutlierPolicy:
         if self.jitter:
             seconds *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
         return seconds
+
+
+class Ejections:
+    """The ejections of one balancer's instances under ``policy`` (``None``: nothing is ever ejected)."""
+
+    def __init__(self, policy: OutlierPolicy | None) -> None:
+        self.policy = policy
+        #: Instances ejected now.
+        self.count = 0
+        self._readmissions: list[tuple[float, int, OutlierState]] = []  # heap of ejection ends
+        self._seq = itertools.count()
+
+    def observe(self, state: OutlierState, failed: bool, now: float, instances: int, rng: random.Random) -> None:
+        """Count one result of an instance; eject it when the policy says so (and the cap allows)."""
+        policy = self.policy
+        if policy is None:
+            return
+        reason = policy.observe(state, failed, now)
+        if reason is not None:
+            self._eject(policy, state, reason, now, instances, rng)
+        elif not failed:
+            state.trial = False
+
+    def _eject(
+        self, policy: OutlierPolicy, state: OutlierState, reason: str, now: float, instances: int, rng: random.Random
+    ) -> None:
+        if state.ejected_until:
+            return
+        state.trial = False
+        if self.count >= policy.max_ejected(instances):
+            return  # the cap holds: keep serving from it (panic-free)
+        state.ejected_until = now + policy.ejection_time(state, now, rng)
+        state.consecutive_failures = 0
+        state.ejection_counts[reason] = state.ejection_counts.get(reason, 0) + 1
+        self.count += 1
+        heapq.heappush(self._readmissions, (state.ejected_until, next(self._seq), state))
+
+    def due(self, now: float) -> bool:
+        """Whether an ejection has ended by ``now`` (cheap: checked on every pick)."""
+        return bool(self._readmissions) and self._readmissions[0][0] <= now
+
+    def readmit_due(self, now: float) -> None:
+        """Bring back every instance whose ejection has ended, on probation."""
+        heap = self._readmissions
+        while heap and heap[0][0] <= now:
+            until, _, state = heapq.heappop(heap)
+            if state.ejected_until == until:  # else readmitted or forgotten since
+                state.ejected_until = 0.0
+                state.trial = True
+                state.readmitted_at = now
+                state.interval_start = now
+                state.interval_ok = state.interval_failed = 0
+                self.count -= 1
+
+    def forget(self, state: OutlierState) -> None:
+        """An instance left the balancer: it no longer counts as ejected."""
+        if state.ejected_until:
+            state.ejected_until = 0.0
+            self.count -= 1

@@ -12,7 +12,8 @@ same critical section. Cost per pick, with *n* instances:
 ``weighted_round_robin``   O(n): nginx's smooth weighted round robin visits every instance
 =========================  ===================================================
 
-Slots carry their position in ``slots`` as ``slot.index``. Sampling strategies
+A strategy sees of each instance only its :class:`Load` (the balancer's slots are
+loads), which carries its position in ``slots`` as ``index``. Sampling strategies
 retry a few samples when they hit an unavailable instance and
 then fall back to a scan from a random offset, so a pick only gets expensive when
 most instances are unavailable.
@@ -23,13 +24,42 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
-__all__ = ["Strategy", "make_strategy", "STRATEGIES"]
+__all__ = ["Load", "Strategy", "make_strategy", "STRATEGIES"]
 
-Ok = Callable[[Any], bool]
 _SAMPLE_TRIES = 4
 _SCAN_BELOW = 16
+
+
+class Load:
+    """What the strategies read and keep for one instance: its place, weight, requests in flight, latency."""
+
+    __slots__ = ("index", "weight", "current_weight", "inflight", "samples", "ewma", "stamp")
+
+    def __init__(self, weight: int, now: float) -> None:
+        self.index = -1  # position in the balancer's list of instances
+        self.weight = weight
+        self.current_weight = 0  # smooth weighted round robin's running weight
+        self.inflight = 0
+        self.samples = 0  # latency samples observed
+        self.ewma = 0.0  # peak-EWMA latency, seconds
+        self.stamp = now  # when ewma was last updated
+
+    def observe_latency(self, rtt: float, now: float, decay_time: float) -> None:
+        """Peak EWMA: jump up to a slower sample at once, decay toward faster ones."""
+        if not self.samples:
+            self.ewma = rtt
+        else:
+            elapsed = max(0.0, now - self.stamp)
+            w = math.exp(-elapsed / decay_time)
+            self.ewma = rtt if rtt > self.ewma else self.ewma * w + rtt * (1.0 - w)
+        self.samples += 1
+        self.stamp = now
+
+
+L = TypeVar("L", bound=Load)
+Ok = Callable[[L], bool]
 
 
 class Strategy(Protocol):
@@ -37,11 +67,12 @@ class Strategy(Protocol):
 
     name: str
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
+    def pick(self, slots: Sequence[L], ok: Ok[L], rng: random.Random, now: float) -> L | None:
         """An eligible slot, or ``None`` when there is none."""
+        ...
 
 
-def _sample(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Any | None:
+def _sample(slots: Sequence[L], ok: Ok[L], rng: random.Random) -> L | None:
     n = len(slots)
     draw = rng.random
     for _ in range(_SAMPLE_TRIES):
@@ -51,7 +82,7 @@ def _sample(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Any | None:
     return None
 
 
-def _scan(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Any | None:
+def _scan(slots: Sequence[L], ok: Ok[L], rng: random.Random) -> L | None:
     """First eligible slot from a random offset (fallback when samples keep missing)."""
     n = len(slots)
     start = int(rng.random() * n)
@@ -62,7 +93,7 @@ def _scan(slots: Sequence[Any], ok: Ok, rng: random.Random) -> Any | None:
     return None
 
 
-def _two_choices(slots: Sequence[Any], ok: Ok, rng: random.Random) -> tuple[Any | None, Any | None]:
+def _two_choices(slots: Sequence[L], ok: Ok[L], rng: random.Random) -> tuple[L | None, L | None]:
     """Two distinct eligible slots drawn at random (the second ``None`` if none found quickly)."""
     first = _sample(slots, ok, rng) or _scan(slots, ok, rng)
     n = len(slots)
@@ -81,7 +112,7 @@ class RandomStrategy:
 
     name = "random"
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
+    def pick(self, slots: Sequence[L], ok: Ok[L], rng: random.Random, now: float) -> L | None:
         return _sample(slots, ok, rng) or _scan(slots, ok, rng)
 
 
@@ -93,7 +124,7 @@ class RoundRobin:
     def __init__(self) -> None:
         self._cursor = 0
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
+    def pick(self, slots: Sequence[L], ok: Ok[L], rng: random.Random, now: float) -> L | None:
         n = len(slots)
         cursor = self._cursor
         for i in range(n):
@@ -109,8 +140,8 @@ class SmoothWeightedRoundRobin:
 
     name = "weighted_round_robin"
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
-        best = None
+    def pick(self, slots: Sequence[L], ok: Ok[L], rng: random.Random, now: float) -> L | None:
+        best: L | None = None
         total = 0
         for slot in slots:
             if not ok(slot):
@@ -129,10 +160,10 @@ class LeastRequests:
 
     name = "least_requests"
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
+    def pick(self, slots: Sequence[L], ok: Ok[L], rng: random.Random, now: float) -> L | None:
         n = len(slots)
         if n <= _SCAN_BELOW:
-            best = None
+            best: L | None = None
             start = int(rng.random() * n)  # random start so that ties spread
             for i in range(n):
                 slot = slots[(start + i) % n]
@@ -140,7 +171,7 @@ class LeastRequests:
                     best = slot
             return best
         first, second = _two_choices(slots, ok, rng)
-        if second is None:
+        if first is None or second is None:
             return first
         return first if first.inflight <= second.inflight else second
 
@@ -158,7 +189,7 @@ class PeakEwmaP2C:
     def __init__(self, decay_time: float) -> None:
         self.decay_time = decay_time
 
-    def cost(self, slot: Any, now: float) -> float:
+    def cost(self, slot: Load, now: float) -> float:
         """What the P2C comparison uses for ``slot`` at ``now``."""
         if not slot.samples:
             return math.inf if slot.inflight else 0.0
@@ -166,9 +197,9 @@ class PeakEwmaP2C:
         ewma = slot.ewma * math.exp(-elapsed / self.decay_time) if elapsed > 0 else slot.ewma
         return ewma * (slot.inflight + 1)
 
-    def pick(self, slots: Sequence[Any], ok: Ok, rng: random.Random, now: float) -> Any | None:
+    def pick(self, slots: Sequence[L], ok: Ok[L], rng: random.Random, now: float) -> L | None:
         first, second = _two_choices(slots, ok, rng)
-        if second is None:
+        if first is None or second is None:
             return first
         return first if self.cost(first, now) <= self.cost(second, now) else second
 

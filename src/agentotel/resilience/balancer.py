@@ -39,14 +39,12 @@ histogram, the one SDK call per request; the chosen instance is set as
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
-import math
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Concatenate, Generic, NamedTuple, ParamSpec, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, Observation
@@ -54,13 +52,14 @@ from opentelemetry.metrics import MeterProvider, Observation
 from agentotel import _telemetry, semconv
 from agentotel._handle import Binding, Observed
 from agentotel.resilience import _registry
-from agentotel.resilience._outliers import OutlierPolicy
-from agentotel.resilience._strategies import make_strategy
+from agentotel.resilience._outliers import Ejections, OutlierPolicy, OutlierState
+from agentotel.resilience._strategies import Load, make_strategy
 from agentotel.resilience.breaker import CircuitBreaker, CircuitOpenError
 
 __all__ = ["LoadBalancer", "Lease", "NoInstanceAvailable", "OutlierPolicy"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 InstanceT = TypeVar("InstanceT")
 
 SUCCESS, FAILURE, CANCELLED = "success", "failure", "cancelled"
@@ -76,34 +75,20 @@ class NoInstanceAvailable(RuntimeError):
         super().__init__(f"load balancer {name!r}: {message}")
 
 
-class _Slot:
-    """Bookkeeping for one instance (touched only under the balancer's lock)."""
+class _Slot(Load):
+    """One instance in a balancer: what the strategy reads (:class:`Load`), its membership, and its
+    outlier state (touched only under the balancer's lock)."""
 
     __slots__ = (
         "instance",
         "key",
         "name",
-        "index",
-        "weight",
-        "current_weight",
         "max_inflight",
         "breaker",
-        "inflight",
         "picks",
-        "ewma",
-        "stamp",
-        "samples",
         "draining",
         "removed",
-        "ejected_until",
-        "ejections",
-        "readmitted_at",
-        "trial",
-        "consecutive_failures",
-        "interval_start",
-        "interval_ok",
-        "interval_failed",
-        "ejection_counts",
+        "outlier",
         "duration_attrs",
     )
 
@@ -118,33 +103,30 @@ class _Slot:
         lb_name: str,
         now: float,
     ) -> None:
+        super().__init__(weight, now)
         self.instance = instance
         self.key = key
         self.name = name
-        self.index = -1
-        self.weight = weight
-        self.current_weight = 0
         self.max_inflight = max_inflight
         self.breaker = breaker
-        self.inflight = 0
         self.picks = 0
-        self.ewma = 0.0
-        self.stamp = now
-        self.samples = 0
-        self.draining = False
+        self.draining = False  # no new requests; removed once the last one in flight is released
         self.removed = False
-        self.ejected_until = 0.0  # 0: not ejected
-        self.ejections = 0
-        self.readmitted_at: float | None = None
-        self.trial = False
-        self.consecutive_failures = 0
-        self.interval_start = now
-        self.interval_ok = self.interval_failed = 0
-        self.ejection_counts: dict[str, int] = {}
+        self.outlier = OutlierState(now)
+        #: The request-duration attributes of each outcome (made once: recorded on every release).
         self.duration_attrs = {
             outcome: {semconv.LB_NAME: lb_name, semconv.LB_INSTANCE: name, semconv.LB_OUTCOME: outcome}
             for outcome in (SUCCESS, FAILURE, CANCELLED)
         }
+
+
+class _InstanceCounts(NamedTuple):
+    """What the metric callbacks read of one instance, copied under the lock."""
+
+    name: str
+    picks: int
+    inflight: int
+    ejections: dict[str, int]
 
 
 class Lease(Generic[InstanceT]):
@@ -164,6 +146,11 @@ class Lease(Generic[InstanceT]):
         """Give the instance back with ``outcome`` (``success``/``failure``/``cancelled``); later calls do nothing."""
         self._lb._release(self, outcome)
 
+    def _succeeded(self, result: T) -> T:
+        """Release as a success and hand ``result`` on (what :meth:`LoadBalancer.call` returns)."""
+        self._lb._release(self, SUCCESS)
+        return result
+
     def release_for(self, exc: BaseException | None) -> None:
         """Give the instance back, classifying ``exc`` (``None`` is success)."""
         self._lb._release(self, self._lb._classify(exc))
@@ -171,7 +158,9 @@ class Lease(Generic[InstanceT]):
     def __enter__(self) -> InstanceT:
         return self.instance
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release_for(exc)
 
 
@@ -189,7 +178,9 @@ class _PendingLease(Generic[InstanceT]):
         self._lease = self._lb.acquire(timeout=self._timeout)
         return self._lease.instance
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._lease is not None:
             self._lease.release_for(exc)
 
@@ -197,7 +188,9 @@ class _PendingLease(Generic[InstanceT]):
         self._lease = await self._lb.aacquire(timeout=self._timeout)
         return self._lease.instance
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.__exit__(exc_type, exc, tb)
 
 
@@ -265,7 +258,7 @@ class LoadBalancer(Generic[InstanceT]):
         self.retries = retries
         self._is_failure = is_failure
         self.failure_penalty = failure_penalty
-        self._policy = outliers
+        self._outliers = Ejections(outliers)
         self.panic_threshold = panic_threshold
         self._breakers = breakers
         self._breaker_factory = breaker_factory
@@ -276,10 +269,6 @@ class LoadBalancer(Generic[InstanceT]):
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._slots: list[_Slot] = []
         self._by_key: dict[Hashable, _Slot] = {}
-        self._ejected = 0
-        self._readmissions: list[tuple[float, int, _Slot]] = []  # heap of ejection ends
-        self._seq = itertools.count()
-        self._exclude: tuple[_Slot, ...] = ()
         self._waits = 0
         self._rejected = 0
         self._panics = 0
@@ -359,9 +348,7 @@ class LoadBalancer(Generic[InstanceT]):
         if slot.removed:
             return
         slot.removed = True
-        if slot.ejected_until:
-            slot.ejected_until = 0.0
-            self._ejected -= 1
+        self._outliers.forget(slot.outlier)
         last = self._slots.pop()
         if last is not slot:
             last.index = slot.index
@@ -387,12 +374,8 @@ class LoadBalancer(Generic[InstanceT]):
         lease = self._try_acquire(excluded)
         if lease is not None:
             return lease
-        wait = self.wait_timeout if timeout is None else timeout
-        if wait <= 0:
-            raise self._full_error(timeout)
-        deadline = time.monotonic() + wait
+        deadline = self._wait_deadline(timeout)
         with self._lock:
-            self._waits += 1
             self._sync_waiters += 1
         try:
             while True:
@@ -417,13 +400,8 @@ class LoadBalancer(Generic[InstanceT]):
         lease = self._try_acquire(excluded)
         if lease is not None:
             return lease
-        wait = self.wait_timeout if timeout is None else timeout
-        if wait <= 0:
-            raise self._full_error(timeout)
         loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + wait
-        with self._lock:
-            self._waits += 1
+        deadline = self._wait_deadline(timeout)
         while True:
             remaining = deadline - time.monotonic()
             waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
@@ -446,6 +424,16 @@ class LoadBalancer(Generic[InstanceT]):
                     if waiter in self._async_waiters:
                         self._async_waiters.remove(waiter)
 
+    def _wait_deadline(self, timeout: float | None) -> float:
+        """When a pick that found every instance full stops waiting (counted as a wait); raises
+        :class:`NoInstanceAvailable` when it may not wait."""
+        wait = self.wait_timeout if timeout is None else timeout
+        if wait <= 0:
+            raise self._full_error(timeout)
+        with self._lock:
+            self._waits += 1
+        return time.monotonic() + wait
+
     def _try_acquire(self, excluded: tuple[_Slot, ...]) -> Lease[InstanceT] | None:
         with self._lock:
             lease = self._acquire_locked(excluded)
@@ -459,22 +447,22 @@ class LoadBalancer(Generic[InstanceT]):
         if not slots:
             raise NoInstanceAvailable(self.name, "it has no instances")
         now = self._clock()
-        if self._readmissions and self._readmissions[0][0] <= now:
-            self._readmit_due_locked(now)
-        self._exclude = excluded
-        try:
-            slot = None
-            panic = self._ejected > (1.0 - self.panic_threshold) * len(slots)
-            if not panic:
-                slot = self._strategy.pick(slots, self._healthy, self._rng, now)
-                panic = slot is None
-            if slot is None:
-                slot = self._strategy.pick(slots, self._has_room, self._rng, now)
-            if slot is None and excluded:  # every other instance was tried: try one again
-                self._exclude = ()
-                slot = self._strategy.pick(slots, self._has_room, self._rng, now)
-        finally:
-            self._exclude = ()
+        outliers = self._outliers
+        if outliers.due(now):
+            outliers.readmit_due(now)
+        healthy, has_room = _healthy, _has_room
+        if excluded:
+            healthy, has_room = _excluding(healthy, excluded), _excluding(has_room, excluded)
+        pick = self._strategy.pick
+        slot = None
+        panic = outliers.count > (1.0 - self.panic_threshold) * len(slots)
+        if not panic:
+            slot = pick(slots, healthy, self._rng, now)
+            panic = slot is None
+        if slot is None:
+            slot = pick(slots, has_room, self._rng, now)
+        if slot is None and excluded:  # every other instance was tried: try one again
+            slot = pick(slots, _has_room, self._rng, now)
         if slot is None:
             return None
         slot.inflight += 1
@@ -482,20 +470,6 @@ class LoadBalancer(Generic[InstanceT]):
         if panic:
             self._panics += 1
         return Lease(self, slot, now, panic)
-
-    def _healthy(self, slot: _Slot) -> bool:
-        if slot.ejected_until or slot.draining or (slot.trial and slot.inflight):
-            return False
-        if slot.max_inflight is not None and slot.inflight >= slot.max_inflight:
-            return False
-        if slot.breaker is not None and slot.breaker.rejects_now():
-            return False
-        return not self._exclude or slot not in self._exclude
-
-    def _has_room(self, slot: _Slot) -> bool:
-        if slot.draining or (slot.max_inflight is not None and slot.inflight >= slot.max_inflight):
-            return False
-        return not self._exclude or slot not in self._exclude
 
     def _after_pick(self, lease: Lease[InstanceT]) -> None:
         if _telemetry.is_enabled():
@@ -552,13 +526,9 @@ class LoadBalancer(Generic[InstanceT]):
             latency = max(0.0, now - lease._start)
             if outcome != CANCELLED:
                 failed = outcome == FAILURE
-                self._observe_latency(slot, max(latency, self.failure_penalty) if failed else latency, now)
-                if self._policy is not None and not slot.removed:
-                    reason = self._policy.observe(slot, failed, now)
-                    if reason is not None:
-                        self._eject_locked(slot, reason, now)
-                    elif not failed:
-                        slot.trial = False
+                slot.observe_latency(max(latency, self.failure_penalty) if failed else latency, now, self._decay_time)
+                if not slot.removed:
+                    self._outliers.observe(slot.outlier, failed, now, len(self._slots), self._rng)
             if slot.draining and slot.inflight == 0:
                 self._remove_locked(slot)
             waiters = self._wake_locked()
@@ -583,143 +553,91 @@ class LoadBalancer(Generic[InstanceT]):
         waiters, self._async_waiters = self._async_waiters, []
         return waiters
 
-    def _observe_latency(self, slot: _Slot, rtt: float, now: float) -> None:
-        """Peak EWMA: jump up to a slower sample at once, decay toward faster ones."""
-        if not slot.samples:
-            slot.ewma = rtt
-        else:
-            elapsed = max(0.0, now - slot.stamp)
-            w = math.exp(-elapsed / self._decay_time)
-            slot.ewma = rtt if rtt > slot.ewma else slot.ewma * w + rtt * (1.0 - w)
-        slot.samples += 1
-        slot.stamp = now
-
-    # ---------------------------------------------------------------- ejection
-    def _eject_locked(self, slot: _Slot, reason: str, now: float) -> None:
-        assert self._policy is not None
-        if slot.ejected_until:
-            return
-        if self._ejected >= self._policy.max_ejected(len(self._slots)):
-            slot.trial = False
-            return  # the cap holds: keep serving from it (panic-free)
-        seconds = self._policy.ejection_time(slot, now, self._rng)
-        slot.ejected_until = now + seconds
-        slot.trial = False
-        slot.consecutive_failures = 0
-        slot.ejection_counts[reason] = slot.ejection_counts.get(reason, 0) + 1
-        self._ejected += 1
-        heapq.heappush(self._readmissions, (slot.ejected_until, next(self._seq), slot))
-
-    def _readmit_due_locked(self, now: float) -> None:
-        heap = self._readmissions
-        while heap and heap[0][0] <= now:
-            until, _, slot = heapq.heappop(heap)
-            if not slot.removed and slot.ejected_until == until:
-                self._readmit_locked(slot, now)
-
-    def _readmit_locked(self, slot: _Slot, now: float) -> None:
-        slot.ejected_until = 0.0
-        slot.trial = True  # one probe at a time until one succeeds
-        slot.readmitted_at = now
-        slot.interval_start = now
-        slot.interval_ok = slot.interval_failed = 0
-        self._ejected -= 1
-
     # ------------------------------------------------------------- call APIs
-    def call(self, fn: Callable[[InstanceT], T], /, *args: Any, **kwargs: Any) -> T:
+    def call(self, fn: Callable[Concatenate[InstanceT, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(instance, *args, **kwargs)`` on a picked instance, retrying ``retries`` times elsewhere."""
         tried: list[InstanceT] = []
-        for attempt in range(self.retries + 1):
+        while True:
             lease = self.acquire(exclude=tried)
             breaker = lease._slot.breaker
             try:
-                if breaker is not None:
-                    result = breaker.call(fn, lease.instance, *args, **kwargs)
-                else:
+                if breaker is None:
                     result = fn(lease.instance, *args, **kwargs)
+                else:
+                    result = breaker.call(fn, lease.instance, *args, **kwargs)
             except BaseException as exc:
-                outcome = self._classify(exc)
-                lease.release(outcome)
-                if outcome == SUCCESS or attempt == self.retries or not isinstance(exc, Exception):
-                    raise
-                tried.append(lease.instance)
-                continue
-            lease.release(SUCCESS)
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
+                if self._retries(lease, exc, tried):
+                    continue
+                raise
+            return lease._succeeded(result)
 
-    async def acall(self, fn: Callable[[InstanceT], Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+    async def acall(
+        self, fn: Callable[Concatenate[InstanceT, P], Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """``await fn(instance, *args, **kwargs)`` on a picked instance, retrying ``retries`` times elsewhere."""
         tried: list[InstanceT] = []
-        for attempt in range(self.retries + 1):
+        while True:
             lease = await self.aacquire(exclude=tried)
             breaker = lease._slot.breaker
             try:
-                if breaker is not None:
-                    result = await breaker.acall(fn, lease.instance, *args, **kwargs)
-                else:
+                if breaker is None:
                     result = await fn(lease.instance, *args, **kwargs)
+                else:
+                    result = await breaker.acall(fn, lease.instance, *args, **kwargs)
             except BaseException as exc:
-                outcome = self._classify(exc)
-                lease.release(outcome)
-                if outcome == SUCCESS or attempt == self.retries or not isinstance(exc, Exception):
-                    raise
-                tried.append(lease.instance)
-                continue
-            lease.release(SUCCESS)
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
+                if self._retries(lease, exc, tried):
+                    continue
+                raise
+            return lease._succeeded(result)
+
+    def _retries(self, lease: Lease[InstanceT], exc: BaseException, tried: list[InstanceT]) -> bool:
+        """Release ``lease`` for ``exc``; whether :meth:`call` tries another instance (then ``tried`` has this one)."""
+        outcome = self._classify(exc)
+        lease.release(outcome)
+        if outcome == SUCCESS or len(tried) >= self.retries or not isinstance(exc, Exception):
+            return False
+        tried.append(lease.instance)
+        return True
 
     # ------------------------------------------------------------- reporting
-    def _instance_rows(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        with self._lock:
-            now = self._clock()
-            self._readmit_due_locked(now)
-            rows = []
-            for slot in self._slots:
-                rows.append(
-                    {
-                        "name": slot.name,
-                        "inflight": slot.inflight,
-                        "picks": slot.picks,
-                        "ejected": bool(slot.ejected_until),
-                        "ejected_for": max(0.0, slot.ejected_until - now) if slot.ejected_until else 0.0,
-                        "ejections": dict(slot.ejection_counts),
-                        "probation": slot.trial,
-                        "draining": slot.draining,
-                        "latency_ewma": slot.ewma if slot.samples else None,
-                        "weight": slot.weight,
-                        "_breaker": slot.breaker,
-                    }
-                )
-            totals = {
-                "ejected": self._ejected,
-                "waits": self._waits,
-                "rejected": self._rejected,
-                "panic_picks": self._panics,
-            }
-        return rows, totals
-
     def health_snapshot(self) -> dict[str, Any]:
         """Instances with in-flight, ejection, latency and breaker state, as a plain dict.
 
         ``status``: ``unhealthy`` with no instances or when every instance is ejected
         or behind an open breaker; ``degraded`` when some are; else ``healthy``.
         """
-        rows, totals = self._instance_rows()
+        with self._lock:
+            now = self._clock()
+            self._outliers.readmit_due(now)
+            rows = [(_instance_row(slot, now), slot.breaker) for slot in self._slots]
+            totals = {
+                "ejected": self._outliers.count,
+                "waits": self._waits,
+                "rejected": self._rejected,
+                "panic_picks": self._panics,
+            }
+        instances: list[dict[str, Any]] = []
         down = 0
-        for row in rows:
-            breaker = row.pop("_breaker")
+        for row, breaker in rows:  # a breaker's state is read outside the balancer's lock
             row["breaker"] = breaker.state.value if breaker is not None else None
             if row["ejected"] or row["breaker"] in ("open", "forced_open"):
                 down += 1
-        if not rows or down == len(rows):
+            instances.append(row)
+        if not instances or down == len(instances):
             status = "unhealthy"
         elif down:
             status = "degraded"
         else:
             status = "healthy"
-        return {"name": self.name, "strategy": self.strategy, "status": status, "instances": rows, **totals}
+        return {"name": self.name, "strategy": self.strategy, "status": status, "instances": instances, **totals}
+
+    def _instance_counts(self) -> list[_InstanceCounts]:
+        """Each instance's counts, copied under the lock (for the metric callbacks)."""
+        with self._lock:
+            return [
+                _InstanceCounts(slot.name, slot.picks, slot.inflight, dict(slot.outlier.ejection_counts))
+                for slot in self._slots
+            ]
 
     def __repr__(self) -> str:
         return f"LoadBalancer({self.name!r}, strategy={self.strategy!r}, instances={len(self._slots)})"
@@ -744,46 +662,89 @@ def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None
         pass
 
 
-def _per_instance(value: Callable[[_Slot], int]) -> Callable[[list[LoadBalancer[Any]]], Iterable[Observation]]:
-    def read(balancers: list[LoadBalancer[Any]]) -> Iterable[Observation]:
-        for lb in balancers:
-            with lb._lock:
-                values = [(slot.name, value(slot)) for slot in lb._slots]
-            for instance, n in values:
-                yield Observation(n, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance})
-
-    return read
-
-
-def _per_balancer(
-    value: Callable[[LoadBalancer[Any]], int],
-) -> Callable[[list[LoadBalancer[Any]]], Iterable[Observation]]:
-    def read(balancers: list[LoadBalancer[Any]]) -> Iterable[Observation]:
-        return [Observation(value(lb), {semconv.LB_NAME: lb.name}) for lb in balancers]
-
-    return read
+def _healthy(slot: _Slot) -> bool:
+    """Whether ``slot`` may take a request outside panic mode."""
+    outlier = slot.outlier
+    if outlier.ejected_until or slot.draining or (outlier.trial and slot.inflight):
+        return False
+    if slot.max_inflight is not None and slot.inflight >= slot.max_inflight:
+        return False
+    return slot.breaker is None or not slot.breaker.rejects_now()
 
 
-def _ejections(balancers: list[LoadBalancer[Any]]) -> Iterable[Observation]:
+def _has_room(slot: _Slot) -> bool:
+    """Whether ``slot`` may take a request in panic mode (health ignored; the bulkhead holds)."""
+    return not slot.draining and (slot.max_inflight is None or slot.inflight < slot.max_inflight)
+
+
+def _excluding(ok: Callable[[_Slot], bool], excluded: tuple[_Slot, ...]) -> Callable[[_Slot], bool]:
+    """``ok``, but never for the ``excluded`` slots (instances a retry has already tried)."""
+    return lambda slot: slot not in excluded and ok(slot)
+
+
+def _instance_row(slot: _Slot, now: float) -> dict[str, Any]:
+    outlier = slot.outlier
+    return {
+        "name": slot.name,
+        "inflight": slot.inflight,
+        "picks": slot.picks,
+        "ejected": bool(outlier.ejected_until),
+        "ejected_for": max(0.0, outlier.ejected_until - now) if outlier.ejected_until else 0.0,
+        "ejections": dict(outlier.ejection_counts),
+        "probation": outlier.trial,
+        "draining": slot.draining,
+        "latency_ewma": slot.ewma if slot.samples else None,
+        "weight": slot.weight,
+    }
+
+
+def _instance_attributes(lb: LoadBalancer[Any], instance: str) -> dict[str, str]:
+    return {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance}
+
+
+def _picks(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
     for lb in balancers:
-        with lb._lock:
-            values = [(slot.name, dict(slot.ejection_counts)) for slot in lb._slots]
-        for instance, counts in values:
-            for reason, n in counts.items():
-                yield Observation(
-                    n, {semconv.LB_NAME: lb.name, semconv.LB_INSTANCE: instance, semconv.LB_EJECTION_REASON: reason}
-                )
+        for counts in lb._instance_counts():
+            yield Observation(counts.picks, _instance_attributes(lb, counts.name))
+
+
+def _inflight(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
+    for lb in balancers:
+        for counts in lb._instance_counts():
+            yield Observation(counts.inflight, _instance_attributes(lb, counts.name))
+
+
+def _ejections(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
+    for lb in balancers:
+        for counts in lb._instance_counts():
+            for reason, n in counts.ejections.items():
+                yield Observation(n, {**_instance_attributes(lb, counts.name), semconv.LB_EJECTION_REASON: reason})
+
+
+def _ejected(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
+    for lb in balancers:
+        yield Observation(lb._outliers.count, {semconv.LB_NAME: lb.name})
+
+
+def _waits(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
+    for lb in balancers:
+        yield Observation(lb._waits, {semconv.LB_NAME: lb.name})
+
+
+def _rejected(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
+    for lb in balancers:
+        yield Observation(lb._rejected, {semconv.LB_NAME: lb.name})
 
 
 #: The balancers' observable instruments: each live balancer, through its binding.
 BALANCERS = Observed(
     "load_balancer",
     {
-        semconv.LB_PICKS: _per_instance(lambda slot: slot.picks),
-        semconv.LB_INFLIGHT: _per_instance(lambda slot: slot.inflight),
+        semconv.LB_PICKS: _picks,
+        semconv.LB_INFLIGHT: _inflight,
         semconv.LB_EJECTIONS: _ejections,
-        semconv.LB_EJECTED: _per_balancer(lambda lb: lb._ejected),
-        semconv.LB_WAITS: _per_balancer(lambda lb: lb._waits),
-        semconv.LB_REJECTED: _per_balancer(lambda lb: lb._rejected),
+        semconv.LB_EJECTED: _ejected,
+        semconv.LB_WAITS: _waits,
+        semconv.LB_REJECTED: _rejected,
     },
 )

@@ -314,7 +314,23 @@ class CircuitBreaker:
     # ------------------------------------------------------------ using it
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` if admitted, else raise :class:`CircuitOpenError`."""
-        return self._run(fn, args, kwargs)
+        # The one copy of the fast path, what a decorated function runs too: _admit() and
+        # _succeed() written out, as calls they cost 15-25% of a closed-state call
+        # (benchmarks/breaker_overhead.py).
+        gen = self._free_gen
+        if gen < 0:
+            gen = self._acquire_slow()
+        start = self._clock() if self._needs_clock else 0.0
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._fail(gen, exc, start)
+            raise
+        if gen == self._fast_gen and (not self._needs_clock or self._clock() - start < self._slow_limit):
+            next(self._successes)
+        else:
+            self._record(gen, SUCCESS, start)
+        return result
 
     async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` if admitted, else raise :class:`CircuitOpenError`."""
@@ -341,34 +357,13 @@ class CircuitBreaker:
             return cast(F, async_wrapper)
         if inspect.isgeneratorfunction(fn):
             return cast(F, self._wrap_generator(fn))
-        run = self._run
+        call = self.call
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return run(fn, args, kwargs)
+            return call(fn, *args, **kwargs)
 
         return cast(F, wrapper)
-
-    def _run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        """``fn(*args, **kwargs)`` through the breaker: what call() and a decorated function do.
-
-        :meth:`_admit` and :meth:`_succeed` are written out here, the one place they are
-        inlined: as calls they cost 15-25% of a closed-state call (``docs/performance.md``).
-        """
-        gen = self._free_gen
-        if gen < 0:
-            gen = self._acquire_slow()
-        start = self._clock() if self._needs_clock else 0.0
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            self._fail(gen, exc, start)
-            raise
-        if gen == self._fast_gen and (not self._needs_clock or self._clock() - start < self._slow_limit):
-            next(self._successes)
-        else:
-            self._record(gen, SUCCESS, start)
-        return result
 
     def _wrap_generator(self, fn: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Generator[Any, Any, Any]]:
         @functools.wraps(fn)

@@ -428,24 +428,29 @@ class DuckDBPool:
             self._pending += 1
         return None, False
 
-    def _acquire(self, timeout: float | None) -> tuple[Any, float]:
-        start = self._clock()
+    def _take_now(self, waiter: _Waiter | None) -> Any:
+        """A connection now (an idle one, or one opened in a free slot), else ``None`` after
+        queueing ``waiter`` (if given)."""
         with self._lock:
-            connection, slot = self._take(None)
-        if slot:
-            connection = self._open()
-        elif connection is None:
-            connection = self._wait(self.timeout if timeout is None else timeout, start)
+            connection, slot = self._take(waiter)
+        return self._open() if slot else connection
+
+    def _waited(self, start: float) -> float:
+        """Record the wait for a connection that began at ``start``; the time it ended."""
         since = self._clock()
         self._telemetry.record(semconv.DB_CLIENT_CONNECTION_WAIT_TIME, since - start)
-        return connection, since
+        return since
+
+    def _acquire(self, timeout: float | None) -> tuple[Any, float]:
+        start = self._clock()
+        connection = self._take_now(None)
+        if connection is None:
+            connection = self._wait(self.timeout if timeout is None else timeout, start)
+        return connection, self._waited(start)
 
     def _wait(self, timeout: float | None, start: float) -> Any:
         waiter = _ThreadWaiter()
-        with self._lock:
-            connection, slot = self._take(waiter)  # again: one may have come back meanwhile
-        if slot:
-            return self._open()
+        connection = self._take_now(waiter)  # again: one may have come back meanwhile
         if connection is not None:
             return connection
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -465,22 +470,14 @@ class DuckDBPool:
 
     async def _aacquire(self, timeout: float | None) -> tuple[Any, float]:
         start = self._clock()
-        with self._lock:
-            connection, slot = self._take(None)
-        if slot:
-            connection = self._open()
-        elif connection is None:
+        connection = self._take_now(None)
+        if connection is None:
             connection = await self._await(self.timeout if timeout is None else timeout, start)
-        since = self._clock()
-        self._telemetry.record(semconv.DB_CLIENT_CONNECTION_WAIT_TIME, since - start)
-        return connection, since
+        return connection, self._waited(start)
 
     async def _await(self, timeout: float | None, start: float) -> Any:
         waiter = _TaskWaiter(asyncio.get_running_loop())
-        with self._lock:
-            connection, slot = self._take(waiter)
-        if slot:
-            return self._open()
+        connection = self._take_now(waiter)
         if connection is not None:
             return connection
         try:
