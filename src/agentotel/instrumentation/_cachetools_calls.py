@@ -29,7 +29,7 @@ import re
 import types
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["MODULES", "DecoratedCall", "Slot", "decorated_call", "known", "learn"]
 
@@ -137,7 +137,8 @@ def decorated_call(miss: types.FrameType) -> DecoratedCall | None:
         if shape is not None:
             kind, name = shape
             local = frame.f_locals
-            function = vars(local["self"])[name] if kind == "attribute" else local[name]
+            holder = cast("dict[str, Any]", vars(local["self"]) if kind == "attribute" else local)
+            function = cast("Callable[..., Any]", holder[name])
             return DecoratedCall(function, frame, kind, name)
         frame = frame.f_back
     return None
@@ -167,14 +168,15 @@ def _closure_slot(frame: types.FrameType, name: str, function: Any) -> Slot | No
 def _wrapper_candidates(frame: types.FrameType, function: Any) -> Iterator[Any]:
     """Where programs keep the wrapper of ``function``: most likely first."""
     local = frame.f_locals
-    owner = local.get("self")
+    owner: object = local.get("self")
     if owner is not None:
         yield from _class_attributes(type(owner), "__call__")  # cachetools 7's method wrappers
     name = getattr(function, "__name__", None)
     if isinstance(name, str):
         yield getattr(function, "__globals__", {}).get(name)  # a module-level function
-        args = local.get("args")
-        for instance in (owner, args[0] if isinstance(args, tuple) and args else None):
+        args: object = local.get("args")
+        first: object = cast("tuple[object, ...]", args)[0] if isinstance(args, tuple) and args else None
+        for instance in (owner, first):
             if instance is not None:  # a method, or a @cached function on a class
                 yield from _class_attributes(instance if isinstance(instance, type) else type(instance), name)
     caller = frame.f_back

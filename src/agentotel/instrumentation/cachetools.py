@@ -147,8 +147,8 @@ def _base_length(cache: Any) -> int:
     """``cachetools.Cache.__len__``: the entries held, without the expiry pass of a TTL cache's own ``__len__``."""
     for cls in type(cache).__mro__:
         if cls.__name__ == "Cache" and cls.__module__ == "cachetools":
-            length: int = cls.__len__(cache)
-            return length
+            length: Callable[[Any], int] = vars(cls)["__len__"]
+            return length(cache)
     return len(cache)
 
 
@@ -183,7 +183,7 @@ def _counting_getitem(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any
 def _counting_missing(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def __missing__(self: Any, key: Any) -> Any:
         # Count in the most derived __missing__ only: an override calling super() is one miss.
-        if type(self).__missing__ is __missing__:
+        if type(self).__missing__ is __missing__:  # pyright: ignore[reportUnknownMemberType]
             try:
                 self._agentotel_misses += 1
             except AttributeError:
@@ -261,13 +261,14 @@ def _trace_decorated_caller(cache: object) -> None:
     """
     try:
         frame = inspect.currentframe()
-        call = _cachetools_calls.decorated_call(frame.f_back.f_back) if frame and frame.f_back else None
+        miss = frame.f_back.f_back if frame is not None and frame.f_back is not None else None
+        call = _cachetools_calls.decorated_call(miss) if miss is not None else None
         if call is None:
             return
         function = call.function
-        traced = function if type(function) is _TracedLoad else None
+        traced = function if isinstance(function, _TracedLoad) else None
         if not getattr(cache, _NAME_ATTR, None):
-            name_cache(cache, traced.name if traced is not None else _qualified_name(function))
+            setattr(cache, _NAME_ATTR, traced.name if traced is not None else _qualified_name(function))
         state = _state
         if traced is None and state is not None:
             slot = call.slot()
@@ -334,7 +335,7 @@ def _patch_caches(patches: PatchSet, cachetools: types.ModuleType) -> None:
     base: type = cachetools.Cache
     owns_init_subclass = "__init_subclass__" in vars(base)
 
-    def make_init_subclass(original: Any) -> Any:
+    def make_init_subclass(original: Any) -> classmethod[Any, ..., None]:
         def __init_subclass__(cls: type, **kwargs: Any) -> None:  # subclasses defined from now on
             if owns_init_subclass:
                 original.__get__(None, cls)(**kwargs)

@@ -87,7 +87,9 @@ class RedisL2:
         if isinstance(client, str):
             import redis  # the `redis` extra
 
-            client = redis.Redis.from_url(client, socket_timeout=0.5, socket_connect_timeout=0.5)
+            client = redis.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]  (redis types **kwargs loosely)
+                client, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
         self.client = client
         self.namespace = namespace
         self.serializer = resolve_serializer(serializer)

@@ -481,7 +481,7 @@ class LoadBalancer(Generic[InstanceT]):
                 _telemetry.log_internal_error("load balancer span attribute", exc)
 
     def _slots_of(self, instances: Iterable[InstanceT]) -> tuple[_Slot, ...]:
-        found = []
+        found: list[_Slot] = []
         for instance in instances:
             slot = self._by_key.get(_key_of(instance))
             if slot is not None:

@@ -29,8 +29,8 @@ import json
 import math
 import pathlib
 import uuid
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, cast
 
 __all__ = ["canonical_json", "stable_key"]
 
@@ -66,13 +66,13 @@ def _tagged(tag: str, payload: Any) -> dict[str, Any]:
     return {_TAG + tag: payload}
 
 
-def _encode(value: Any, path: str, active: set[int]) -> Any:
+def _encode(value: object, path: str, active: set[int]) -> Any:
     # Exact-type fast paths first: these are by far the most common key parts.
     kind = type(value)
     if value is None or kind is str or kind is bool or kind is int:
         return value
     if kind is float:
-        return _encode_float(value)
+        return _encode_float(cast(float, value))
     if isinstance(value, enum.Enum):  # before int/str: IntEnum and StrEnum are both
         return _tagged("enum", [_qualname(kind), _encode(value.value, f"{path}.value", active)])
     if isinstance(value, bool):
@@ -84,7 +84,8 @@ def _encode(value: Any, path: str, active: set[int]) -> Any:
     if isinstance(value, float):
         return _encode_float(float(value))
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return _tagged("bytes", base64.b64encode(bytes(value)).decode("ascii"))
+        raw = cast("bytes | bytearray | memoryview[int]", value)
+        return _tagged("bytes", base64.b64encode(bytes(raw)).decode("ascii"))
     if isinstance(value, decimal.Decimal):
         return _tagged("decimal", str(value))
     if isinstance(value, _dt.datetime):  # before date: datetime is a date
@@ -108,7 +109,7 @@ def _encode_float(value: float) -> Any:
     return _tagged("float", "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
 
 
-def _encode_container(value: Any, path: str, active: set[int]) -> Any:
+def _encode_container(value: object, path: str, active: set[int]) -> Any:
     marker = id(value)
     if marker in active:
         raise TypeError(f"stable_key: circular reference at {path}")
@@ -119,22 +120,25 @@ def _encode_container(value: Any, path: str, active: set[int]) -> Any:
         active.discard(marker)
 
 
-def _encode_compound(value: Any, path: str, active: set[int]) -> Any:
+def _encode_compound(value: object, path: str, active: set[int]) -> Any:
     if isinstance(value, (list, tuple)):
-        return [_encode(item, f"{path}[{i}]", active) for i, item in enumerate(value)]
+        sequence = cast("Sequence[object]", value)
+        return [_encode(item, f"{path}[{i}]", active) for i, item in enumerate(sequence)]
     if isinstance(value, (set, frozenset)):
-        items = [_encode(item, f"{path}{{}}", active) for item in value]
+        members = cast("Iterable[object]", value)
+        items = [_encode(item, f"{path}{{}}", active) for item in members]
         return _tagged("set", sorted(items, key=_dumps))
     if isinstance(value, Mapping):
-        return _encode_mapping(value, path, active)
+        return _encode_mapping(cast("Mapping[object, object]", value), path, active)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {
             f.name: _encode(getattr(value, f.name), f"{path}.{f.name}", active) for f in dataclasses.fields(value)
         }
         return _tagged("dataclass", [_qualname(type(value)), fields])
     model_dump = getattr(value, "model_dump", None)
-    if model_dump is not None and hasattr(type(value), "model_fields"):  # pydantic v2 model
-        return _tagged("model", [_qualname(type(value)), _encode(model_dump(), f"{path}.model_dump()", active)])
+    kind = type(value)
+    if model_dump is not None and hasattr(kind, "model_fields"):  # pydantic v2 model
+        return _tagged("model", [_qualname(kind), _encode(model_dump(), f"{path}.model_dump()", active)])
     raise TypeError(
         f"stable_key: cannot encode {type(value).__module__}.{type(value).__qualname__} at {path}; "
         "use str, int, float, bool, None, bytes, Decimal, datetime/date/time/timedelta, UUID, paths, "

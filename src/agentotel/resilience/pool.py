@@ -287,7 +287,7 @@ class DuckDBPool:
         clock: Callable[[], float] = time.monotonic,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"DuckDBPool size must be an integer >= 1, not {size!r}")
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"DuckDBPool timeout must be >= 0 seconds or None, not {timeout!r}")
@@ -454,6 +454,7 @@ class DuckDBPool:
         if connection is not None:
             return connection
         deadline = None if timeout is None else time.monotonic() + timeout
+        now, others = start, 0
         while True:
             waiter.wait(None if deadline is None else deadline - time.monotonic())
             now = self._clock()
@@ -549,6 +550,7 @@ class DuckDBPool:
     def _forward(self, connection: Any) -> None:
         """Give a lent connection (or, with ``None``, its slot) to the longest waiting caller, else back."""
         while True:
+            last = False  # the last connection of a closed pool: close the root with it
             with self._lock:
                 waiter = None
                 while self._waiters:
