@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import cachetools
 import duckdb
 import pytest
+from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -251,3 +254,27 @@ def test_scopes_name_their_target_and_carry_schema_urls(telemetry: TelemetryCapt
     declared = {scope.name: scope.schema_url for scope in semconv.SCOPES}
     assert emitted.items() <= declared.items()
     assert semconv.SCOPE_PROCESS.name in emitted
+
+
+def test_a_provider_freed_while_instruments_are_made_does_not_deadlock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A dropped provider's finalizer runs whenever the garbage collector frees it, which may
+    # be during an allocation made while the handle table's lock is held.
+    dropped = MeterProvider(shutdown_on_exit=False)
+    _handle.handle_for(None, dropped).scope(semconv.SCOPE_COMPONENTS)  # registers its finalizer
+    dropped.cycle = dropped  # type: ignore[attr-defined]  # freed only by the collector
+    del dropped
+    real_get_meter = metrics.get_meter
+
+    def get_meter_during_a_collection(*args: Any, **kwargs: Any) -> Any:
+        gc.collect()  # the collector frees the dropped provider here, in the locked section
+        return real_get_meter(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "get_meter", get_meter_during_a_collection)
+    fresh = MeterProvider(shutdown_on_exit=False)
+    worker = threading.Thread(
+        target=lambda: _handle.handle_for(None, fresh).scope(semconv.SCOPE_COMPONENTS), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "making instruments deadlocked on the handle table's lock"
+    fresh.shutdown()

@@ -156,7 +156,9 @@ def _callback(
     return callback
 
 
-_handles_lock = threading.Lock()  # guards _meterings and _handles
+# Guards _meterings and _handles. Re-entrant: a provider's finalizer (_forget) runs when the
+# garbage collector frees it, which can be during an allocation made while this thread holds it.
+_handles_lock = threading.RLock()
 _meterings: dict[tuple[int, str], _Metering] = {}
 
 
