@@ -135,7 +135,8 @@ def test_cachedmethod_caches_of_all_instances_share_the_method_name(capture) -> 
             return n
 
     first, second = Repo(), Repo()
-    first.row(1), first.row(1), second.row(1)
+    for repo in (first, first, second):
+        repo.row(1)
     name = f"{__name__}.{Repo.__qualname__}.row"  # Repo.row itself: a wrapper object on some versions
     assert counts(capture, name) == (1, 2)
     assert len(capture.spans(f"cache.load {name}")) == 2
@@ -150,7 +151,8 @@ def test_functions_decorated_before_instrumenting_are_covered() -> None:
 
     early(1)  # before instrumenting: not counted
     with instrumented(CachetoolsInstrumentor()) as captured:
-        early(1), early(2)
+        early(1)
+        early(2)
         assert counts(captured, f"{__name__}.{early.__qualname__}") == (1, 1)
 
 

@@ -144,16 +144,16 @@ class Lease(Generic[InstanceT]):
 
     def release(self, outcome: str = SUCCESS) -> None:
         """Give the instance back with ``outcome`` (``success``/``failure``/``cancelled``); later calls do nothing."""
-        self._lb._release(self, outcome)
+        self._lb._release(self, outcome)  # pyright: ignore[reportPrivateUsage]
 
     def _succeeded(self, result: T) -> T:
         """Release as a success and hand ``result`` on (what :meth:`LoadBalancer.call` returns)."""
-        self._lb._release(self, SUCCESS)
+        self._lb._release(self, SUCCESS)  # pyright: ignore[reportPrivateUsage]
         return result
 
     def release_for(self, exc: BaseException | None) -> None:
         """Give the instance back, classifying ``exc`` (``None`` is success)."""
-        self._lb._release(self, self._lb._classify(exc))
+        self._lb._release(self, self._lb._classify(exc))  # pyright: ignore[reportPrivateUsage]
 
     def __enter__(self) -> InstanceT:
         return self.instance
@@ -476,7 +476,7 @@ class LoadBalancer(Generic[InstanceT]):
             try:
                 span = trace.get_current_span()
                 if span.is_recording():
-                    span.set_attribute(semconv.LB_INSTANCE, lease._slot.name)
+                    span.set_attribute(semconv.LB_INSTANCE, lease._slot.name)  # pyright: ignore[reportPrivateUsage]
             except Exception as exc:  # the application's span must not fail its call
                 _telemetry.log_internal_error("load balancer span attribute", exc)
 
@@ -516,14 +516,14 @@ class LoadBalancer(Generic[InstanceT]):
             return FAILURE
 
     def _release(self, lease: Lease[InstanceT], outcome: str) -> None:
-        slot = lease._slot
+        slot = lease._slot  # pyright: ignore[reportPrivateUsage]
         with self._lock:
-            if lease._released:
+            if lease._released:  # pyright: ignore[reportPrivateUsage]
                 return
-            lease._released = True
+            lease._released = True  # pyright: ignore[reportPrivateUsage]
             now = self._clock()
             slot.inflight -= 1
-            latency = max(0.0, now - lease._start)
+            latency = max(0.0, now - lease._start)  # pyright: ignore[reportPrivateUsage]
             if outcome != CANCELLED:
                 failed = outcome == FAILURE
                 slot.observe_latency(max(latency, self.failure_penalty) if failed else latency, now, self._decay_time)
@@ -559,7 +559,7 @@ class LoadBalancer(Generic[InstanceT]):
         tried: list[InstanceT] = []
         while True:
             lease = self.acquire(exclude=tried)
-            breaker = lease._slot.breaker
+            breaker = lease._slot.breaker  # pyright: ignore[reportPrivateUsage]
             try:
                 if breaker is None:
                     result = fn(lease.instance, *args, **kwargs)
@@ -569,7 +569,7 @@ class LoadBalancer(Generic[InstanceT]):
                 if self._retries(lease, exc, tried):
                     continue
                 raise
-            return lease._succeeded(result)
+            return lease._succeeded(result)  # pyright: ignore[reportPrivateUsage]
 
     async def acall(
         self, fn: Callable[Concatenate[InstanceT, P], Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -578,7 +578,7 @@ class LoadBalancer(Generic[InstanceT]):
         tried: list[InstanceT] = []
         while True:
             lease = await self.aacquire(exclude=tried)
-            breaker = lease._slot.breaker
+            breaker = lease._slot.breaker  # pyright: ignore[reportPrivateUsage]
             try:
                 if breaker is None:
                     result = await fn(lease.instance, *args, **kwargs)
@@ -588,7 +588,7 @@ class LoadBalancer(Generic[InstanceT]):
                 if self._retries(lease, exc, tried):
                     continue
                 raise
-            return lease._succeeded(result)
+            return lease._succeeded(result)  # pyright: ignore[reportPrivateUsage]
 
     def _retries(self, lease: Lease[InstanceT], exc: BaseException, tried: list[InstanceT]) -> bool:
         """Release ``lease`` for ``exc``; whether :meth:`call` tries another instance (then ``tried`` has this one)."""
@@ -704,36 +704,36 @@ def _instance_attributes(lb: LoadBalancer[Any], instance: str) -> dict[str, str]
 
 def _picks(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
     for lb in balancers:
-        for counts in lb._instance_counts():
+        for counts in lb._instance_counts():  # pyright: ignore[reportPrivateUsage]
             yield Observation(counts.picks, _instance_attributes(lb, counts.name))
 
 
 def _inflight(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
     for lb in balancers:
-        for counts in lb._instance_counts():
+        for counts in lb._instance_counts():  # pyright: ignore[reportPrivateUsage]
             yield Observation(counts.inflight, _instance_attributes(lb, counts.name))
 
 
 def _ejections(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
     for lb in balancers:
-        for counts in lb._instance_counts():
+        for counts in lb._instance_counts():  # pyright: ignore[reportPrivateUsage]
             for reason, n in counts.ejections.items():
                 yield Observation(n, {**_instance_attributes(lb, counts.name), semconv.LB_EJECTION_REASON: reason})
 
 
 def _ejected(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
     for lb in balancers:
-        yield Observation(lb._outliers.count, {semconv.LB_NAME: lb.name})
+        yield Observation(lb._outliers.count, {semconv.LB_NAME: lb.name})  # pyright: ignore[reportPrivateUsage]
 
 
 def _waits(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
     for lb in balancers:
-        yield Observation(lb._waits, {semconv.LB_NAME: lb.name})
+        yield Observation(lb._waits, {semconv.LB_NAME: lb.name})  # pyright: ignore[reportPrivateUsage]
 
 
 def _rejected(balancers: list[LoadBalancer[Any]]) -> Iterator[Observation]:
     for lb in balancers:
-        yield Observation(lb._rejected, {semconv.LB_NAME: lb.name})
+        yield Observation(lb._rejected, {semconv.LB_NAME: lb.name})  # pyright: ignore[reportPrivateUsage]
 
 
 #: The balancers' observable instruments: each live balancer, through its binding.

@@ -194,7 +194,7 @@ class _PoolTelemetry:
 def _connections(pools: list[DuckDBPool]) -> Iterable[Observation]:
     name_key, state_key = semconv.DB_CLIENT_CONNECTION_POOL_NAME, semconv.DB_CLIENT_CONNECTION_STATE
     for pool in pools:
-        idle, used, _, _ = pool._counts()
+        idle, used, _, _ = pool._counts()  # pyright: ignore[reportPrivateUsage]
         yield Observation(idle, {name_key: pool.name, state_key: semconv.DB_CLIENT_CONNECTION_STATE_IDLE})
         yield Observation(used, {name_key: pool.name, state_key: semconv.DB_CLIENT_CONNECTION_STATE_USED})
 
@@ -212,8 +212,8 @@ POOLS = Observed(
     {
         semconv.DB_CLIENT_CONNECTION_COUNT: _connections,
         semconv.DB_CLIENT_CONNECTION_MAX: _per_pool(lambda pool: pool.size),
-        semconv.DB_CLIENT_CONNECTION_PENDING_REQUESTS: _per_pool(lambda pool: pool._counts()[2]),
-        semconv.DB_CLIENT_CONNECTION_TIMEOUTS: _per_pool(lambda pool: pool._counts()[3]),
+        semconv.DB_CLIENT_CONNECTION_PENDING_REQUESTS: _per_pool(lambda pool: pool._counts()[2]),  # pyright: ignore[reportPrivateUsage]
+        semconv.DB_CLIENT_CONNECTION_TIMEOUTS: _per_pool(lambda pool: pool._counts()[3]),  # pyright: ignore[reportPrivateUsage]
     },
 )
 
@@ -232,13 +232,13 @@ class _Lease:
     def __enter__(self) -> duckdb.DuckDBPyConnection:
         if self._connection is not None:
             raise RuntimeError("a pool lease is entered once")
-        self._connection, self._since = self._pool._acquire(self._timeout)
+        self._connection, self._since = self._pool._acquire(self._timeout)  # pyright: ignore[reportPrivateUsage]
         return self._connection
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            self._pool._release(connection, self._since, exc_type is not None)
+            self._pool._release(connection, self._since, exc_type is not None)  # pyright: ignore[reportPrivateUsage]
 
 
 class _AsyncLease(_Lease):
@@ -249,7 +249,7 @@ class _AsyncLease(_Lease):
     async def __aenter__(self) -> duckdb.DuckDBPyConnection:
         if self._connection is not None:
             raise RuntimeError("a pool lease is entered once")
-        self._connection, self._since = await self._pool._aacquire(self._timeout)
+        self._connection, self._since = await self._pool._aacquire(self._timeout)  # pyright: ignore[reportPrivateUsage]
         return self._connection
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

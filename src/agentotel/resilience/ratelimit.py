@@ -294,7 +294,7 @@ class RateLimiter:
 
 def _count(value: Callable[[RateLimiter], int]) -> Callable[[list[RateLimiter]], Iterable[Observation]]:
     def read(limiters: list[RateLimiter]) -> Iterable[Observation]:
-        return [Observation(value(limiter), limiter._attrs) for limiter in limiters]
+        return [Observation(value(limiter), limiter._attrs) for limiter in limiters]  # pyright: ignore[reportPrivateUsage]
 
     return read
 
@@ -303,9 +303,9 @@ def _count(value: Callable[[RateLimiter], int]) -> Callable[[list[RateLimiter]],
 LIMITERS = Observed(
     "rate_limiter",
     {
-        semconv.RATE_LIMITER_ADMITTED: _count(lambda limiter: limiter._admitted),
-        semconv.RATE_LIMITER_REJECTED: _count(lambda limiter: limiter._rejected),
-        semconv.RATE_LIMITER_CANCELLED: _count(lambda limiter: limiter._cancelled),
-        semconv.RATE_LIMITER_WAITING: _count(lambda limiter: limiter._waiting),
+        semconv.RATE_LIMITER_ADMITTED: _count(lambda limiter: limiter._admitted),  # pyright: ignore[reportPrivateUsage]
+        semconv.RATE_LIMITER_REJECTED: _count(lambda limiter: limiter._rejected),  # pyright: ignore[reportPrivateUsage]
+        semconv.RATE_LIMITER_CANCELLED: _count(lambda limiter: limiter._cancelled),  # pyright: ignore[reportPrivateUsage]
+        semconv.RATE_LIMITER_WAITING: _count(lambda limiter: limiter._waiting),  # pyright: ignore[reportPrivateUsage]
     },
 )
