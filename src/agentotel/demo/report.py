@@ -97,7 +97,9 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def pick_trace(spans: Sequence[ReadableSpan]) -> int | None:
-    """The trace to draw: the first one with a failed DuckDB query (it shows the retry), else the largest."""
+    """The trace to draw: the first whose failed DuckDB query was followed by one that ran (the retry after
+    an SQL error; another question may have cached the retried query), else the first with a failed query,
+    else the largest."""
     by_trace: dict[int, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
         by_trace[span.context.trace_id].append(span)  # pyright: ignore[reportOptionalMemberAccess]
@@ -105,9 +107,13 @@ def pick_trace(spans: Sequence[ReadableSpan]) -> int | None:
     if not complete:
         return None
     ordered = sorted(complete, key=lambda tid: min(s.start_time or 0 for s in complete[tid]))
-    for trace_id in ordered:
-        if any(_is_db(s) and _failed(s) for s in complete[trace_id]):
+    failed = [tid for tid in ordered if any(_is_db(s) and _failed(s) for s in complete[tid])]
+    for trace_id in failed:
+        queries = sorted((s for s in complete[trace_id] if _is_db(s)), key=lambda s: s.start_time or 0)
+        if any(_failed(q) and not _failed(later) for i, q in enumerate(queries) for later in queries[i + 1 :]):
             return trace_id
+    if failed:
+        return failed[0]
     return max(ordered, key=lambda tid: len(complete[tid]))
 
 
