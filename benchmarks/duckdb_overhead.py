@@ -181,6 +181,28 @@ def breakdown(reps: int, n: int) -> None:
     meter_provider.shutdown()
 
 
+def _check_profiles_are_read(con: Any) -> None:
+    """Fail loudly unless threshold 0 really puts a profile on the span (else the table would measure nothing)."""
+    from agentotel import _telemetry
+    from agentotel._config import load_settings
+    from agentotel.semconv import AGENTOTEL_DUCKDB_PROFILE
+    from agentotel.testing import TelemetryCapture
+
+    capture = TelemetryCapture()
+    _telemetry.configure(None, None, load_settings(slow_query_threshold_ms=0))
+    instrumentor = DuckDBInstrumentor()
+    instrumentor.instrument(tracer_provider=capture.tracer_provider, meter_provider=capture.meter_provider)
+    try:
+        con.execute("SELECT 42").fetchall()
+    finally:
+        instrumentor.uninstrument()
+        _telemetry.configure(None, None, load_settings())
+    events = [e.name for span in capture.spans() for e in span.events]
+    capture.shutdown()
+    if str(AGENTOTEL_DUCKDB_PROFILE) not in events:
+        raise SystemExit(f"no profile event on the span (events: {events}): the profiles table would be wrong")
+
+
 def profiles(reps: int, n: int) -> None:
     """The cost of slow-query profiles: the threshold off / 0 / 100 ms, the profiler's own cost beside it."""
     from agentotel import _telemetry
@@ -190,8 +212,9 @@ def profiles(reps: int, n: int) -> None:
     plain_con, profiled_con = duckdb.connect(), duckdb.connect()
     for con in (plain_con, profiled_con):
         _setup(con)
-    profiled_con.execute("SET enable_profiling = 'no_output'")
-    plain_cur, profiled_cur = plain_con.cursor(), profiled_con.cursor()
+    profiled_con.execute("SET enable_profiling = 'no_output'")  # a setting of this connection, not of its cursors
+    plain_cur, profiled_cur = plain_con, profiled_con
+    _check_profiles_are_read(profiled_con)
     thresholds = {"agentotel, threshold off": None, "agentotel, threshold 0": 0, "agentotel, threshold 100 ms": 100}
     rows: list[list[str]] = []
     for label in ("SELECT 42", "10k-row aggregate"):
