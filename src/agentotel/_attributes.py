@@ -40,8 +40,7 @@ import functools
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -51,6 +50,7 @@ from opentelemetry.trace import SpanKind
 
 from agentotel import semconv
 from agentotel._spanctx import AsyncSpanIterator, SpanIterator, attach, current_context, detach, iterate_in
+from agentotel._tracers import CurrentSpanTracer
 
 __all__ = ["attributes", "AttributesBlock", "AttributedTracer", "current", "run_context", "with_attributes"]
 
@@ -156,7 +156,7 @@ def run_context(ctx: Context, configs: Sequence[Any], metadata_keys: frozenset[s
 
 
 # --------------------------------------------------------------------------- the tracer
-class AttributedTracer(trace.Tracer):
+class AttributedTracer(CurrentSpanTracer):
     """A tracer whose spans carry the attributes in force in their parent context (every agentotel tracer)."""
 
     __slots__ = ("_tracer",)
@@ -185,31 +185,6 @@ class AttributedTracer(trace.Tracer):
         return self._tracer.start_span(
             name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
         )
-
-    @contextmanager  # type: ignore[override]
-    def start_as_current_span(  # pyright: ignore[reportIncompatibleMethodOverride]
-        self,
-        name: str,
-        context: Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Any = None,
-        links: Any = None,
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
-        end_on_exit: bool = True,
-    ) -> Iterator[trace.Span]:
-        """:meth:`start_span`, made current for the block."""
-        span = self.start_span(
-            name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
-        )
-        with trace.use_span(
-            span,
-            end_on_exit=end_on_exit,
-            record_exception=record_exception,
-            set_status_on_exception=set_status_on_exception,
-        ) as current_span:
-            yield current_span
 
     def __getattr__(self, name: str) -> Any:
         if name == "_tracer":

@@ -170,11 +170,7 @@ def _metering_for(meter_provider: MeterProvider | None, scope: semconv.Scope) ->
             return found
         meter = metrics.get_meter(scope.name, package_version(), meter_provider, scope.schema_url)
         found = _meterings[key] = _Metering(meter)
-    if meter_provider is not None:
-        try:
-            weakref.finalize(meter_provider, _forget, _meterings, key, found)
-        except TypeError:  # kept for the life of the process, like the provider itself
-            pass
+    _forget_with(meter_provider, _meterings, key, found)
     return found
 
 
@@ -262,6 +258,16 @@ def _forget(table: dict[Any, Any], key: Any, value: Any) -> None:
             del table[key]
 
 
+def _forget_with(provider: object | None, table: dict[Any, Any], key: Any, value: Any) -> None:
+    """Drop ``table[key]`` (if still ``value``) once ``provider`` is collected."""
+    if provider is None:
+        return
+    try:
+        weakref.finalize(provider, _forget, table, key, value)
+    except TypeError:  # kept for the life of the process, like the provider itself
+        pass
+
+
 def handle_for(tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> Telemetry:
     """The one handle of this provider pair (``None``, or the global provider itself: the global one)."""
     if tracer_provider is not None and tracer_provider is trace.get_tracer_provider():
@@ -276,12 +282,8 @@ def handle_for(tracer_provider: TracerProvider | None, meter_provider: MeterProv
         if found is not None and found._holds(tracer_provider, meter_provider):  # pyright: ignore[reportPrivateUsage]
             return found
         found = _handles[key] = Telemetry(tracer_provider, meter_provider)
-    for provider in (tracer_provider, meter_provider):
-        if provider is not None:
-            try:
-                weakref.finalize(provider, _forget, _handles, key, found)
-            except TypeError:  # kept for the life of the process, like the provider itself
-                pass
+    _forget_with(tracer_provider, _handles, key, found)
+    _forget_with(meter_provider, _handles, key, found)
     return found
 
 

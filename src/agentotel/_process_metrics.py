@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import psutil
 from opentelemetry.metrics import MeterProvider, Observation
@@ -51,11 +52,7 @@ class ProcessMetrics:
         return self._proc
 
     def cpu_time(self) -> list[Observation]:
-        times = self._process().cpu_times()
-        return [
-            Observation(times.user, {semconv.CPU_MODE: "user"}),
-            Observation(times.system, {semconv.CPU_MODE: "system"}),
-        ]
+        return _by_field(self._process().cpu_times(), semconv.CPU_MODE, ("user", "system"))
 
     def cpu_utilization(self) -> list[Observation]:
         with self._lock:
@@ -85,10 +82,7 @@ class ProcessMetrics:
 
     def context_switches(self) -> list[Observation]:
         switches = self._process().num_ctx_switches()
-        return [
-            Observation(switches.voluntary, {semconv.PROCESS_CONTEXT_SWITCH_TYPE: "voluntary"}),
-            Observation(switches.involuntary, {semconv.PROCESS_CONTEXT_SWITCH_TYPE: "involuntary"}),
-        ]
+        return _by_field(switches, semconv.PROCESS_CONTEXT_SWITCH_TYPE, ("voluntary", "involuntary"))
 
     def fd_count(self) -> list[Observation]:
         return [Observation(self._process().num_fds())] if sys.platform != "win32" else []
@@ -101,6 +95,11 @@ class ProcessMetrics:
             Observation(stats["collections"], {semconv.CPYTHON_GC_GENERATION: generation})
             for generation, stats in enumerate(gc.get_stats())
         ]
+
+
+def _by_field(values: Any, key: str, fields: tuple[str, ...]) -> list[Observation]:
+    """One observation per named field of a psutil tuple, the field's name as the ``key`` attribute."""
+    return [Observation(getattr(values, field), {key: field}) for field in fields]
 
 
 def _each(

@@ -24,18 +24,18 @@ by a database error are cleaned on pydantic-ai's spans too. ``uninstrument()`` r
 from __future__ import annotations
 
 import types
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
 import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.util._decorator import _agnosticcontextmanager  # pyright: ignore[reportPrivateUsage]
 
 from agentotel import _handle, _telemetry
 from agentotel._attributes import AttributedTracer
 from agentotel._errors import clean_message, record_exception, sql_involved
 from agentotel._jsoncap import cap_text
+from agentotel._tracers import CurrentSpanTracer
 from agentotel.instrumentation._patching import PatchSet, require_installed
 
 __all__ = ["PydanticAIInstrumentor"]
@@ -147,7 +147,7 @@ class _Described(Exception):
     """Stands for an exception known only by its text (a status description)."""
 
 
-class _GuardedTracer(trace.Tracer):
+class _GuardedTracer(CurrentSpanTracer):
     """Starts spans through the real tracer and hands out :class:`_GuardedSpan` proxies."""
 
     def __init__(self, tracer: trace.Tracer, limit: int | None) -> None:
@@ -176,30 +176,6 @@ class _GuardedTracer(trace.Tracer):
             set_status_on_exception,
         )
         return _GuardedSpan(span, self._limit)  # pyright: ignore[reportReturnType]  # a proxy of the span
-
-    @_agnosticcontextmanager
-    def start_as_current_span(
-        self,
-        name: str,
-        context: Any = None,
-        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-        attributes: Any = None,
-        links: Any = None,
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
-        end_on_exit: bool = True,
-    ) -> Iterator[trace.Span]:
-        span = self.start_span(
-            name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
-        )
-        with trace.use_span(
-            span,
-            end_on_exit=end_on_exit,
-            record_exception=record_exception,
-            set_status_on_exception=set_status_on_exception,
-        ) as current:
-            yield current
 
 
 class _GuardedTracerProvider(trace.TracerProvider):

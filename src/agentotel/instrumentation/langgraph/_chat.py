@@ -29,7 +29,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentotel import _cost, _telemetry, semconv
-from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, current_context, iterate_in, run_in
+from agentotel._spanctx import AsyncSpanIterator, SpanIterator, current_context, iterate_in
+from agentotel.instrumentation.langgraph._calls import Wrapper, acall_wrapper, call_wrapper
 from agentotel.instrumentation.langgraph._content import chat_input, chat_output, record_content
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._providers import normalize_provider, provider_sdk_instrumented
@@ -246,7 +247,7 @@ def _start_chat(
     return operation
 
 
-def _safe_start(hooks: Hooks, model: Any, args: Any, kwargs: Any, stream: bool) -> ChatOperation | None:
+def _safe_start(hooks: Hooks, model: Any, args: Any, kwargs: Any, stream: bool = False) -> ChatOperation | None:
     try:
         return _start_chat(hooks, model, args, kwargs, stream)
     except Exception as exc:
@@ -254,55 +255,31 @@ def _safe_start(hooks: Hooks, model: Any, args: Any, kwargs: Any, stream: bool) 
         return None
 
 
-Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
+#: Wrapper for ``BaseChatModel.invoke``.
+invoke_wrapper = call_wrapper(_safe_start, ChatOperation.on_message)
+#: Wrapper for ``BaseChatModel.ainvoke``.
+ainvoke_wrapper = acall_wrapper(_safe_start, ChatOperation.on_message)
 
 
-def invoke_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``BaseChatModel.invoke``."""
+def _stream_wrapper(proxy: type[SpanIterator] | type[AsyncSpanIterator]) -> Callable[[Hooks], Wrapper]:
+    """Wrapper factory for ``stream`` / ``astream`` (``proxy``: the iterator proxy); the span covers the iteration."""
 
-    def invoke(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance, args, kwargs, stream=False)
-        if operation is None:
-            return wrapped(*args, **kwargs)
-        return run_in(operation, wrapped, args, kwargs, ChatOperation.on_message)
+    def make(hooks: Hooks) -> Wrapper:
+        def stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            operation = _safe_start(hooks, instance, args, kwargs, stream=True)
+            if operation is None:
+                return wrapped(*args, **kwargs)
+            return iterate_in(operation, wrapped, args, kwargs, proxy, operation.on_chunk)
 
-    return invoke
+        return stream
 
-
-def ainvoke_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``BaseChatModel.ainvoke``."""
-
-    async def ainvoke(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance, args, kwargs, stream=False)
-        if operation is None:
-            return await wrapped(*args, **kwargs)
-        return await arun_in(operation, wrapped, args, kwargs, ChatOperation.on_message)
-
-    return ainvoke
+    return make
 
 
-def stream_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``BaseChatModel.stream``: the span covers the whole iteration."""
-
-    def stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance, args, kwargs, stream=True)
-        if operation is None:
-            return wrapped(*args, **kwargs)
-        return iterate_in(operation, wrapped, args, kwargs, SpanIterator, operation.on_chunk)
-
-    return stream
-
-
-def astream_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``BaseChatModel.astream``: the span covers the whole iteration."""
-
-    def astream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance, args, kwargs, stream=True)
-        if operation is None:
-            return wrapped(*args, **kwargs)
-        return iterate_in(operation, wrapped, args, kwargs, AsyncSpanIterator, operation.on_chunk)
-
-    return astream
+#: Wrapper for ``BaseChatModel.stream``: the span covers the whole iteration.
+stream_wrapper = _stream_wrapper(SpanIterator)
+#: Wrapper for ``BaseChatModel.astream``: the span covers the whole iteration.
+astream_wrapper = _stream_wrapper(AsyncSpanIterator)
 
 
 class _FirstChunkWatch:

@@ -16,7 +16,6 @@ Metric: ``gen_ai.client.operation.duration`` (with ``error.type`` on failure).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -24,7 +23,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import SpanOperation, arun_in, current_context, run_in
+from agentotel._spanctx import SpanOperation, current_context
+from agentotel.instrumentation.langgraph._calls import acall_wrapper, call_wrapper
 from agentotel.instrumentation.langgraph._providers import normalize_provider
 from agentotel.instrumentation.langgraph._setup import Hooks
 
@@ -33,8 +33,6 @@ __all__ = ["EmbeddingsOperation", "embed_wrapper", "aembed_wrapper", "model_of",
 #: Context key holding the :class:`EmbeddingsOperation` we made current (to spot inner calls of the same object).
 EMBEDDINGS_KEY = otel_context.create_key("agentotel.langgraph.embeddings")
 _MODEL_ATTRIBUTES = ("model", "model_name", "model_id", "deployment")
-
-Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 
 
 class EmbeddingsOperation(SpanOperation):
@@ -98,7 +96,7 @@ def _start(hooks: Hooks, instance: Any) -> EmbeddingsOperation | None:
     return EmbeddingsOperation(instance, span, hooks.chat_duration, metric_attributes, parent)
 
 
-def _safe_start(hooks: Hooks, instance: Any) -> EmbeddingsOperation | None:
+def _safe_start(hooks: Hooks, instance: Any, args: Any, kwargs: Any) -> EmbeddingsOperation | None:
     try:
         return _start(hooks, instance)
     except Exception as exc:
@@ -115,25 +113,7 @@ def _on_result(operation: EmbeddingsOperation, result: Any) -> None:
         _telemetry.log_internal_error("langchain embeddings result", exc)
 
 
-def embed_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``embed_query`` / ``embed_documents``."""
-
-    def embed(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance)
-        if operation is None:
-            return wrapped(*args, **kwargs)
-        return run_in(operation, wrapped, args, kwargs, _on_result)
-
-    return embed
-
-
-def aembed_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``aembed_query`` / ``aembed_documents``."""
-
-    async def aembed(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance)
-        if operation is None:
-            return await wrapped(*args, **kwargs)
-        return await arun_in(operation, wrapped, args, kwargs, _on_result)
-
-    return aembed
+#: Wrapper for ``embed_query`` / ``embed_documents``.
+embed_wrapper = call_wrapper(_safe_start, _on_result)
+#: Wrapper for ``aembed_query`` / ``aembed_documents``.
+aembed_wrapper = acall_wrapper(_safe_start, _on_result)

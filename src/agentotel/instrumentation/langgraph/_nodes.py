@@ -13,21 +13,19 @@ span of its own, and its ``@task`` spans nest directly under the run's span.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from langgraph.constants import START
 from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import arun_in, current_context, run_in
+from agentotel._spanctx import current_context
+from agentotel.instrumentation.langgraph._calls import acall_wrapper, call_wrapper
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._runs import RUN_KEY, GraphRun
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["NodeOperation", "run_with_retry_wrapper", "arun_with_retry_wrapper"]
-
-Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
 class NodeOperation(LangGraphOperation):
@@ -58,7 +56,7 @@ def _start_node(hooks: Hooks, task: Any) -> NodeOperation | None:
     return NodeOperation(span, None, {}, parent)
 
 
-def _safe_start(hooks: Hooks, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NodeOperation | None:
+def _safe_start(hooks: Hooks, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NodeOperation | None:
     try:
         return _start_node(hooks, args[0] if args else kwargs["task"])
     except Exception as exc:
@@ -66,25 +64,7 @@ def _safe_start(hooks: Hooks, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         return None
 
 
-def run_with_retry_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``langgraph.pregel._runner.run_with_retry`` (sync node tasks)."""
-
-    def run_with_retry(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, args, kwargs)
-        if operation is None:
-            return wrapped(*args, **kwargs)
-        return run_in(operation, wrapped, args, kwargs)
-
-    return run_with_retry
-
-
-def arun_with_retry_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``langgraph.pregel._runner.arun_with_retry`` (async node tasks)."""
-
-    async def arun_with_retry(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, args, kwargs)
-        if operation is None:
-            return await wrapped(*args, **kwargs)
-        return await arun_in(operation, wrapped, args, kwargs)
-
-    return arun_with_retry
+#: Wrapper for ``langgraph.pregel._runner.run_with_retry`` (sync node tasks).
+run_with_retry_wrapper = call_wrapper(_safe_start)
+#: Wrapper for ``langgraph.pregel._runner.arun_with_retry`` (async node tasks).
+arun_with_retry_wrapper = acall_wrapper(_safe_start)

@@ -16,7 +16,7 @@ Metric: ``gen_ai.client.operation.duration`` with ``gen_ai.operation.name=retrie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -25,7 +25,8 @@ from opentelemetry.trace import SpanKind
 
 from agentotel import _telemetry, semconv
 from agentotel._jsoncap import capped_json
-from agentotel._spanctx import SpanOperation, arun_in, current_context, run_in
+from agentotel._spanctx import SpanOperation, current_context
+from agentotel.instrumentation.langgraph._calls import acall_wrapper, call_wrapper
 from agentotel.instrumentation.langgraph._setup import Hooks
 
 __all__ = ["RetrievalOperation", "invoke_wrapper", "ainvoke_wrapper", "data_source_of"]
@@ -34,8 +35,6 @@ __all__ = ["RetrievalOperation", "invoke_wrapper", "ainvoke_wrapper", "data_sour
 RETRIEVAL_KEY = otel_context.create_key("agentotel.langgraph.retrieval")
 _COLLECTION_ATTRIBUTES = ("collection_name", "_collection_name", "index_name")
 _SCORE_KEYS = ("score", "relevance_score", "_similarity_score")
-
-Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 
 
 class RetrievalOperation(SpanOperation):
@@ -154,25 +153,7 @@ def _on_result(operation: RetrievalOperation, documents: Any) -> None:
     operation.on_result(documents)
 
 
-def invoke_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``BaseRetriever.invoke`` (and subclasses' own)."""
-
-    def invoke(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance, args, kwargs)
-        if operation is None:
-            return wrapped(*args, **kwargs)
-        return run_in(operation, wrapped, args, kwargs, _on_result)
-
-    return invoke
-
-
-def ainvoke_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``BaseRetriever.ainvoke`` (and subclasses' own)."""
-
-    async def ainvoke(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance, args, kwargs)
-        if operation is None:
-            return await wrapped(*args, **kwargs)
-        return await arun_in(operation, wrapped, args, kwargs, _on_result)
-
-    return ainvoke
+#: Wrapper for ``BaseRetriever.invoke`` (and subclasses' own).
+invoke_wrapper = call_wrapper(_safe_start, _on_result)
+#: Wrapper for ``BaseRetriever.ainvoke`` (and subclasses' own).
+ainvoke_wrapper = acall_wrapper(_safe_start, _on_result)

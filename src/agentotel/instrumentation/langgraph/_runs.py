@@ -31,6 +31,7 @@ from opentelemetry.trace import Link, SpanKind
 from agentotel import _telemetry, semconv
 from agentotel._cost import settle
 from agentotel._spanctx import AsyncSpanIterator, SpanIterator, arun_in, current_context, iterate_in, run_in
+from agentotel.instrumentation.langgraph._calls import Wrapper
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._resume import INTERRUPTED_RUNS
 from agentotel.instrumentation.langgraph._runscope import enter_run
@@ -52,8 +53,6 @@ __all__ = [
 
 #: Context key holding the :class:`GraphRun` in progress.
 RUN_KEY = otel_context.create_key("agentotel.langgraph.run")
-
-Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 
 
 class GraphRun(LangGraphOperation):
@@ -268,32 +267,27 @@ def ainvoke_wrapper(hooks: Hooks) -> Wrapper:
     return ainvoke
 
 
-def stream_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``Pregel.stream``."""
+def _stream_wrapper(proxy: type[SpanIterator] | type[AsyncSpanIterator]) -> Callable[[Hooks], Wrapper]:
+    """Wrapper factory for ``Pregel.stream`` / ``astream`` (``proxy``: the iterator proxy)."""
 
-    def stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        if _delegated(instance):
-            return wrapped(*args, **kwargs)
-        run = _safe_start(hooks, instance, args, kwargs)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        return iterate_in(run, wrapped, args, kwargs, SpanIterator)
+    def make(hooks: Hooks) -> Wrapper:
+        def stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            if _delegated(instance):
+                return wrapped(*args, **kwargs)
+            run = _safe_start(hooks, instance, args, kwargs)
+            if run is None:
+                return wrapped(*args, **kwargs)
+            return iterate_in(run, wrapped, args, kwargs, proxy)
 
-    return stream
+        return stream
+
+    return make
 
 
-def astream_wrapper(hooks: Hooks) -> Wrapper:
-    """Wrapper for ``Pregel.astream``."""
-
-    def astream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        if _delegated(instance):
-            return wrapped(*args, **kwargs)
-        run = _safe_start(hooks, instance, args, kwargs)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        return iterate_in(run, wrapped, args, kwargs, AsyncSpanIterator)
-
-    return astream
+#: Wrapper for ``Pregel.stream``.
+stream_wrapper = _stream_wrapper(SpanIterator)
+#: Wrapper for ``Pregel.astream``.
+astream_wrapper = _stream_wrapper(AsyncSpanIterator)
 
 
 def loop_exit_wrapper(hooks: Hooks) -> Wrapper:

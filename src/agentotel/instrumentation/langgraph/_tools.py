@@ -9,13 +9,13 @@ caches) nest under the tool span.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentotel import _telemetry, semconv
-from agentotel._spanctx import arun_in, current_context, run_in
+from agentotel._spanctx import current_context
+from agentotel.instrumentation.langgraph._calls import acall_wrapper, call_wrapper
 from agentotel.instrumentation.langgraph._content import record_content
 from agentotel.instrumentation.langgraph._control import LangGraphOperation
 from agentotel.instrumentation.langgraph._setup import Hooks
@@ -101,25 +101,7 @@ def _inspect(operation: ToolOperation, result: Any) -> None:
         _telemetry.log_internal_error("langgraph tool result", exc)
 
 
-def run_wrapper(hooks: Hooks) -> Callable[..., Any]:
-    """Wrapper for ``BaseTool.run``."""
-
-    def run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance, args, kwargs)
-        if operation is None:
-            return wrapped(*args, **kwargs)
-        return run_in(operation, wrapped, args, kwargs, _inspect)
-
-    return run
-
-
-def arun_wrapper(hooks: Hooks) -> Callable[..., Any]:
-    """Wrapper for ``BaseTool.arun``."""
-
-    async def arun(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        operation = _safe_start(hooks, instance, args, kwargs)
-        if operation is None:
-            return await wrapped(*args, **kwargs)
-        return await arun_in(operation, wrapped, args, kwargs, _inspect)
-
-    return arun
+#: Wrapper for ``BaseTool.run``.
+run_wrapper = call_wrapper(_safe_start, _inspect)
+#: Wrapper for ``BaseTool.arun``.
+arun_wrapper = acall_wrapper(_safe_start, _inspect)
