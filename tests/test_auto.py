@@ -13,11 +13,15 @@ import pytest
 
 BIN = Path(sys.executable).parent
 WORKLOAD = """
+import sys
 import duckdb
 con = duckdb.connect()
 con.execute("CREATE TABLE landuse (state VARCHAR, acres DOUBLE)")
 con.execute("INSERT INTO landuse VALUES ('CA', 12.5), ('TX', 7.0)")
-print("RESULT", con.execute("SELECT sum(acres) FROM landuse WHERE state = 'CA'").fetchall())
+rows = con.execute("SELECT sum(acres) FROM landuse WHERE state = 'CA'").fetchall()
+# One write: the console exporter's thread prints spans to the same stdout meanwhile.
+sys.stdout.write(f"RESULT {rows}\\n")
+sys.stdout.flush()
 """
 
 
