@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -28,3 +29,11 @@ def providers() -> Iterator[TelemetryCapture]:
 def fake_clock() -> FakeClock:
     """A :class:`~tests.support.clock.FakeClock` (starts at 1000 s)."""
     return FakeClock()
+
+
+@pytest.fixture
+def no_context_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail the test if OpenTelemetry logged a context detached out of order (a span left attached)."""
+    caplog.set_level(logging.WARNING)
+    yield
+    assert not [r for r in caplog.records if "Failed to detach context" in r.getMessage()]

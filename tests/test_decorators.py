@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -19,11 +18,7 @@ class LookupError_(RuntimeError):
     pass
 
 
-@pytest.fixture(autouse=True)
-def no_context_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    caplog.set_level(logging.WARNING)
-    yield
-    assert not [r for r in caplog.records if "Failed to detach context" in r.getMessage()]
+pytestmark = pytest.mark.usefixtures("no_context_errors")
 
 
 def test_workflow_root_with_agents_and_tools_nested(telemetry: TelemetryCapture) -> None:
