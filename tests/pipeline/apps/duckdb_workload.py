@@ -48,6 +48,17 @@ def wait_for_file(path: str, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def wait_for_first_export(timeout: float = 10.0) -> None:
+    """Until the export processor has tried the collector once (its limit then says what it found)."""
+    from agentotel import _sdk
+
+    setup = _sdk.current_setup()
+    processors = setup.span_processors if setup else []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(p.limit < p.capacity for p in processors):
+        time.sleep(0.01)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--auto", action="store_true")
@@ -56,6 +67,9 @@ def main() -> int:
     parser.add_argument("--gate")
     parser.add_argument("--hold")
     parser.add_argument("--report", action="store_true")
+    parser.add_argument(
+        "--after-first-export", action="store_true", help="burst only once the exporter has tried the collector"
+    )
     args = parser.parse_args()
 
     results = []
@@ -65,6 +79,8 @@ def main() -> int:
             wait_for_file(args.gate)
         results.append(run_once(run))
 
+    if args.after_first_export:
+        wait_for_first_export()
     burst_tracer = trace.get_tracer("pipeline-app.burst")
     for _i in range(args.burst):
         burst_tracer.start_span("burst").end()
